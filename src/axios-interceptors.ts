@@ -1,0 +1,68 @@
+import { type AxiosError, type AxiosInstance, type InternalAxiosRequestConfig, CanceledError, isAxiosError } from 'axios'
+import type { TabSession } from './token-client.js'
+import { abortable } from './token-client.js'
+
+/** Marks the one retry a refused request gets; a plain key, because axios copies configs by their own keys. */
+const RETRIED = '__swTokenBrokerRetry'
+
+type Config = InternalAxiosRequestConfig & { [RETRIED]?: true }
+
+function cancelled(config: Config, error: unknown): unknown {
+	return config.signal?.aborted ? new CanceledError(undefined, undefined, config) : error
+}
+
+/**
+ * The axios glue: a request interceptor that adds the bearer token where `authorize` allows,
+ * and a response interceptor that turns a 401 into one broker refresh and one retry.
+ */
+export function attachInterceptors(instance: AxiosInstance, session: TabSession, authorize: (url: URL) => boolean, base: () => string): () => void {
+	/** The token each request went out with, so a 401 can be told apart from an already-replaced token. */
+	const sentWith = new WeakMap<object, string | null>()
+
+	const authorized = (config: Config): boolean => {
+		try {
+			return authorize(new URL(instance.getUri(config), base()))
+		} catch {
+			return false
+		}
+	}
+	const send = (config: Config, token: string | null): Config => {
+		sentWith.set(config, token)
+		if (token !== null) config.headers.set('Authorization', `Bearer ${token}`)
+		return config
+	}
+
+	const onRequest = (config: Config): Config | Promise<Config> => {
+		if (!authorized(config)) return config
+		// The hot path: a valid token in memory, no await, no message.
+		const token = session.freshToken()
+		if (token !== undefined) return send(config, token)
+		return session.tokenForRequest(config.signal as AbortSignal | undefined).then(
+			(fresh) => send(config, fresh),
+			(error: unknown) => {
+				throw cancelled(config, error)
+			},
+		)
+	}
+
+	const onResponseError = async (error: unknown): Promise<unknown> => {
+		if (!isAxiosError(error) || error.response?.status !== 401) throw error
+		const config = (error as AxiosError).config as Config | undefined
+		if (config === undefined || config[RETRIED] === true || !sentWith.has(config)) throw error
+		const signal = config.signal as AbortSignal | undefined
+		try {
+			await abortable(session.refreshAfter(sentWith.get(config) ?? null), signal)
+		} catch (refreshError) {
+			throw cancelled(config, refreshError)
+		}
+		const retry: Config = { ...config, [RETRIED]: true }
+		return instance.request(retry)
+	}
+
+	const requestId = instance.interceptors.request.use(onRequest)
+	const responseId = instance.interceptors.response.use(undefined, onResponseError)
+	return () => {
+		instance.interceptors.request.eject(requestId)
+		instance.interceptors.response.eject(responseId)
+	}
+}

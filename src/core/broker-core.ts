@@ -1,0 +1,221 @@
+import { LoggedOutError } from './errors/logged-out-error.js'
+import { LoginFailedError } from './errors/login-failed-error.js'
+import { RefreshUnavailableError } from './errors/refresh-unavailable-error.js'
+import type { BrokerBroadcast, BrokerRequest, ExchangeRequest, LogoutReason, TokenSet, TokenSnapshot } from './protocol.js'
+import type { RefreshFunction } from './presets.js'
+import { asTransient, backoffMs, isDefinitive } from './refresh-policy.js'
+import { type HeldTokens, holdTokens, snapshotOf } from './tokens.js'
+
+/** What survives a restart of the broker's host, when persistence is on. */
+export interface PersistedSession {
+	tokens: HeldTokens
+	generation: number
+}
+
+export interface SessionStore {
+	load(): Promise<PersistedSession | undefined>
+	save(session: PersistedSession): Promise<void>
+	clear(): Promise<void>
+}
+
+export interface BrokerCoreOptions {
+	refresh: RefreshFunction
+	/** Performs an exchange() request; the host supplies it so the core stays free of fetch details. */
+	exchange: (request: ExchangeRequest, signal: AbortSignal) => Promise<TokenSet>
+	exchangeUrls: (url: URL) => boolean
+	/** Base for resolving relative exchange URLs: the host's origin. */
+	origin: string
+	broadcast: (message: BrokerBroadcast) => void
+	refreshTimeoutMs?: number
+	store?: SessionStore
+	now?: () => number
+	random?: () => number
+}
+
+export const DEFAULT_REFRESH_TIMEOUT_MS = 10_000
+
+/**
+ * The state machine shared by the service-worker host and the in-page host: one token set,
+ * a generation that only grows, at most one refresh in flight, and the retry policy.
+ */
+export class BrokerCore {
+	readonly #options: BrokerCoreOptions
+	readonly #now: () => number
+	readonly #random: () => number
+	readonly #refreshTimeoutMs: number
+	readonly #ready: Promise<void>
+	#tokens: HeldTokens | null = null
+	#generation = 0
+	/** Set by a logout or a definitive refresh failure; only login or exchange clears it. */
+	#ended: LogoutReason | null = null
+	#inflight: Promise<TokenSnapshot> | null = null
+	#failures = 0
+	#retryAfter = 0
+
+	constructor(options: BrokerCoreOptions) {
+		this.#options = options
+		this.#now = options.now ?? Date.now
+		this.#random = options.random ?? Math.random
+		this.#refreshTimeoutMs = options.refreshTimeoutMs ?? DEFAULT_REFRESH_TIMEOUT_MS
+		this.#ready = this.#restore()
+	}
+
+	/** Is a refresh running right now? Hosts use it to keep their context alive meanwhile. */
+	get refreshing(): Promise<TokenSnapshot> | null {
+		return this.#inflight
+	}
+
+	async handle(request: BrokerRequest): Promise<TokenSnapshot> {
+		await this.#ready
+		switch (request.type) {
+			case 'hello':
+			case 'ping':
+				return this.snapshot()
+			case 'refresh':
+				return this.#refresh(request.failedToken)
+			case 'login':
+				return this.#adopt(request.tokens)
+			case 'exchange':
+				return this.#exchange(request.request)
+			case 'logout':
+				return this.#logout('user', request.tab)
+			case 'seed':
+				return this.#seed(request)
+		}
+	}
+
+	snapshot(): TokenSnapshot {
+		return snapshotOf(this.#tokens, this.#generation)
+	}
+
+	async #restore(): Promise<void> {
+		const saved = await this.#options.store?.load().catch(() => undefined)
+		if (saved === undefined || this.#tokens !== null) return
+		this.#tokens = saved.tokens
+		this.#generation = Math.max(this.#generation, saved.generation)
+	}
+
+	/** Generations must grow across restarts of the host too, so they start from the clock. */
+	#nextGeneration(): number {
+		this.#generation = Math.max(this.#generation + 1, this.#now())
+		return this.#generation
+	}
+
+	#refresh(failedToken: string | null): Promise<TokenSnapshot> {
+		if (this.#inflight !== null) return this.#inflight
+		// The caller's token is already replaced: retry with the current one, no refresh needed.
+		if (this.#tokens !== null && failedToken !== this.#tokens.accessToken) return Promise.resolve(this.snapshot())
+		if (this.#ended !== null) return Promise.reject(new LoggedOutError(this.#ended))
+		const wait = this.#retryAfter - this.#now()
+		if (wait > 0) {
+			return Promise.reject(new RefreshUnavailableError(`${this.#failures} refresh attempts failed in a row; the next one is allowed in ${wait} ms`))
+		}
+		const inflight = this.#runRefresh().finally(() => {
+			this.#inflight = null
+		})
+		this.#inflight = inflight
+		return inflight
+	}
+
+	async #runRefresh(): Promise<TokenSnapshot> {
+		const startedAt = this.#generation
+		const previous = this.#tokens
+		let result: TokenSet
+		try {
+			result = await this.#withTimeout('refresh', (signal) => this.#options.refresh(previous?.refreshToken === undefined ? { signal } : { refreshToken: previous.refreshToken, signal }))
+			if (typeof result?.accessToken !== 'string' || result.accessToken.length === 0) {
+				throw new RefreshUnavailableError('the refresh function returned no access token')
+			}
+		} catch (error) {
+			if (this.#generation !== startedAt) return this.#settledMeanwhile()
+			if (isDefinitive(error)) {
+				await this.#logout(error.reason)
+				throw new LoggedOutError(error.reason)
+			}
+			this.#failures += 1
+			this.#retryAfter = this.#now() + backoffMs(this.#failures, this.#random)
+			throw asTransient(error)
+		}
+		// A login or logout while the refresh ran wins: its state is newer than this answer.
+		if (this.#generation !== startedAt) return this.#settledMeanwhile()
+		this.#failures = 0
+		this.#retryAfter = 0
+		return this.#set(holdTokens(result, this.#now(), previous?.refreshToken))
+	}
+
+	#settledMeanwhile(): TokenSnapshot {
+		if (this.#tokens === null) throw new LoggedOutError(this.#ended ?? 'user')
+		return this.snapshot()
+	}
+
+	async #withTimeout<T>(operation: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+		const controller = new AbortController()
+		const timeoutMs = this.#refreshTimeoutMs
+		let timer: ReturnType<typeof setTimeout> | undefined
+		// Raced as well as signalled: a refresh function that ignores its signal must not hang us.
+		const timeout = new Promise<never>((_, reject) => {
+			timer = setTimeout(() => {
+				const error = new RefreshUnavailableError(`${operation} timed out after ${timeoutMs} ms`)
+				controller.abort(error)
+				reject(error)
+			}, timeoutMs)
+		})
+		try {
+			return await Promise.race([run(controller.signal), timeout])
+		} finally {
+			clearTimeout(timer)
+		}
+	}
+
+	async #exchange(request: ExchangeRequest): Promise<TokenSnapshot> {
+		let url: URL
+		try {
+			url = new URL(request.url, this.#options.origin)
+		} catch {
+			throw new LoginFailedError(`exchange() was given an invalid URL: ${request.url.slice(0, 200)}`)
+		}
+		if (!this.#options.exchangeUrls(url)) {
+			throw new LoginFailedError(`The broker does not exchange tokens with ${url.origin}${url.pathname}. Allow it with the broker's exchangeUrls option.`)
+		}
+		const tokens = await this.#withTimeout('exchange', (signal) => this.#options.exchange({ ...request, url: url.href }, signal))
+			.catch((error: unknown) => {
+				if (error instanceof LoginFailedError) throw error
+				throw new LoginFailedError(`The sign-in did not complete: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+			})
+		return this.#adopt(tokens)
+	}
+
+	#adopt(tokens: TokenSet): Promise<TokenSnapshot> {
+		this.#ended = null
+		this.#failures = 0
+		this.#retryAfter = 0
+		return this.#set(holdTokens(tokens, this.#now()))
+	}
+
+	async #set(tokens: HeldTokens): Promise<TokenSnapshot> {
+		this.#tokens = tokens
+		const generation = this.#nextGeneration()
+		const snapshot = this.snapshot()
+		this.#options.broadcast({ type: 'token', snapshot })
+		await this.#options.store?.save({ tokens, generation }).catch(() => undefined)
+		return snapshot
+	}
+
+	/** A tab still holding an access token re-seeds a broker that lost its memory (a stopped worker). */
+	#seed(seed: { accessToken: string; expiresAt?: number; generation: number }): TokenSnapshot {
+		if (this.#tokens === null && this.#ended === null) {
+			this.#tokens = seed.expiresAt === undefined ? { accessToken: seed.accessToken } : { accessToken: seed.accessToken, expiresAt: seed.expiresAt }
+			this.#generation = Math.max(this.#generation, seed.generation)
+		}
+		return this.snapshot()
+	}
+
+	async #logout(reason: LogoutReason, tab?: string): Promise<TokenSnapshot> {
+		this.#tokens = null
+		this.#ended = reason
+		const generation = this.#nextGeneration()
+		this.#options.broadcast(tab === undefined ? { type: 'logout', reason, generation } : { type: 'logout', reason, generation, tab })
+		await this.#options.store?.clear().catch(() => undefined)
+		return this.snapshot()
+	}
+}

@@ -1,0 +1,12 @@
+import { TokenBrokerError } from './token-broker-error.js'
+
+/** The broker (service worker or in-page host) did not answer in time. */
+export class BrokerTimeoutError extends TokenBrokerError {
+	override readonly name = 'BrokerTimeoutError'
+	readonly timeoutMs: number
+
+	constructor(operation: string, timeoutMs: number) {
+		super(`The token broker did not answer "${operation}" within ${timeoutMs} ms. The service worker may be stopped or still installing; retry, or raise timeoutMs.`)
+		this.timeoutMs = timeoutMs
+	}
+}

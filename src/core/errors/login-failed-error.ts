@@ -1,0 +1,14 @@
+import { TokenBrokerError } from './token-broker-error.js'
+
+/** exchange() was refused, by the server or by the broker's exchangeUrls rule. The current session is untouched. */
+export class LoginFailedError extends TokenBrokerError {
+	override readonly name = 'LoginFailedError'
+	readonly status: number | undefined
+	readonly oauthError: string | undefined
+
+	constructor(message: string, options: { status?: number; oauthError?: string; cause?: unknown } = {}) {
+		super(message, { cause: options.cause })
+		this.status = options.status
+		this.oauthError = options.oauthError
+	}
+}

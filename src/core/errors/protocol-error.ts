@@ -1,0 +1,10 @@
+import { TokenBrokerError } from './token-broker-error.js'
+
+/** A message claimed to be of the broker protocol but did not match it. */
+export class ProtocolError extends TokenBrokerError {
+	override readonly name = 'ProtocolError'
+
+	constructor(problem: string) {
+		super(`Malformed token-broker message: ${problem}. Page and worker must run the same sw-token-broker version.`)
+	}
+}

@@ -1,0 +1,17 @@
+import { TokenBrokerError } from './token-broker-error.js'
+
+/**
+ * Thrown by a refresh function to say the session is over (e.g. 400 invalid_grant).
+ * Every tab is logged out; no refresh is attempted again until the next login.
+ */
+export class RefreshRejectedError extends TokenBrokerError {
+	override readonly name = 'RefreshRejectedError'
+	readonly reason: 'refresh-rejected' | 'no-refresh-credentials'
+	readonly status: number | undefined
+
+	constructor(message: string, options: { reason?: 'refresh-rejected' | 'no-refresh-credentials'; status?: number; cause?: unknown } = {}) {
+		super(message, { cause: options.cause })
+		this.reason = options.reason ?? 'refresh-rejected'
+		this.status = options.status
+	}
+}

@@ -1,0 +1,25 @@
+import type { TokenSet } from './protocol.js'
+
+export type JsonBody = Record<string, unknown> | undefined
+
+/** The body as JSON object, or undefined when it is not one (HTML error pages, empty bodies). */
+export async function readJsonBody(response: Response): Promise<JsonBody> {
+	const body: unknown = await response.json().catch(() => undefined)
+	return typeof body === 'object' && body !== null && !Array.isArray(body) ? body as Record<string, unknown> : undefined
+}
+
+export function oauthErrorOf(body: JsonBody): string | undefined {
+	return typeof body?.error === 'string' ? body.error.slice(0, 200) : undefined
+}
+
+/** Accepts both RFC 6749 snake_case and camelCase token responses; undefined without a usable access token. */
+export function tokenSetFromBody(body: JsonBody): TokenSet | undefined {
+	const accessToken = body?.access_token ?? body?.accessToken
+	if (typeof accessToken !== 'string' || accessToken.length === 0) return undefined
+	const tokens: TokenSet = { accessToken }
+	const refreshToken = body?.refresh_token ?? body?.refreshToken
+	if (typeof refreshToken === 'string' && refreshToken.length > 0) tokens.refreshToken = refreshToken
+	const expiresIn = Number(body?.expires_in ?? body?.expiresIn)
+	if (Number.isFinite(expiresIn) && expiresIn > 0) tokens.expiresIn = expiresIn
+	return tokens
+}

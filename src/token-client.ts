@@ -1,0 +1,194 @@
+import type { BrokerConnection } from './broker-connection.js'
+import { LoggedOutError } from './core/errors/logged-out-error.js'
+import type { BrokerBroadcast, ExchangeRequest, LogoutReason, TokenSet, TokenSnapshot } from './core/protocol.js'
+
+export type TokenEvent =
+	| { type: 'token'; accessToken: string; expiresAt?: number }
+	| { type: 'logout'; reason: LogoutReason }
+
+export const DEFAULT_TIMEOUT_MS = 15_000
+const DEFAULT_REFRESH_AHEAD_MS = 30_000
+
+export interface SessionOptions {
+	timeoutMs?: number
+	refreshAheadMs?: number
+	onLogout: (reason: LogoutReason) => void
+	now?: () => number
+}
+
+/**
+ * A tab's view of the session: the current access token in memory, as last broadcast
+ * by the broker, and the only path from this tab to the broker.
+ */
+export class TabSession {
+	readonly #connection: BrokerConnection
+	readonly #options: SessionOptions
+	readonly #timeoutMs: number
+	readonly #now: () => number
+	readonly #tab = Math.random().toString(36).slice(2)
+	readonly #listeners = new Set<(event: TokenEvent) => void>()
+	readonly #stopListening: () => void
+	#snapshot: TokenSnapshot = { accessToken: null, generation: 0 }
+	/** Whether this tab saw a token since the last logout; onLogout runs only for tabs that had a session. */
+	#hadSession = false
+	#synced: Promise<void> | null
+	/** Requests of this tab waiting on the same refresh share one message to the broker. */
+	#pendingRefresh: { failedToken: string | null; result: Promise<TokenSnapshot> } | null = null
+
+	constructor(connection: BrokerConnection, options: SessionOptions) {
+		this.#connection = connection
+		this.#options = options
+		this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+		this.#now = options.now ?? Date.now
+		this.#stopListening = connection.onBroadcast((message) => this.#onBroadcast(message))
+		this.#synced = connection.request({ type: 'hello' }, this.#timeoutMs).then(
+			(snapshot) => {
+				this.#apply(snapshot)
+			},
+			() => undefined,
+		).finally(() => {
+			this.#synced = null
+		})
+	}
+
+	/** The token to send now, without waiting: undefined when the caller must await tokenForRequest(). */
+	freshToken(): string | null | undefined {
+		if (this.#synced !== null) return undefined
+		const { accessToken, expiresAt } = this.#snapshot
+		if (accessToken === null || expiresAt === undefined) return accessToken
+		return expiresAt - this.#now() > this.#refreshAheadMs() ? accessToken : undefined
+	}
+
+	/** Waits for the first sync, and for a refresh when the token is about to expire. */
+	async tokenForRequest(signal?: AbortSignal): Promise<string | null> {
+		if (this.#synced !== null) await abortable(this.#synced, signal)
+		const fresh = this.freshToken()
+		if (fresh !== undefined) return fresh
+		const { accessToken, expiresAt = 0 } = this.#snapshot
+		try {
+			return (await abortable(this.refreshAfter(accessToken), signal)).accessToken
+		} catch (error) {
+			// A token that has not expired yet still works if the early refresh could not be done.
+			if (error instanceof LoggedOutError || expiresAt <= this.#now() || signal?.aborted) throw error
+			return accessToken
+		}
+	}
+
+	/** A request sent with `failedToken` was refused: the broker refreshes once, or returns a newer token it already has. */
+	refreshAfter(failedToken: string | null): Promise<TokenSnapshot> {
+		if (this.#pendingRefresh?.failedToken === failedToken) return this.#pendingRefresh.result
+		const result = this.#connection.request({ type: 'refresh', failedToken }, this.#timeoutMs)
+			.then((snapshot) => this.#apply(snapshot))
+			.catch((error: unknown) => {
+				if (error instanceof LoggedOutError) this.#endSession(error.reason, this.#snapshot.generation)
+				throw error
+			})
+			.finally(() => {
+				if (this.#pendingRefresh?.result === result) this.#pendingRefresh = null
+			})
+		this.#pendingRefresh = { failedToken, result }
+		return result
+	}
+
+	get accessToken(): string | null {
+		return this.#snapshot.accessToken
+	}
+
+	async getAccessToken(): Promise<string | null> {
+		return this.tokenForRequest()
+	}
+
+	async refresh(): Promise<string> {
+		if (this.#synced !== null) await this.#synced
+		const snapshot = await this.refreshAfter(this.#snapshot.accessToken)
+		if (snapshot.accessToken === null) throw new LoggedOutError('no-refresh-credentials')
+		return snapshot.accessToken
+	}
+
+	async login(tokens: TokenSet): Promise<void> {
+		this.#apply(await this.#connection.request({ type: 'login', tokens }, this.#timeoutMs))
+	}
+
+	async exchange(request: ExchangeRequest): Promise<void> {
+		this.#apply(await this.#connection.request({ type: 'exchange', request }, this.#timeoutMs))
+	}
+
+	async logout(): Promise<void> {
+		const snapshot = await this.#connection.request({ type: 'logout', tab: this.#tab }, this.#timeoutMs)
+		this.#endSession('user', snapshot.generation)
+	}
+
+	subscribe(listener: (event: TokenEvent) => void): () => void {
+		this.#listeners.add(listener)
+		return () => this.#listeners.delete(listener)
+	}
+
+	close(): void {
+		this.#listeners.clear()
+		this.#stopListening()
+		this.#connection.close()
+	}
+
+	#refreshAheadMs(): number {
+		if (this.#options.refreshAheadMs !== undefined) return this.#options.refreshAheadMs
+		const { expiresAt, issuedAt } = this.#snapshot
+		if (expiresAt === undefined || issuedAt === undefined) return DEFAULT_REFRESH_AHEAD_MS
+		return Math.min(DEFAULT_REFRESH_AHEAD_MS, (expiresAt - issuedAt) / 5)
+	}
+
+	#onBroadcast(message: BrokerBroadcast): void {
+		if (message.type === 'token') {
+			this.#apply(message.snapshot)
+			return
+		}
+		const reason = message.reason === 'user' && message.tab !== this.#tab ? 'remote' : message.reason
+		this.#endSession(reason, message.generation)
+	}
+
+	/** Adopts a snapshot unless this tab already has a newer one (broadcasts and replies race). */
+	#apply(snapshot: TokenSnapshot): TokenSnapshot {
+		if (snapshot.generation < this.#snapshot.generation) return this.#snapshot
+		const changed = snapshot.accessToken !== this.#snapshot.accessToken
+		this.#snapshot = snapshot
+		if (snapshot.accessToken !== null && changed) {
+			this.#hadSession = true
+			const event: TokenEvent = snapshot.expiresAt === undefined
+				? { type: 'token', accessToken: snapshot.accessToken }
+				: { type: 'token', accessToken: snapshot.accessToken, expiresAt: snapshot.expiresAt }
+			this.#emit(event)
+		}
+		return snapshot
+	}
+
+	#endSession(reason: LogoutReason, generation: number): void {
+		if (generation < this.#snapshot.generation) return
+		this.#snapshot = { accessToken: null, generation }
+		if (!this.#hadSession) return
+		this.#hadSession = false
+		this.#emit({ type: 'logout', reason })
+		this.#options.onLogout(reason)
+	}
+
+	#emit(event: TokenEvent): void {
+		for (const listener of this.#listeners) {
+			try {
+				listener(event)
+			} catch (error) {
+				queueMicrotask(() => {
+					throw error
+				})
+			}
+		}
+	}
+}
+
+/** Settles as soon as the signal aborts, leaving the shared work running for everyone else. */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+	if (signal === undefined) return promise
+	if (signal.aborted) return Promise.reject(signal.reason)
+	return new Promise((resolve, reject) => {
+		const onAbort = () => reject(signal.reason)
+		signal.addEventListener('abort', onAbort, { once: true })
+		promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+	})
+}
