@@ -6,9 +6,9 @@ import type { ExchangeRequest, LogoutReason, TokenSet } from './core/protocol.js
 import { connectServiceWorker } from './service-worker-connection.js'
 import { TabSession, type TokenEvent } from './token-client.js'
 
-/** The parts of a workbox-window Workbox the client uses; no import, so workbox-window stays optional. */
+/** A workbox-window Workbox, recognised by shape so workbox-window stays optional. */
 export interface WorkboxLike {
-	readonly active: Promise<unknown>
+	getSW(): Promise<unknown>
 }
 
 export interface TokenClientOptions {
@@ -40,12 +40,15 @@ export interface TokenClient {
 }
 
 function isWorkbox(value: TokenClientOptions['serviceWorker']): value is WorkboxLike {
-	return typeof value === 'object' && value !== null && 'active' in value && value.active instanceof Promise
+	return typeof value === 'object' && value !== null && typeof (value as Partial<WorkboxLike>).getSW === 'function'
 }
 
+/**
+ * For a Workbox we still wait on `ready`, not `wb.active`: after a hard reload the page has no
+ * controller and `wb.active` never resolves, while `ready` does.
+ */
 function registrationOf(container: ServiceWorkerContainer, option: TokenClientOptions['serviceWorker']): Promise<ServiceWorkerRegistration> {
-	if (option === undefined) return container.ready
-	if (isWorkbox(option)) return option.active.then(() => container.ready)
+	if (option === undefined || isWorkbox(option)) return container.ready
 	return Promise.resolve(option)
 }
 

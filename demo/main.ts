@@ -1,0 +1,71 @@
+import { isAxiosError } from 'axios'
+import { api, client, control } from './setup.js'
+
+const $ = (id: string) => document.getElementById(id) as HTMLElement
+let expiresAt: number | undefined
+
+function log(text: string): void {
+	const item = document.createElement('li')
+	item.textContent = `${new Date().toLocaleTimeString()} ${text}`
+	$('events').prepend(item)
+}
+
+function showToken(accessToken: string | null): void {
+	$('state').textContent = accessToken === null ? 'signed out' : 'signed in'
+	$('token').textContent = accessToken === null ? '—' : `${accessToken.slice(0, 24)}…`
+}
+
+client.subscribe((event) => {
+	if (event.type === 'token') {
+		expiresAt = event.expiresAt
+		showToken(event.accessToken)
+		log('new access token')
+	} else {
+		expiresAt = undefined
+		showToken(null)
+		log(`logged out (${event.reason})`)
+	}
+})
+
+/** Fires n requests at once and reports how each settled; the e2e tests call it too. */
+async function fire(count: number): Promise<{ ok: number; failed: number; errors: string[] }> {
+	const results = await Promise.allSettled(Array.from({ length: count }, () => api.get('/api/data')))
+	const errors = results.flatMap((result) => {
+		if (result.status === 'fulfilled') return []
+		const reason: unknown = result.reason
+		if (isAxiosError(reason)) return [`${reason.name} ${reason.response?.status ?? reason.code ?? ''}`.trim()]
+		return [reason instanceof Error ? reason.name : String(reason)]
+	})
+	return { ok: count - errors.length, failed: errors.length, errors }
+}
+
+$('fire').addEventListener('click', async () => {
+	const count = Math.max(1, Number(($('count') as HTMLInputElement).value) || 1)
+	const outcome = await fire(count)
+	$('result').textContent = `${outcome.ok} of ${count} requests succeeded${outcome.failed ? ` — ${outcome.errors[0]}` : ''}`
+	log(`fired ${count}: ${outcome.ok} ok`)
+})
+$('expire').addEventListener('click', async () => {
+	await control('expire')
+	log('server expired every access token')
+})
+$('logout').addEventListener('click', () => {
+	void client.logout()
+})
+
+setInterval(() => {
+	$('expires').textContent = expiresAt === undefined ? '—' : `${Math.max(0, (expiresAt - Date.now()) / 1000).toFixed(1)} s`
+}, 200)
+setInterval(async () => {
+	const stats = await control('stats') as { refreshCalls: number; api401: number; reuseDetections: number } | undefined
+	if (stats === undefined) return
+	$('refresh-calls').textContent = String(stats.refreshCalls)
+	$('api-401').textContent = String(stats.api401)
+	$('reuse').textContent = String(stats.reuseDetections)
+}, 1000)
+
+const token = await client.getAccessToken().catch(() => null)
+showToken(token)
+if (token === null) location.assign(`/login${location.search}`)
+
+Object.assign(window, { swtbDemo: { client, api, fire, control } })

@@ -1,0 +1,26 @@
+/// <reference lib="webworker" />
+import { cleanupOutdatedCaches, precacheAndRoute } from 'workbox-precaching'
+import { cookieRefresh, createTokenBroker, oauth2Refresh } from 'sw-token-broker/sw'
+
+declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<{ url: string; revision: string | null }> }
+
+// The demo picks its broker mode from the worker's URL (/sw.js?refresh=cookie&persist=indexeddb),
+// so the e2e suite exercises every mode with one build.
+const params = new URL(self.location.href).searchParams
+
+cleanupOutdatedCaches()
+precacheAndRoute(self.__WB_MANIFEST)
+
+createTokenBroker({
+	refresh: params.get('refresh') === 'cookie'
+		? cookieRefresh({ url: '/auth/refresh' })
+		: oauth2Refresh({ tokenEndpoint: '/oauth/token', clientId: 'demo' }),
+	persist: params.get('persist') === 'indexeddb' ? 'indexeddb' : 'memory',
+}).listen(self)
+
+self.addEventListener('install', () => {
+	void self.skipWaiting()
+})
+self.addEventListener('activate', (event) => {
+	event.waitUntil(self.clients.claim())
+})

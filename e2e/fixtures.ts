@@ -1,0 +1,73 @@
+import { fileURLToPath } from 'node:url'
+import { type BrowserContext, type Page, test as base, expect } from '@playwright/test'
+import { type DevAuthServer, startDevAuthServer } from '../server/dev-auth-server.js'
+
+export { expect }
+
+export const demoDir = fileURLToPath(new URL('../dist-demo', import.meta.url))
+
+export interface FireOutcome {
+	ok: number
+	failed: number
+	errors: string[]
+}
+
+/** Each test gets its own dev server on a free port (a new origin), stopped when the test ends. */
+export const test = base.extend<{ server: DevAuthServer }>({
+	server: async ({}, use) => {
+		const server = await startDevAuthServer({ staticDir: demoDir, accessTtlMs: 60_000 })
+		await use(server)
+		await server.close()
+	},
+})
+
+/** Resolves once the demo page has its client and knows whether it is signed in. */
+export async function demoReady(page: Page): Promise<void> {
+	await page.waitForFunction(() => 'swtbDemo' in window)
+}
+
+export async function signIn(context: BrowserContext, server: DevAuthServer, query = ''): Promise<Page> {
+	const page = await context.newPage()
+	await page.goto(`${server.url}/login${query}`)
+	await demoReady(page)
+	await page.getByRole('button', { name: 'Sign in' }).click()
+	await page.waitForURL(`${server.url}/${query}`)
+	await expect(page.locator('#state')).toHaveText('signed in')
+	return page
+}
+
+/** Opens `count` signed-in tabs: the first signs in, the others just open the app. */
+export async function openSignedInTabs(context: BrowserContext, server: DevAuthServer, count: number, query = ''): Promise<Page[]> {
+	const first = await signIn(context, server, query)
+	const others = await Promise.all(Array.from({ length: count - 1 }, async () => {
+		const page = await context.newPage()
+		await page.goto(`${server.url}/${query}`)
+		await expect(page.locator('#state')).toHaveText('signed in')
+		return page
+	}))
+	return [first, ...others]
+}
+
+/**
+ * Fires n requests in the page and reports through a binding: the report leaves the page in
+ * the same task the requests settle in, so a logout's navigation cannot swallow it.
+ */
+export async function fire(page: Page, count: number): Promise<FireOutcome> {
+	return page.evaluate((n) => (window as unknown as { swtbDemo: { fire(n: number): Promise<FireOutcome> } }).swtbDemo.fire(n), count)
+}
+
+let reportId = 0
+
+export async function fireAcrossNavigation(page: Page, count: number): Promise<FireOutcome> {
+	const name = `__swtbReport${++reportId}`
+	let deliver!: (outcome: FireOutcome) => void
+	const delivered = new Promise<FireOutcome>((resolve) => {
+		deliver = resolve
+	})
+	await page.exposeFunction(name, (outcome: FireOutcome) => deliver(outcome))
+	await page.evaluate(([n, binding]) => {
+		const demo = (window as unknown as { swtbDemo: { fire(n: number): Promise<FireOutcome> } }).swtbDemo
+		void demo.fire(n as number).then((outcome) => (window as unknown as Record<string, (o: FireOutcome) => void>)[binding as string]!(outcome))
+	}, [count, name] as const)
+	return delivered
+}

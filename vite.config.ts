@@ -1,0 +1,48 @@
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'vite'
+import { VitePWA } from 'vite-plugin-pwa'
+
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
+
+// The demo imports the package by its public names; the aliases point them at the sources.
+const alias = [
+	{ find: /^sw-token-broker\/sw$/, replacement: here('./sw/index.ts') },
+	{ find: /^sw-token-broker$/, replacement: here('./src/index.ts') },
+]
+
+export default defineConfig({
+	resolve: { alias },
+	build: {
+		outDir: 'dist-demo',
+		emptyOutDir: true,
+		rollupOptions: { input: { main: here('./index.html'), login: here('./login.html') } },
+	},
+	plugins: [
+		VitePWA({
+			strategies: 'injectManifest',
+			srcDir: 'demo',
+			filename: 'sw.ts',
+			injectRegister: false,
+			manifest: {
+				name: 'sw-token-broker demo',
+				short_name: 'Token broker',
+				description: 'One token refresh for all tabs.',
+				start_url: '/',
+				scope: '/',
+				display: 'standalone',
+				background_color: '#ffffff',
+				theme_color: '#1f4e79',
+				icons: [
+					{ src: '/icon-192.png', sizes: '192x192', type: 'image/png' },
+					{ src: '/icon-512.png', sizes: '512x512', type: 'image/png' },
+					{ src: '/icon-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
+				],
+			},
+			injectManifest: {
+				globPatterns: ['**/*.{js,css,html,png,webmanifest}'],
+				rollupFormat: 'iife',
+				buildPlugins: { vite: [{ name: 'sw-token-broker-alias', config: () => ({ resolve: { alias } }) }] },
+			},
+		}),
+	],
+})
