@@ -3,97 +3,96 @@ import { signJwt, verifyJwt } from './jwt.js'
 import type { AccessClaims } from './jwt.js'
 
 export interface TokenSet {
-  accessToken: string
-  /** Seconds, possibly fractional. */
-  expiresIn: number
-  refreshToken: string
+	accessToken: string
+	/** Seconds, possibly fractional. */
+	expiresIn: number
+	refreshToken: string
 }
 
 export type RefreshOutcome = { kind: 'ok'; tokens: TokenSet } | { kind: 'invalid' } | { kind: 'reuse' }
 
 interface RefreshRecord {
-  sid: string
-  used: boolean
+	sid: string
+	used: boolean
 }
 
 const SUBJECT = 'demo'
 
 /** Sessions with rotating refresh-token families and HS256 access tokens. */
 export class TokenStore {
-  private readonly secret = randomBytes(32)
-  /** sid -> revoked */
-  private readonly sessions = new Map<string, boolean>()
-  /** Insertion-ordered, so it doubles as the issue log. */
-  private readonly refreshTokens = new Map<string, RefreshRecord>()
-  /** Access tokens issued since the last expireAccessTokens(); a set rather than a timestamp avoids same-ms ambiguity. */
-  private readonly liveAccessIds = new Set<string>()
+	private readonly secret = randomBytes(32)
+	private readonly revokedBySid = new Map<string, boolean>()
+	/** Insertion-ordered, so it doubles as the issue log. */
+	private readonly refreshTokens = new Map<string, RefreshRecord>()
+	/** Access tokens issued since the last expireAccessTokens(); a set rather than a timestamp avoids same-ms ambiguity. */
+	private readonly liveAccessIds = new Set<string>()
 
-  constructor(public accessTtlMs: number) {}
+	constructor(public accessTtlMs: number) {}
 
-  login(): TokenSet {
-    const sid = randomUUID()
-    this.sessions.set(sid, false)
-    return this.issue(sid)
-  }
+	login(): TokenSet {
+		const sid = randomUUID()
+		this.revokedBySid.set(sid, false)
+		return this.issue(sid)
+	}
 
-  refresh(refreshToken: string): RefreshOutcome {
-    const record = this.refreshTokens.get(refreshToken)
-    if (!record || !this.isLive(record.sid)) return { kind: 'invalid' }
-    if (record.used) {
-      // A rotated token showing up again means it leaked: kill the whole family.
-      this.revokeSession(record.sid)
-      return { kind: 'reuse' }
-    }
-    record.used = true
-    return { kind: 'ok', tokens: this.issue(record.sid) }
-  }
+	refresh(refreshToken: string): RefreshOutcome {
+		const record = this.refreshTokens.get(refreshToken)
+		if (!record || !this.isLive(record.sid)) return { kind: 'invalid' }
+		if (record.used) {
+			// A rotated token showing up again means it leaked: kill the whole family.
+			this.revokeSession(record.sid)
+			return { kind: 'reuse' }
+		}
+		record.used = true
+		return { kind: 'ok', tokens: this.issue(record.sid) }
+	}
 
-  /** Returns true when a live session was revoked. */
-  revokeByRefreshToken(refreshToken: string): boolean {
-    const record = this.refreshTokens.get(refreshToken)
-    return record !== undefined && this.revokeSession(record.sid)
-  }
+	/** Returns true when a live session was revoked. */
+	revokeByRefreshToken(refreshToken: string): boolean {
+		const record = this.refreshTokens.get(refreshToken)
+		return record !== undefined && this.revokeSession(record.sid)
+	}
 
-  /** Returns the number of live sessions revoked. */
-  revokeAll(): number {
-    let revoked = 0
-    for (const sid of this.sessions.keys()) if (this.revokeSession(sid)) revoked++
-    return revoked
-  }
+	/** Returns the number of live sessions revoked. */
+	revokeAll(): number {
+		let revoked = 0
+		for (const sid of this.revokedBySid.keys()) if (this.revokeSession(sid)) revoked++
+		return revoked
+	}
 
-  expireAccessTokens(): void {
-    this.liveAccessIds.clear()
-  }
+	expireAccessTokens(): void {
+		this.liveAccessIds.clear()
+	}
 
-  verifyAccessToken(token: string): AccessClaims | undefined {
-    const claims = verifyJwt(token, this.secret)
-    if (!claims || Date.now() >= claims.exp_ms) return undefined
-    if (!this.liveAccessIds.has(claims.jti) || !this.isLive(claims.sid)) return undefined
-    return claims
-  }
+	verifyAccessToken(token: string): AccessClaims | undefined {
+		const claims = verifyJwt(token, this.secret)
+		if (!claims || Date.now() >= claims.exp_ms) return undefined
+		if (!this.liveAccessIds.has(claims.jti) || !this.isLive(claims.sid)) return undefined
+		return claims
+	}
 
-  issuedRefreshTokens(): string[] {
-    return [...this.refreshTokens.keys()]
-  }
+	issuedRefreshTokens(): string[] {
+		return [...this.refreshTokens.keys()]
+	}
 
-  private issue(sid: string): TokenSet {
-    const now = Date.now()
-    const expMs = now + this.accessTtlMs
-    const jti = randomUUID()
-    const claims: AccessClaims = { sub: SUBJECT, sid, jti, iat: Math.floor(now / 1000), exp: expMs / 1000, exp_ms: expMs }
-    this.liveAccessIds.add(jti)
-    const refreshToken = `rt_${randomBytes(32).toString('base64url')}`
-    this.refreshTokens.set(refreshToken, { sid, used: false })
-    return { accessToken: signJwt(claims, this.secret), expiresIn: this.accessTtlMs / 1000, refreshToken }
-  }
+	private issue(sid: string): TokenSet {
+		const now = Date.now()
+		const expMs = now + this.accessTtlMs
+		const jti = randomUUID()
+		const claims: AccessClaims = { sub: SUBJECT, sid, jti, iat: Math.floor(now / 1000), exp: expMs / 1000, exp_ms: expMs }
+		this.liveAccessIds.add(jti)
+		const refreshToken = `rt_${randomBytes(32).toString('base64url')}`
+		this.refreshTokens.set(refreshToken, { sid, used: false })
+		return { accessToken: signJwt(claims, this.secret), expiresIn: this.accessTtlMs / 1000, refreshToken }
+	}
 
-  private revokeSession(sid: string): boolean {
-    if (!this.isLive(sid)) return false
-    this.sessions.set(sid, true)
-    return true
-  }
+	private revokeSession(sid: string): boolean {
+		if (!this.isLive(sid)) return false
+		this.revokedBySid.set(sid, true)
+		return true
+	}
 
-  private isLive(sid: string): boolean {
-    return this.sessions.get(sid) === false
-  }
+	private isLive(sid: string): boolean {
+		return this.revokedBySid.get(sid) === false
+	}
 }

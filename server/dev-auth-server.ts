@@ -1,0 +1,451 @@
+import { createServer } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import {
+	HttpError,
+	badRequest,
+	flattenHeaders,
+	parseRequestUrl,
+	readBody,
+	readCookie,
+	sendJson,
+	sendText,
+	stringField,
+} from './http-util.js'
+import type { Body } from './http-util.js'
+import { serveStatic } from './static-files.js'
+import { TokenStore } from './token-store.js'
+import type { RefreshOutcome, TokenSet } from './token-store.js'
+import type { AccessClaims } from './jwt.js'
+
+export interface DevAuthServerOptions {
+	/** Default 0: a free port. */
+	port?: number
+	/** Default '127.0.0.1'; must be a loopback address. */
+	host?: string
+	/** Default 10_000. */
+	accessTtlMs?: number
+	/** When set, other GET/HEAD requests are served from this directory. */
+	staticDir?: string
+	/** Default false: log one line per request to the console. */
+	log?: boolean
+}
+
+export type RefreshMode = 'ok' | 'down' | 'slow' | 'reject' | 'garbage' | 'drop'
+
+export interface DevAuthStats {
+	/** Every hit of /oauth/token with grant_type=refresh_token and of /auth/refresh, whatever the outcome. */
+	refreshCalls: number
+	refreshSuccesses: number
+	reuseDetections: number
+	logins: number
+	/** Every /api/* request except CORS preflights. */
+	apiCalls: number
+	api401: number
+	revokedSessions: number
+}
+
+export interface DevAuthServer {
+	url: string
+	port: number
+	stats(): DevAuthStats
+	resetStats(): void
+	/** delayMs is used by 'slow' (default 2000). */
+	setRefreshMode(mode: RefreshMode, delayMs?: number): void
+	/** Extra delay before every refresh response, in any mode; default 0. */
+	setRefreshDelay(ms: number): void
+	setAccessTtl(ms: number): void
+	/** Every access token issued so far is rejected by /api; refresh tokens stay valid. */
+	expireAccessTokens(): void
+	/** Every session is revoked: its refresh tokens get invalid_grant, its access tokens 401. */
+	revokeAll(): void
+	/** When true, /api/* answers 401 for every token. */
+	setApiDeny(deny: boolean): void
+	/** Headers of recent /api/* requests, newest last. */
+	lastApiHeaders(): Record<string, string | undefined>[]
+	issuedRefreshTokens(): string[]
+	/** Closes the server and all open connections. */
+	close(): Promise<void>
+}
+
+const DEFAULT_HOST = '127.0.0.1'
+const DEFAULT_ACCESS_TTL_MS = 10_000
+const DEFAULT_SLOW_DELAY_MS = 2000
+const MAX_API_DELAY_MS = 60_000
+const MAX_RECORDED_API_HEADERS = 500
+const DEMO_USERNAME = 'demo'
+const DEMO_PASSWORD = 'demo'
+const REFRESH_MODES: readonly RefreshMode[] = ['ok', 'down', 'slow', 'reject', 'garbage', 'drop']
+const REFRESH_COOKIE_ATTRIBUTES = 'HttpOnly; SameSite=Strict; Path=/auth'
+const CLEAR_REFRESH_COOKIE = `rt=; Max-Age=0; ${REFRESH_COOKIE_ATTRIBUTES}`
+const INVALID_GRANT = { error: 'invalid_grant' }
+const REUSE_DETECTED = { error: 'invalid_grant', error_description: 'refresh token reuse detected; session revoked' }
+
+interface RequestContext {
+	req: IncomingMessage
+	res: ServerResponse
+	url: URL
+}
+
+type Handler = (ctx: RequestContext) => void | Promise<void>
+
+export async function startDevAuthServer(options: DevAuthServerOptions = {}): Promise<DevAuthServer> {
+	const host = options.host ?? DEFAULT_HOST
+	assertLoopback(host)
+	const app = new DevAuthApp(options.accessTtlMs ?? DEFAULT_ACCESS_TTL_MS, options.staticDir)
+	const server = createServer((req, res) => {
+		if (options.log) logRequest(req, res)
+		void app.handle(req, res)
+	})
+	const port = await listen(server, options.port ?? 0, host)
+	let closing: Promise<void> | undefined
+	return {
+		url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+		port,
+		stats: () => app.stats(),
+		resetStats: () => app.resetStats(),
+		setRefreshMode: (mode, delayMs) => app.setRefreshMode(mode, delayMs),
+		setRefreshDelay: (ms) => app.setRefreshDelay(ms),
+		setAccessTtl: (ms) => app.setAccessTtl(ms),
+		expireAccessTokens: () => app.expireAccessTokens(),
+		revokeAll: () => app.revokeAll(),
+		setApiDeny: (deny) => app.setApiDeny(deny),
+		lastApiHeaders: () => app.lastApiHeaders(),
+		issuedRefreshTokens: () => app.issuedRefreshTokens(),
+		close: () => (closing ??= closeServer(server, app)),
+	}
+}
+
+class DevAuthApp {
+	private readonly store: TokenStore
+	private counters = emptyStats()
+	private refreshMode: RefreshMode = 'ok'
+	private slowDelayMs = DEFAULT_SLOW_DELAY_MS
+	private refreshDelayMs = 0
+	private apiDeny = false
+	private dataCounter = 0
+	private readonly apiHeaders: Record<string, string | undefined>[] = []
+	private readonly shutdown = new AbortController()
+	private readonly routes = new Map<string, Handler>([
+		['POST /auth/login', (ctx) => this.login(ctx)],
+		['POST /oauth/token', (ctx) => this.oauthToken(ctx)],
+		['POST /auth/refresh', (ctx) => this.cookieRefresh(ctx)],
+		['POST /auth/logout', (ctx) => this.logout(ctx)],
+		['GET /__control/stats', ({ res }) => sendJson(res, 200, this.stats())],
+		['POST /__control/reset-stats', control(() => this.resetStats())],
+		['POST /__control/expire', control(() => this.expireAccessTokens())],
+		['POST /__control/revoke', control(() => this.revokeAll())],
+		['POST /__control/refresh-mode', control((body) => this.setRefreshMode(refreshModeField(body), numberField(body, 'delayMs')))],
+		['POST /__control/api-deny', control((body) => this.setApiDeny(booleanField(body, 'deny')))],
+		['POST /__control/access-ttl', control((body) => this.setAccessTtl(positiveNumber(numberField(body, 'ms'), 'ms')))],
+	])
+	private readonly routedPaths = new Set([...this.routes.keys()].map((key) => key.slice(key.indexOf(' ') + 1)))
+
+	constructor(
+		accessTtlMs: number,
+		private readonly staticDir: string | undefined,
+	) {
+		this.store = new TokenStore(accessTtlMs)
+	}
+
+	async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+		try {
+			await this.route(req, res)
+		} catch (error) {
+			if (this.shutdown.signal.aborted) return
+			if (!(error instanceof HttpError)) console.error('dev-auth-server: unexpected error', error)
+			if (res.headersSent) return void res.destroy()
+			if (error instanceof HttpError) sendJson(res, error.status, error.body, error.headers)
+			else sendJson(res, 500, { error: 'server_error' })
+		}
+	}
+
+	stats(): DevAuthStats {
+		return { ...this.counters }
+	}
+
+	resetStats(): void {
+		this.counters = emptyStats()
+	}
+
+	setRefreshMode(mode: RefreshMode, delayMs = DEFAULT_SLOW_DELAY_MS): void {
+		this.refreshMode = mode
+		this.slowDelayMs = delayMs
+	}
+
+	setRefreshDelay(ms: number): void {
+		this.refreshDelayMs = ms
+	}
+
+	setAccessTtl(ms: number): void {
+		this.store.accessTtlMs = ms
+	}
+
+	expireAccessTokens(): void {
+		this.store.expireAccessTokens()
+	}
+
+	revokeAll(): void {
+		this.counters.revokedSessions += this.store.revokeAll()
+	}
+
+	setApiDeny(deny: boolean): void {
+		this.apiDeny = deny
+	}
+
+	lastApiHeaders(): Record<string, string | undefined>[] {
+		return this.apiHeaders.map((headers) => ({ ...headers }))
+	}
+
+	issuedRefreshTokens(): string[] {
+		return this.store.issuedRefreshTokens()
+	}
+
+	/** Makes pending delays reject so their handlers end quietly. */
+	stop(): void {
+		this.shutdown.abort()
+	}
+
+	private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+		const url = parseRequestUrl(req)
+		const { pathname } = url
+		if (pathname.startsWith('/api/') || pathname === '/oauth/token') {
+			allowCors(req, res)
+			if (req.method === 'OPTIONS') return answerPreflight(res)
+		}
+		if (pathname.startsWith('/api/')) return this.api({ req, res, url })
+		const handler = this.routes.get(`${req.method} ${pathname}`)
+		if (handler) return handler({ req, res, url })
+		if (this.routedPaths.has(pathname)) throw new HttpError(405, { error: 'method_not_allowed' })
+		if (await this.serveStaticFile(req, res, pathname)) return
+		throw new HttpError(404, { error: 'not_found' })
+	}
+
+	private async serveStaticFile(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> {
+		if (this.staticDir === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) return false
+		return serveStatic(req, res, this.staticDir, pathname)
+	}
+
+	private async login({ req, res, url }: RequestContext): Promise<void> {
+		const body = await readBody(req)
+		if (stringField(body, 'username') !== DEMO_USERNAME || stringField(body, 'password') !== DEMO_PASSWORD) {
+			throw new HttpError(401, { error: 'invalid_credentials' })
+		}
+		this.counters.logins++
+		const tokens = this.store.login()
+		if (stringField(body, 'mode') === 'cookie' || url.searchParams.get('mode') === 'cookie') {
+			sendJson(res, 200, tokenResponse(tokens, false), { 'Set-Cookie': refreshCookie(tokens.refreshToken) })
+		} else {
+			sendJson(res, 200, tokenResponse(tokens, true))
+		}
+	}
+
+	private async oauthToken({ req, res }: RequestContext): Promise<void> {
+		const body = await readBody(req)
+		const grantType = stringField(body, 'grant_type')
+		if (grantType === undefined) throw badRequest('grant_type is required')
+		if (grantType !== 'refresh_token') throw new HttpError(400, { error: 'unsupported_grant_type' })
+		if (!(await this.passRefreshMode(req, res))) return
+		const outcome = this.rotate(stringField(body, 'refresh_token'))
+		if (outcome.kind !== 'ok') return sendJson(res, 400, refreshError(outcome))
+		sendJson(res, 200, tokenResponse(outcome.tokens, true))
+	}
+
+	private async cookieRefresh({ req, res }: RequestContext): Promise<void> {
+		if (!(await this.passRefreshMode(req, res))) return
+		const refreshToken = readCookie(req, 'rt')
+		if (refreshToken === undefined) return sendJson(res, 401, INVALID_GRANT)
+		const outcome = this.rotate(refreshToken)
+		if (outcome.kind !== 'ok') return sendJson(res, 400, refreshError(outcome), { 'Set-Cookie': CLEAR_REFRESH_COOKIE })
+		sendJson(res, 200, tokenResponse(outcome.tokens, false), { 'Set-Cookie': refreshCookie(outcome.tokens.refreshToken) })
+	}
+
+	/** Counts the refresh call and plays the simulated failure mode; false when that already answered. */
+	private async passRefreshMode(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+		this.counters.refreshCalls++
+		const mode = this.refreshMode
+		await this.delay(this.refreshDelayMs + (mode === 'slow' ? this.slowDelayMs : 0))
+		switch (mode) {
+			case 'ok':
+			case 'slow':
+				return true
+			case 'down':
+				sendJson(res, 503, { error: 'temporarily_unavailable' })
+				return false
+			case 'reject':
+				sendJson(res, 400, INVALID_GRANT)
+				return false
+			case 'garbage':
+				sendText(res, 200, 'text/html; charset=utf-8', '<html>not json</html>')
+				return false
+			case 'drop':
+				req.socket.destroy()
+				return false
+		}
+	}
+
+	private rotate(refreshToken: string | undefined): RefreshOutcome {
+		const outcome: RefreshOutcome = refreshToken ? this.store.refresh(refreshToken) : { kind: 'invalid' }
+		if (outcome.kind === 'ok') this.counters.refreshSuccesses++
+		if (outcome.kind === 'reuse') {
+			this.counters.reuseDetections++
+			this.counters.revokedSessions++
+		}
+		return outcome
+	}
+
+	private async logout({ req, res }: RequestContext): Promise<void> {
+		const body = await readBody(req)
+		for (const refreshToken of [stringField(body, 'refresh_token'), readCookie(req, 'rt')]) {
+			if (refreshToken && this.store.revokeByRefreshToken(refreshToken)) this.counters.revokedSessions++
+		}
+		res.writeHead(204, { 'Set-Cookie': CLEAR_REFRESH_COOKIE, 'Cache-Control': 'no-store' }).end()
+	}
+
+	private async api({ req, res, url }: RequestContext): Promise<void> {
+		this.counters.apiCalls++
+		this.recordApiHeaders(req)
+		// Waiting before validation lets tests expire or rotate a token while the request is in flight.
+		await this.delay(apiDelay(url.searchParams.get('delay')))
+		const claims = this.authorize(req)
+		if (!claims) {
+			this.counters.api401++
+			return sendJson(res, 401, { error: 'invalid_token' }, { 'WWW-Authenticate': 'Bearer error="invalid_token"' })
+		}
+		sendJson(res, 200, this.apiResult(url.pathname, claims, req))
+	}
+
+	private authorize(req: IncomingMessage): AccessClaims | undefined {
+		const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1]
+		if (this.apiDeny || token === undefined) return undefined
+		return this.store.verifyAccessToken(token)
+	}
+
+	private apiResult(pathname: string, claims: AccessClaims, req: IncomingMessage): object {
+		switch (pathname) {
+			case '/api/data':
+				return { ok: true, sub: claims.sub, n: ++this.dataCounter }
+			case '/api/echo':
+				return { ok: true, headers: req.headers }
+			default:
+				return { ok: true, path: pathname }
+		}
+	}
+
+	private recordApiHeaders(req: IncomingMessage): void {
+		this.apiHeaders.push(flattenHeaders(req.headers))
+		if (this.apiHeaders.length > MAX_RECORDED_API_HEADERS) this.apiHeaders.shift()
+	}
+
+	private async delay(ms: number): Promise<void> {
+		if (ms > 0) await sleep(ms, undefined, { signal: this.shutdown.signal })
+	}
+}
+
+function emptyStats(): DevAuthStats {
+	return { refreshCalls: 0, refreshSuccesses: 0, reuseDetections: 0, logins: 0, apiCalls: 0, api401: 0, revokedSessions: 0 }
+}
+
+function control(action: (body: Body) => void): Handler {
+	return async ({ req, res }) => {
+		action(await readBody(req))
+		sendJson(res, 200, { ok: true })
+	}
+}
+
+function tokenResponse(tokens: TokenSet, includeRefreshToken: boolean): object {
+	return {
+		access_token: tokens.accessToken,
+		token_type: 'Bearer',
+		expires_in: tokens.expiresIn,
+		...(includeRefreshToken ? { refresh_token: tokens.refreshToken } : {}),
+	}
+}
+
+function refreshError(outcome: RefreshOutcome): object {
+	return outcome.kind === 'reuse' ? REUSE_DETECTED : INVALID_GRANT
+}
+
+function refreshCookie(refreshToken: string): string {
+	return `rt=${refreshToken}; ${REFRESH_COOKIE_ATTRIBUTES}`
+}
+
+function allowCors(req: IncomingMessage, res: ServerResponse): void {
+	res.setHeader('Access-Control-Allow-Origin', req.headers.origin ?? '*')
+	res.setHeader('Access-Control-Expose-Headers', 'WWW-Authenticate')
+	res.setHeader('Vary', 'Origin')
+}
+
+function answerPreflight(res: ServerResponse): void {
+	res
+		.writeHead(204, {
+			'Access-Control-Allow-Headers': 'authorization, content-type',
+			'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+		})
+		.end()
+}
+
+function apiDelay(raw: string | null): number {
+	const ms = Number(raw)
+	return Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_API_DELAY_MS) : 0
+}
+
+function refreshModeField(body: Body): RefreshMode {
+	const mode = REFRESH_MODES.find((candidate) => candidate === body.mode)
+	if (!mode) throw badRequest(`mode must be one of ${REFRESH_MODES.join(', ')}`)
+	return mode
+}
+
+function numberField(body: Body, key: string): number | undefined {
+	const value = body[key]
+	if (value === undefined) return undefined
+	const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
+	if (typeof number !== 'number' || !Number.isFinite(number) || number < 0) {
+		throw badRequest(`${key} must be a non-negative number`)
+	}
+	return number
+}
+
+function positiveNumber(value: number | undefined, key: string): number {
+	if (value === undefined || value <= 0) throw badRequest(`${key} must be a positive number`)
+	return value
+}
+
+function booleanField(body: Body, key: string): boolean {
+	const value = body[key]
+	if (value === true || value === 'true') return true
+	if (value === false || value === 'false') return false
+	throw badRequest(`${key} must be a boolean`)
+}
+
+function assertLoopback(host: string): void {
+	if (host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host)) return
+	throw new Error(`dev auth server only listens on loopback, not on "${host}"`)
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+	return new Promise((resolve, reject) => {
+		server.once('error', reject)
+		server.listen(port, host, () => {
+			server.off('error', reject)
+			resolve((server.address() as AddressInfo).port)
+		})
+	})
+}
+
+function closeServer(server: Server, app: DevAuthApp): Promise<void> {
+	app.stop()
+	return new Promise((resolve, reject) => {
+		server.close((error) => (error ? reject(error) : resolve()))
+		server.closeAllConnections()
+	})
+}
+
+function logRequest(req: IncomingMessage, res: ServerResponse): void {
+	const started = Date.now()
+	res.on('close', () => {
+		const status = res.writableFinished ? res.statusCode : 'dropped'
+		console.log(`${req.method} ${req.url} ${status} ${Date.now() - started}ms`)
+	})
+}
