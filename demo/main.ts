@@ -28,8 +28,8 @@ client.subscribe((event) => {
 })
 
 /** Fires n requests at once and reports how each settled; the e2e tests call it too. */
-async function fire(count: number): Promise<{ ok: number; failed: number; errors: string[] }> {
-	const results = await Promise.allSettled(Array.from({ length: count }, () => api.get('/api/data')))
+async function fire(count: number, path = '/api/data'): Promise<{ ok: number; failed: number; errors: string[] }> {
+	const results = await Promise.allSettled(Array.from({ length: count }, () => api.get(path)))
 	const errors = results.flatMap((result) => {
 		if (result.status === 'fulfilled') return []
 		const reason: unknown = result.reason

@@ -1,31 +1,38 @@
 import axios from 'axios'
 import { Workbox } from 'workbox-window'
-import { createTokenClient } from 'sw-token-broker'
+import { createTokenClient, oauth2Refresh } from 'sw-token-broker'
 
 /**
  * Shared by the demo's pages. The page URL's query (?refresh=cookie&persist=indexeddb) picks
- * the broker mode and is carried to the worker's URL, so one build shows every mode.
+ * the broker mode and is carried to the worker's URL, so one build shows every mode;
+ * ?keepalive=ms and ?timeout=ms set the client's options for the e2e suite.
  */
 const pageQuery = new URLSearchParams(location.search)
-const workerQuery = new URLSearchParams()
-for (const key of ['refresh', 'persist']) {
-	const value = pageQuery.get(key)
-	if (value !== null) workerQuery.set(key, value)
-}
-export const carriedQuery = workerQuery.size > 0 ? `?${workerQuery}` : ''
+const pick = (keys: string[]) => new URLSearchParams([...pageQuery].filter(([key]) => keys.includes(key)))
+const asQuery = (params: URLSearchParams) => params.size > 0 ? `?${params}` : ''
+/** Carried from page to page, so a tab stays in the mode it was opened in. */
+export const carriedQuery = asQuery(pick(['refresh', 'persist', 'keepalive', 'timeout']))
+const workerUrl = `/sw.js${asQuery(pick(['refresh', 'persist']))}`
+const numberParam = (key: string) => pageQuery.has(key) ? Number(pageQuery.get(key)) : undefined
+const keepAliveMs = numberParam('keepalive')
+const timeoutMs = numberParam('timeout')
 
-export const workbox = 'serviceWorker' in navigator ? new Workbox(`/sw.js${carriedQuery}`) : undefined
-void workbox?.register()
+const workbox = 'serviceWorker' in navigator ? new Workbox(workerUrl) : undefined
+const registration = workbox?.register().then((registered) => registered ?? Promise.reject(new Error('service worker not registered')))
 
 export const client = createTokenClient({
-	...(workbox === undefined ? {} : { serviceWorker: workbox }),
+	...(registration === undefined ? {} : { serviceWorker: registration }),
+	// Without a usable worker (private modes, policy, a failed registration) the broker runs in the page.
+	fallback: { refresh: oauth2Refresh({ tokenEndpoint: '/oauth/token', clientId: 'demo' }) },
 	loginUrl: `/login${carriedQuery}`,
+	...(keepAliveMs === undefined ? {} : { keepAliveMs }),
+	...(timeoutMs === undefined ? {} : { timeoutMs }),
 })
 
 export const api = axios.create()
 client.attach(api)
 
-export const cookieMode = workerQuery.get('refresh') === 'cookie'
+export const cookieMode = pageQuery.get('refresh') === 'cookie'
 
 export async function control(path: string, body?: unknown): Promise<unknown> {
 	const response = await fetch(`/__control/${path}`, {

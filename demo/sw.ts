@@ -8,6 +8,12 @@ declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<{ url: str
 // so the e2e suite exercises every mode with one build.
 const params = new URL(self.location.href).searchParams
 
+// The e2e suite builds a second version (VITE_DEMO_VERSION=2) to test a deploy with tabs open.
+const version = import.meta.env.VITE_DEMO_VERSION ?? '1'
+self.addEventListener('message', (event) => {
+	if (event.data === 'demo-version') event.ports[0]?.postMessage(version)
+})
+
 cleanupOutdatedCaches()
 precacheAndRoute(self.__WB_MANIFEST)
 

@@ -58,16 +58,33 @@ export async function fire(page: Page, count: number): Promise<FireOutcome> {
 
 let reportId = 0
 
-export async function fireAcrossNavigation(page: Page, count: number): Promise<FireOutcome> {
+export async function fireAcrossNavigation(page: Page, count: number, path = '/api/data'): Promise<FireOutcome> {
 	const name = `__swtbReport${++reportId}`
 	let deliver!: (outcome: FireOutcome) => void
 	const delivered = new Promise<FireOutcome>((resolve) => {
 		deliver = resolve
 	})
 	await page.exposeFunction(name, (outcome: FireOutcome) => deliver(outcome))
-	await page.evaluate(([n, binding]) => {
-		const demo = (window as unknown as { swtbDemo: { fire(n: number): Promise<FireOutcome> } }).swtbDemo
-		void demo.fire(n as number).then((outcome) => (window as unknown as Record<string, (o: FireOutcome) => void>)[binding as string]!(outcome))
-	}, [count, name] as const)
+	await page.evaluate(([n, binding, url]) => {
+		const demo = (window as unknown as { swtbDemo: { fire(n: number, path: string): Promise<FireOutcome> } }).swtbDemo
+		void demo.fire(n as number, url as string).then((outcome) => (window as unknown as Record<string, (o: FireOutcome) => void>)[binding as string]!(outcome))
+	}, [count, name, path] as const)
 	return delivered
+}
+
+/** Stops every service worker of the browser, as Chromium does after 30 s idle (it never does under DevTools). */
+export async function stopServiceWorkers(page: Page): Promise<void> {
+	const cdp = await page.context().newCDPSession(page)
+	await cdp.send('ServiceWorker.enable')
+	await cdp.send('ServiceWorker.stopAllWorkers')
+	await cdp.detach()
+}
+
+/** A reload that bypasses the cache and the service worker: the page comes back without a controller. */
+export async function hardReload(page: Page): Promise<void> {
+	const cdp = await page.context().newCDPSession(page)
+	const loaded = page.waitForEvent('load')
+	await cdp.send('Page.reload', { ignoreCache: true })
+	await loaded
+	await cdp.detach()
 }

@@ -1,19 +1,14 @@
 import type { AxiosInstance } from 'axios'
 import { attachInterceptors } from './axios-interceptors.js'
-import type { BrokerConnection } from './broker-connection.js'
 import type { RefreshFunction } from './core/presets.js'
 import type { ExchangeRequest, LogoutReason, TokenSet } from './core/protocol.js'
-import { connectServiceWorker } from './service-worker-connection.js'
-import { TabSession, type TokenEvent } from './token-client.js'
-
-/** A workbox-window Workbox, recognised by shape so workbox-window stays optional. */
-export interface WorkboxLike {
-	getSW(): Promise<unknown>
-}
+import { DEFAULT_KEEP_ALIVE_MS, keepAlive } from './keep-alive.js'
+import { type ServiceWorkerOption, selectConnection } from './select-connection.js'
+import { DEFAULT_TIMEOUT_MS, TabSession, type TokenEvent } from './token-client.js'
 
 export interface TokenClientOptions {
 	/** How to reach the broker. Default: navigator.serviceWorker.ready. */
-	serviceWorker?: ServiceWorkerRegistration | Promise<ServiceWorkerRegistration> | WorkboxLike
+	serviceWorker?: ServiceWorkerOption
 	/** Used when no service worker can be used. */
 	fallback?: { refresh: RefreshFunction } | false
 	/** Default '/login'. */
@@ -26,6 +21,8 @@ export interface TokenClientOptions {
 	refreshAheadMs?: number
 	/** How long the page waits for the broker. Default 15 000 ms. */
 	timeoutMs?: number
+	/** Ping interval that keeps a memory-only worker alive while a tab is open; false turns it off. Default 20 000 ms. */
+	keepAliveMs?: number | false
 }
 
 export interface TokenClient {
@@ -39,35 +36,25 @@ export interface TokenClient {
 	close(): void
 }
 
-function isWorkbox(value: TokenClientOptions['serviceWorker']): value is WorkboxLike {
-	return typeof value === 'object' && value !== null && typeof (value as Partial<WorkboxLike>).getSW === 'function'
-}
-
-/**
- * For a Workbox we still wait on `ready`, not `wb.active`: after a hard reload the page has no
- * controller and `wb.active` never resolves, while `ready` does.
- */
-function registrationOf(container: ServiceWorkerContainer, option: TokenClientOptions['serviceWorker']): Promise<ServiceWorkerRegistration> {
-	if (option === undefined || isWorkbox(option)) return container.ready
-	return Promise.resolve(option)
-}
-
-function connect(options: TokenClientOptions): BrokerConnection {
-	const container = globalThis.navigator?.serviceWorker
-	if (container === undefined) throw new Error('sw-token-broker: no service worker support in this context')
-	return connectServiceWorker(container, registrationOf(container, options.serviceWorker))
-}
-
 export function createTokenClient(options: TokenClientOptions = {}): TokenClient {
 	const loginUrl = options.loginUrl ?? '/login'
 	const base = () => globalThis.location.href
 	const authorize = options.authorize ?? ((url: URL) => url.origin === globalThis.location.origin)
-	const session = new TabSession(connect(options), {
+	const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+	const { connection, viaWorker } = selectConnection(options.serviceWorker, options.fallback, timeoutMs)
+	const session = new TabSession(connection, {
+		timeoutMs,
 		onLogout: options.onLogout ?? (() => globalThis.location.assign(loginUrl)),
-		...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
 		...(options.refreshAheadMs === undefined ? {} : { refreshAheadMs: options.refreshAheadMs }),
 	})
 	const detachers = new Set<() => void>()
+	let closed = false
+	const keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS
+	if (keepAliveMs !== false) {
+		void viaWorker.then((worker) => {
+			if (worker && !closed) detachers.add(keepAlive(() => session.ping(), keepAliveMs))
+		})
+	}
 	return {
 		attach(instance) {
 			const detach = attachInterceptors(instance, session, authorize, base)
@@ -84,6 +71,7 @@ export function createTokenClient(options: TokenClientOptions = {}): TokenClient
 		refresh: () => session.refresh(),
 		subscribe: (listener) => session.subscribe(listener),
 		close() {
+			closed = true
 			for (const detach of detachers) detach()
 			detachers.clear()
 			session.close()

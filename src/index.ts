@@ -1,4 +1,5 @@
-export { createTokenClient, type TokenClient, type TokenClientOptions, type WorkboxLike } from './create-token-client.js'
+export { createTokenClient, type TokenClient, type TokenClientOptions } from './create-token-client.js'
+export type { WorkboxLike, ServiceWorkerOption } from './select-connection.js'
 export type { TokenEvent } from './token-client.js'
 export { oauth2Refresh, cookieRefresh, type RefreshFunction, type RefreshContext, type OAuth2RefreshOptions, type CookieRefreshOptions } from './core/presets.js'
 export type { TokenSet, LogoutReason, ExchangeRequest } from './core/protocol.js'

@@ -33,7 +33,7 @@ export class TabSession {
 	#hadSession = false
 	#synced: Promise<void> | null
 	/** Requests of this tab waiting on the same refresh share one message to the broker. */
-	#pendingRefresh: { failedToken: string | null; result: Promise<TokenSnapshot> } | null = null
+	#pendingRefresh: { failedToken: string | null; result: Promise<TokenSnapshot>; end: (error: LoggedOutError) => void } | null = null
 
 	constructor(connection: BrokerConnection, options: SessionOptions) {
 		this.#connection = connection
@@ -77,7 +77,12 @@ export class TabSession {
 	/** A request sent with `failedToken` was refused: the broker refreshes once, or returns a newer token it already has. */
 	refreshAfter(failedToken: string | null): Promise<TokenSnapshot> {
 		if (this.#pendingRefresh?.failedToken === failedToken) return this.#pendingRefresh.result
-		const result = this.#connection.request({ type: 'refresh', failedToken }, this.#timeoutMs)
+		let end!: (error: LoggedOutError) => void
+		// A logout broadcast can arrive before the broker's reply: it ends the wait at once.
+		const ended = new Promise<never>((_, reject) => {
+			end = reject
+		})
+		const result = Promise.race([this.#connection.request({ type: 'refresh', failedToken }, this.#timeoutMs), ended])
 			.then((snapshot) => this.#apply(snapshot))
 			.catch((error: unknown) => {
 				if (error instanceof LoggedOutError) this.#endSession(error.reason, this.#snapshot.generation)
@@ -86,8 +91,25 @@ export class TabSession {
 			.finally(() => {
 				if (this.#pendingRefresh?.result === result) this.#pendingRefresh = null
 			})
-		this.#pendingRefresh = { failedToken, result }
+		this.#pendingRefresh = { failedToken, result, end }
 		return result
+	}
+
+	/**
+	 * The keep-alive ping. If the broker lost the session this tab still holds (a stopped
+	 * worker in memory mode), the tab seeds it back with its access token.
+	 */
+	async ping(): Promise<void> {
+		const snapshot = await this.#connection.request({ type: 'ping' }, this.#timeoutMs)
+		if (snapshot.accessToken !== null || snapshot.generation >= this.#snapshot.generation) this.#apply(snapshot)
+		else await this.#seed()
+	}
+
+	async #seed(): Promise<void> {
+		const { accessToken, expiresAt, generation } = this.#snapshot
+		if (accessToken === null) return
+		const seed = expiresAt === undefined ? { accessToken, generation } : { accessToken, expiresAt, generation }
+		this.#apply(await this.#connection.request({ type: 'seed', ...seed }, this.#timeoutMs))
 	}
 
 	get accessToken(): string | null {
@@ -141,6 +163,10 @@ export class TabSession {
 			this.#apply(message.snapshot)
 			return
 		}
+		if (message.type === 'seed-request') {
+			this.#seed().catch(() => undefined)
+			return
+		}
 		const reason = message.reason === 'user' && message.tab !== this.#tab ? 'remote' : message.reason
 		this.#endSession(reason, message.generation)
 	}
@@ -163,6 +189,8 @@ export class TabSession {
 	#endSession(reason: LogoutReason, generation: number): void {
 		if (generation < this.#snapshot.generation) return
 		this.#snapshot = { accessToken: null, generation }
+		// Queued requests settle before onLogout navigates away from the page they belong to.
+		this.#pendingRefresh?.end(new LoggedOutError(reason))
 		if (!this.#hadSession) return
 		this.#hadSession = false
 		this.#emit({ type: 'logout', reason })

@@ -2,7 +2,7 @@ import { BrokerCore, type SessionStore } from '../src/core/broker-core.js'
 import { serializeError } from '../src/core/errors/serialize.js'
 import { defaultExchangeUrls, performExchange } from '../src/core/exchange.js'
 import type { RefreshFunction } from '../src/core/presets.js'
-import { type BrokerBroadcast, type BrokerReply, envelope, parseRequest } from '../src/core/protocol.js'
+import { type BrokerBroadcast, type BrokerReply, type SessionState, envelope, parsePeerMessage, parseRequest } from '../src/core/protocol.js'
 import { openIndexedDbStore } from './indexeddb-store.js'
 
 export interface TokenBrokerOptions {
@@ -14,29 +14,50 @@ export interface TokenBrokerOptions {
 	exchangeUrls?: (url: URL) => boolean
 }
 
+interface Port {
+	postMessage(message: unknown, transfer?: Transferable[]): void
+}
+
+/** A worker of this registration: the predecessor or successor in a version hand-over. */
+export interface PeerWorker extends Port {
+	readonly state: string
+}
+
 /** The parts of a message event the host uses; ExtendableMessageEvent has them all. */
 export interface BrokerMessageEvent {
 	readonly data: unknown
 	readonly origin: string
 	readonly source: unknown
-	readonly ports: ReadonlyArray<{ postMessage(message: unknown): void }>
+	readonly ports: ReadonlyArray<MessagePort>
+	waitUntil(promise: Promise<unknown>): void
+}
+
+export interface BrokerInstallEvent {
 	waitUntil(promise: Promise<unknown>): void
 }
 
 /** The parts of ServiceWorkerGlobalScope the host uses. */
 export interface BrokerScope {
 	readonly location: { readonly origin: string }
+	readonly registration: { readonly active: PeerWorker | null; readonly waiting: PeerWorker | null; readonly installing: PeerWorker | null }
 	readonly clients: {
-		matchAll(options: { type: 'window'; includeUncontrolled: true }): Promise<ReadonlyArray<{ postMessage(message: unknown): void }>>
+		matchAll(options: { type: 'window'; includeUncontrolled: true }): Promise<ReadonlyArray<Port>>
 	}
 	addEventListener(type: 'message', listener: (event: BrokerMessageEvent) => void): void
+	addEventListener(type: 'install', listener: (event: BrokerInstallEvent) => void): void
 	removeEventListener(type: 'message', listener: (event: BrokerMessageEvent) => void): void
+	removeEventListener(type: 'install', listener: (event: BrokerInstallEvent) => void): void
 }
 
 export interface TokenBroker {
-	/** Installs the message handler on the worker scope; returns a function that removes it. */
+	/** Installs the message and install handlers on the worker scope; returns a function that removes them. */
 	listen(scope: BrokerScope): () => void
 }
+
+/** How long a new version waits for its predecessor's session: a refresh it is finishing, plus slack. */
+const HANDOVER_SLACK_MS = 2_000
+/** How long a restarted worker holds requests while the open tabs seed it. */
+const SEED_WAIT_MS = 500
 
 function isWindowClient(source: unknown): boolean {
 	return typeof source === 'object' && source !== null && (source as { type?: unknown }).type === 'window'
@@ -65,9 +86,31 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				...(options.refreshTimeoutMs === undefined ? {} : { refreshTimeoutMs: options.refreshTimeoutMs }),
 				...(store === undefined ? {} : { store }),
 			})
+			const handoverTimeoutMs = (options.refreshTimeoutMs ?? 10_000) + HANDOVER_SLACK_MS
+			/**
+			 * A worker restarted in memory mode has no session; tabs still holding an access token
+			 * seed it. Requests wait briefly for the first seed, so a tab opened now is not sent to login.
+			 */
+			let seeded: () => void = () => undefined
+			const warmUp = store !== undefined ? Promise.resolve() : scope.clients.matchAll({ type: 'window', includeUncontrolled: true })
+				.then((clients) => {
+					if (clients.length === 0) return
+					for (const client of clients) client.postMessage(envelope({ type: 'seed-request' }))
+					return new Promise<void>((resolve) => {
+						seeded = resolve
+						setTimeout(resolve, SEED_WAIT_MS)
+					})
+				})
+				.catch(() => undefined)
+			/** Once this worker handed its session to a new version, that version answers for it. */
+			let successor: PeerWorker | null = null
 
-			const onMessage = (event: BrokerMessageEvent) => {
-				if (event.origin !== origin || !isWindowClient(event.source)) return
+			const isPeer = (source: unknown): source is PeerWorker => {
+				const { active, waiting, installing } = scope.registration
+				return source !== null && (source === active || source === waiting || source === installing)
+			}
+
+			const answer = (event: BrokerMessageEvent) => {
 				const parsed = parseRequest(event.data)
 				if (parsed.kind === 'ignore') return
 				const port = event.ports[0]
@@ -76,14 +119,76 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 					reply({ type: 'reply', ok: false, error: serializeError(parsed.error) })
 					return
 				}
+				const request = parsed.message
+				const handled = request.type === 'seed' ? core.handle(request).finally(() => seeded()) : warmUp.then(() => core.handle(request))
 				// waitUntil keeps the worker alive until the refresh, its broadcast and the reply are done.
-				event.waitUntil(core.handle(parsed.message).then(
+				event.waitUntil(handled.then(
 					(snapshot) => reply({ type: 'reply', ok: true, snapshot }),
 					(error: unknown) => reply({ type: 'reply', ok: false, error: serializeError(error) }),
 				).then(() => broadcasting))
 			}
+
+			/** The predecessor's side of a hand-over: finish any refresh, then pass the session on. */
+			const handOver = (event: BrokerMessageEvent, to: PeerWorker) => {
+				const port = event.ports[0]
+				if (port === undefined) return
+				event.waitUntil((core.refreshing ?? Promise.resolve()).catch(() => undefined).then(() => {
+					port.postMessage(envelope({ type: 'session', state: core.exportState() }))
+					successor = to
+				}))
+			}
+
+			const onMessage = (event: BrokerMessageEvent) => {
+				if (event.origin !== origin) return
+				if (isPeer(event.source)) {
+					const peer = parsePeerMessage(event.data)
+					if (peer.kind === 'ok' && peer.message.type === 'session-request') handOver(event, event.source)
+					else answer(event)
+					return
+				}
+				if (!isWindowClient(event.source)) return
+				// One refresher at a time: after the hand-over, the successor holds the only live session.
+				if (successor !== null && successor.state !== 'redundant') {
+					successor.postMessage(event.data, [...event.ports])
+					return
+				}
+				successor = null
+				answer(event)
+			}
+
+			/** The successor's side: ask the active version for its session before taking over. */
+			const onInstall = (event: BrokerInstallEvent) => {
+				const previous = scope.registration.active
+				if (previous === null) return
+				event.waitUntil(requestSession(previous, handoverTimeoutMs).then((state) => {
+					if (state !== undefined) core.importState(state)
+				}))
+			}
+
 			scope.addEventListener('message', onMessage)
-			return () => scope.removeEventListener('message', onMessage)
+			scope.addEventListener('install', onInstall)
+			return () => {
+				scope.removeEventListener('message', onMessage)
+				scope.removeEventListener('install', onInstall)
+			}
 		},
 	}
+}
+
+/** Settles within timeoutMs: an old version that does not speak the protocol simply yields nothing. */
+function requestSession(worker: PeerWorker, timeoutMs: number): Promise<SessionState | undefined> {
+	return new Promise((resolve) => {
+		const channel = new MessageChannel()
+		const timer = setTimeout(() => done(undefined), timeoutMs)
+		const done = (state: SessionState | undefined) => {
+			clearTimeout(timer)
+			channel.port1.close()
+			resolve(state)
+		}
+		channel.port1.onmessage = (event: MessageEvent) => {
+			const parsed = parsePeerMessage(event.data)
+			done(parsed.kind === 'ok' && parsed.message.type === 'session' ? parsed.message.state : undefined)
+		}
+		worker.postMessage(envelope({ type: 'session-request' }), [channel.port2])
+	})
 }

@@ -1,4 +1,4 @@
-import type { PersistedSession, SessionStore } from '../src/core/broker-core.js'
+import type { SessionStore } from '../src/core/broker-core.js'
 
 const DATABASE = 'sw-token-broker'
 const OBJECT_STORE = 'session'
@@ -32,7 +32,7 @@ export function openIndexedDbStore(): SessionStore {
 		return request(() => run(db.transaction(OBJECT_STORE, mode).objectStore(OBJECT_STORE)))
 	}
 	return {
-		load: async () => (await withStore('readonly', (store) => store.get(KEY)) as PersistedSession | undefined) ?? undefined,
+		load: () => withStore('readonly', (store) => store.get(KEY)),
 		save: async (session) => {
 			await withStore('readwrite', (store) => store.put(session, KEY))
 		},

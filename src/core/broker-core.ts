@@ -1,20 +1,16 @@
 import { LoggedOutError } from './errors/logged-out-error.js'
 import { LoginFailedError } from './errors/login-failed-error.js'
 import { RefreshUnavailableError } from './errors/refresh-unavailable-error.js'
-import type { BrokerBroadcast, BrokerRequest, ExchangeRequest, LogoutReason, TokenSet, TokenSnapshot } from './protocol.js'
+import { type BrokerBroadcast, type BrokerRequest, type ExchangeRequest, type LogoutReason, type SessionState, type TokenSet, type TokenSnapshot, parseSessionState } from './protocol.js'
 import type { RefreshFunction } from './presets.js'
 import { asTransient, backoffMs, isDefinitive } from './refresh-policy.js'
 import { type HeldTokens, holdTokens, snapshotOf } from './tokens.js'
 
-/** What survives a restart of the broker's host, when persistence is on. */
-export interface PersistedSession {
-	tokens: HeldTokens
-	generation: number
-}
-
+/** Where the session survives a restart of the broker's host, when persistence is on. */
 export interface SessionStore {
-	load(): Promise<PersistedSession | undefined>
-	save(session: PersistedSession): Promise<void>
+	/** Whatever was saved; the core validates it, so a stale or tampered record cannot break it. */
+	load(): Promise<unknown>
+	save(session: SessionState): Promise<void>
 	clear(): Promise<void>
 }
 
@@ -88,11 +84,37 @@ export class BrokerCore {
 		return snapshotOf(this.#tokens, this.#generation)
 	}
 
+	/** The whole session, refresh token included: only for another broker (see SessionState). */
+	exportState(): SessionState {
+		return { tokens: this.#tokens, generation: this.#generation, ended: this.#ended }
+	}
+
+	/** Adopts another broker's session if it is newer than ours; no broadcast, the tabs have it already. */
+	importState(state: SessionState): boolean {
+		if (!this.#adoptState(state)) return false
+		void this.#persist()
+		return true
+	}
+
+	#adoptState(state: SessionState): boolean {
+		if (state.generation <= this.#generation) return false
+		this.#tokens = state.tokens
+		this.#generation = state.generation
+		this.#ended = state.ended
+		return true
+	}
+
 	async #restore(): Promise<void> {
-		const saved = await this.#options.store?.load().catch(() => undefined)
-		if (saved === undefined || this.#tokens !== null) return
-		this.#tokens = saved.tokens
-		this.#generation = Math.max(this.#generation, saved.generation)
+		const saved = parseSessionState(await this.#options.store?.load().catch(() => undefined))
+		if (saved !== undefined) this.#adoptState(saved)
+	}
+
+	/** Persistence follows every change; a store that fails must not fail the request that changed it. */
+	async #persist(): Promise<void> {
+		const store = this.#options.store
+		if (store === undefined) return
+		const state = this.exportState()
+		await (state.tokens === null ? store.clear() : store.save(state)).catch(() => undefined)
 	}
 
 	/** Generations must grow across restarts of the host too, so they start from the clock. */
@@ -197,13 +219,14 @@ export class BrokerCore {
 		const generation = this.#nextGeneration()
 		const snapshot = this.snapshot()
 		this.#options.broadcast({ type: 'token', snapshot })
-		await this.#options.store?.save({ tokens, generation }).catch(() => undefined)
+		await this.#persist()
 		return snapshot
 	}
 
 	/** A tab still holding an access token re-seeds a broker that lost its memory (a stopped worker). */
 	#seed(seed: { accessToken: string; expiresAt?: number; generation: number }): TokenSnapshot {
-		if (this.#tokens === null && this.#ended === null) {
+		// A refresh in flight will bring a newer token; a seed now would make it look superseded.
+		if (this.#tokens === null && this.#ended === null && this.#inflight === null) {
 			this.#tokens = seed.expiresAt === undefined ? { accessToken: seed.accessToken } : { accessToken: seed.accessToken, expiresAt: seed.expiresAt }
 			this.#generation = Math.max(this.#generation, seed.generation)
 		}
@@ -215,7 +238,7 @@ export class BrokerCore {
 		this.#ended = reason
 		const generation = this.#nextGeneration()
 		this.#options.broadcast(tab === undefined ? { type: 'logout', reason, generation } : { type: 'logout', reason, generation, tab })
-		await this.#options.store?.clear().catch(() => undefined)
+		await this.#persist()
 		return this.snapshot()
 	}
 }

@@ -1,4 +1,5 @@
 import { ProtocolError } from './errors/protocol-error.js'
+import type { HeldTokens } from './tokens.js'
 
 /**
  * The one message protocol between pages and the broker. Every message carries
@@ -55,6 +56,22 @@ export type BrokerReply =
 export type BrokerBroadcast =
 	| { type: 'token'; snapshot: TokenSnapshot }
 	| { type: 'logout'; reason: LogoutReason; generation: number; tab?: string }
+	/** A restarted broker that lost its memory asks tabs still holding an access token to seed it. */
+	| { type: 'seed-request' }
+
+/**
+ * A whole session, refresh token included. It travels only between brokers: from an old
+ * worker version to its successor, and between tabs of the in-page fallback. Never to page code.
+ */
+export interface SessionState {
+	tokens: HeldTokens | null
+	generation: number
+	ended: LogoutReason | null
+}
+
+export type PeerMessage =
+	| { type: 'session-request' }
+	| { type: 'session'; state: SessionState; broadcast?: BrokerBroadcast }
 
 export type Envelope<T> = T & { swtb: typeof PROTOCOL_VERSION }
 
@@ -131,6 +148,36 @@ function snapshot(value: unknown): TokenSnapshot {
 	return result
 }
 
+function heldTokens(value: unknown): HeldTokens {
+	if (!isRecord(value)) throw new ProtocolError('"tokens" must be an object or null')
+	const tokens: HeldTokens = { accessToken: string(value, 'accessToken') }
+	if (value.refreshToken !== undefined) tokens.refreshToken = string(value, 'refreshToken')
+	const expiresAt = optionalNumber(value, 'expiresAt')
+	if (expiresAt !== undefined) tokens.expiresAt = expiresAt
+	const issuedAt = optionalNumber(value, 'issuedAt')
+	if (issuedAt !== undefined) tokens.issuedAt = issuedAt
+	return tokens
+}
+
+function sessionState(value: unknown): SessionState {
+	if (!isRecord(value)) throw new ProtocolError('"state" must be an object')
+	return {
+		tokens: value.tokens === null ? null : heldTokens(value.tokens),
+		generation: number(value, 'generation'),
+		ended: value.ended === null ? null : logoutReason({ reason: value.ended }),
+	}
+}
+
+/** Stored sessions are input like any message: a stale or tampered record must not break the broker. */
+export function parseSessionState(value: unknown): SessionState | undefined {
+	try {
+		return sessionState(value)
+	} catch (error) {
+		if (error instanceof ProtocolError) return undefined
+		throw error
+	}
+}
+
 function logoutReason(data: Fields): LogoutReason {
 	const reason = data.reason
 	if (typeof reason !== 'string' || !LOGOUT_REASONS.has(reason)) throw new ProtocolError('"reason" is not a logout reason')
@@ -140,7 +187,10 @@ function logoutReason(data: Fields): LogoutReason {
 function parseWith<T>(data: unknown, read: (data: Fields, type: string) => T): Parsed<T> {
 	if (!isRecord(data) || data.swtb === undefined) return { kind: 'ignore' }
 	try {
-		if (data.swtb !== PROTOCOL_VERSION) throw new ProtocolError(`protocol version ${String(data.swtb).slice(0, 20)} is not ${PROTOCOL_VERSION}`)
+		if (data.swtb !== PROTOCOL_VERSION) {
+			const version = typeof data.swtb === 'number' || typeof data.swtb === 'string' ? String(data.swtb).slice(0, 20) : typeof data.swtb
+			throw new ProtocolError(`protocol version ${version} is not ${PROTOCOL_VERSION}`)
+		}
 		if (typeof data.type !== 'string') throw new ProtocolError('"type" is missing')
 		return { kind: 'ok', message: read(data, data.type) }
 	} catch (error) {
@@ -181,6 +231,43 @@ export function parseRequest(data: unknown): Parsed<BrokerRequest> {
 	})
 }
 
+function broadcast(fields: Fields, type: string): BrokerBroadcast {
+	switch (type) {
+		case 'token':
+			return { type, snapshot: snapshot(fields.snapshot) }
+		case 'seed-request':
+			return { type }
+		case 'logout': {
+			const logout: BrokerBroadcast = { type, reason: logoutReason(fields), generation: number(fields, 'generation') }
+			if (fields.tab !== undefined) logout.tab = string(fields, 'tab', 64)
+			return logout
+		}
+		default:
+			throw new ProtocolError(`unknown broker message type "${type.slice(0, 40)}"`)
+	}
+}
+
+/** Validates a message between brokers: a session hand-over, or a request for one. */
+export function parsePeerMessage(data: unknown): Parsed<PeerMessage> {
+	return parseWith(data, (fields, type): PeerMessage => {
+		switch (type) {
+			case 'session-request':
+				return { type }
+			case 'session': {
+				const message: PeerMessage = { type, state: sessionState(fields.state) }
+				const carried = fields.broadcast
+				if (carried !== undefined) {
+					if (!isRecord(carried) || typeof carried.type !== 'string') throw new ProtocolError('"broadcast" must be a broker message')
+					message.broadcast = broadcast(carried, carried.type)
+				}
+				return message
+			}
+			default:
+				throw new ProtocolError(`unknown peer message type "${type.slice(0, 40)}"`)
+		}
+	})
+}
+
 /** Validates a message the broker sent to a page: a reply or a broadcast. */
 export function parseBrokerMessage(data: unknown): Parsed<BrokerReply | BrokerBroadcast> {
 	return parseWith(data, (fields, type): BrokerReply | BrokerBroadcast => {
@@ -196,15 +283,8 @@ export function parseBrokerMessage(data: unknown): Parsed<BrokerReply | BrokerBr
 				if (typeof error.oauthError === 'string') serialized.oauthError = error.oauthError.slice(0, 200)
 				return { type, ok: false, error: serialized }
 			}
-			case 'token':
-				return { type, snapshot: snapshot(fields.snapshot) }
-			case 'logout': {
-				const logout: BrokerBroadcast = { type, reason: logoutReason(fields), generation: number(fields, 'generation') }
-				if (fields.tab !== undefined) logout.tab = string(fields, 'tab', 64)
-				return logout
-			}
 			default:
-				throw new ProtocolError(`unknown broker message type "${type.slice(0, 40)}"`)
+				return broadcast(fields, type)
 		}
 	})
 }

@@ -1,0 +1,130 @@
+import type { BrokerConnection } from './broker-connection.js'
+import { BrokerCore } from './core/broker-core.js'
+import { RefreshRejectedError } from './core/errors/refresh-rejected-error.js'
+import { RefreshUnavailableError } from './core/errors/refresh-unavailable-error.js'
+import { defaultExchangeUrls, performExchange } from './core/exchange.js'
+import type { RefreshFunction } from './core/presets.js'
+import { type BrokerBroadcast, type BrokerRequest, type PeerMessage, type TokenSnapshot, envelope, parsePeerMessage } from './core/protocol.js'
+import { sessionStorageStore } from './session-storage-store.js'
+import { withTimeout } from './timeout.js'
+
+const CHANNEL = 'sw-token-broker'
+const REFRESH_LOCK = 'sw-token-broker:refresh'
+/** Not a secret: only the newest generation, so a tab that got the lock knows a fresher session is on its way. */
+const GENERATION_KEY = 'sw-token-broker:generation'
+/** How long a new tab asks the others for their session before it starts without one. */
+const SESSION_REQUEST_MS = 300
+/** How long a tab that got the refresh lock waits for the session the previous holder is sending. */
+const PEER_WAIT_MS = 2_000
+
+export interface InPageOptions {
+	refresh: RefreshFunction
+	refreshTimeoutMs?: number
+}
+
+function readGeneration(): number {
+	try {
+		return Number(globalThis.localStorage?.getItem(GENERATION_KEY)) || 0
+	} catch {
+		return 0
+	}
+}
+
+function writeGeneration(generation: number): void {
+	try {
+		globalThis.localStorage?.setItem(GENERATION_KEY, String(generation))
+	} catch {
+		// Storage may be disabled; the lock and the channel still keep tabs in step.
+	}
+}
+
+/**
+ * The fallback host: the same broker core, run in this tab. Tabs share their session over a
+ * BroadcastChannel and take a Web Lock around the refresh, so the whole origin still refreshes
+ * once. The refresh token lives in page memory here, which the README states.
+ */
+export function connectInPage(options: InPageOptions): BrokerConnection {
+	const channel = new BroadcastChannel(CHANNEL)
+	const locks = globalThis.navigator?.locks
+	const listeners = new Set<(message: BrokerBroadcast) => void>()
+	const deliver = (message: BrokerBroadcast) => {
+		for (const listener of listeners) listener(message)
+	}
+	const post = (message: PeerMessage) => channel.postMessage(envelope(message))
+	/** Resolved whenever a session from another tab is adopted. */
+	const waiters = new Set<() => void>()
+	const adopted = (timeoutMs: number) => new Promise<void>((resolve) => {
+		const wake = () => {
+			waiters.delete(wake)
+			resolve()
+		}
+		waiters.add(wake)
+		setTimeout(wake, timeoutMs)
+	})
+
+	const lockedRefresh: RefreshFunction = (context) => {
+		if (locks === undefined) return options.refresh(context)
+		const startedAt = core.exportState().generation
+		return locks.request(REFRESH_LOCK, { signal: context.signal }, async () => {
+			// The previous lock holder finished a refresh: its session is on the channel, wait for it.
+			if (readGeneration() > startedAt && core.exportState().generation === startedAt) await adopted(PEER_WAIT_MS)
+			const { tokens, generation } = core.exportState()
+			// Superseded by another tab: the core adopts that tab's state and ignores this answer.
+			if (generation !== startedAt) return tokens ?? Promise.reject(new RefreshUnavailableError('another tab ended the session'))
+			try {
+				const fresh = await options.refresh(context)
+				writeGeneration(Math.max(startedAt + 1, Date.now()))
+				return fresh
+			} catch (error) {
+				if (error instanceof RefreshRejectedError) writeGeneration(Math.max(startedAt + 1, Date.now()))
+				throw error
+			}
+		})
+	}
+
+	const core: BrokerCore = new BrokerCore({
+		refresh: lockedRefresh,
+		exchange: performExchange,
+		exchangeUrls: defaultExchangeUrls(globalThis.location.origin, options.refresh.tokenEndpoint),
+		origin: globalThis.location.origin,
+		broadcast: (message) => {
+			const state = core.exportState()
+			post({ type: 'session', state, broadcast: message })
+			deliver(message)
+		},
+		...(options.refreshTimeoutMs === undefined ? {} : { refreshTimeoutMs: options.refreshTimeoutMs }),
+		store: sessionStorageStore(),
+	})
+
+	channel.onmessage = (event: MessageEvent) => {
+		const parsed = parsePeerMessage(event.data)
+		if (parsed.kind !== 'ok') return
+		const message = parsed.message
+		if (message.type === 'session-request') {
+			const state = core.exportState()
+			if (state.tokens !== null) post({ type: 'session', state })
+			return
+		}
+		if (!core.importState(message.state)) return
+		if (message.broadcast !== undefined) deliver(message.broadcast)
+		for (const wake of [...waiters]) wake()
+	}
+
+	/** A new tab starts from the session another tab holds, if any answers in time. */
+	const ready = adopted(SESSION_REQUEST_MS)
+	post({ type: 'session-request' })
+
+	return {
+		async request(message: BrokerRequest, timeoutMs: number): Promise<TokenSnapshot> {
+			return withTimeout(ready.then(() => core.handle(message)), timeoutMs, message.type)
+		},
+		onBroadcast(listener) {
+			listeners.add(listener)
+			return () => listeners.delete(listener)
+		},
+		close() {
+			listeners.clear()
+			channel.close()
+		},
+	}
+}

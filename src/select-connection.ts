@@ -1,0 +1,74 @@
+import type { BrokerConnection } from './broker-connection.js'
+import { RefreshUnavailableError } from './core/errors/refresh-unavailable-error.js'
+import type { RefreshFunction } from './core/presets.js'
+import { connectInPage } from './in-page-connection.js'
+import { connectServiceWorker } from './service-worker-connection.js'
+import { withTimeout } from './timeout.js'
+
+/** A workbox-window Workbox, recognised by shape so workbox-window stays optional. */
+export interface WorkboxLike {
+	getSW(): Promise<unknown>
+}
+
+export type ServiceWorkerOption = ServiceWorkerRegistration | Promise<ServiceWorkerRegistration> | WorkboxLike
+
+export interface SelectedConnection {
+	connection: BrokerConnection
+	/** Resolves true once the service worker was chosen, false for the in-page host. */
+	viaWorker: Promise<boolean>
+}
+
+function isWorkbox(value: ServiceWorkerOption): value is WorkboxLike {
+	return typeof value === 'object' && value !== null && typeof (value as Partial<WorkboxLike>).getSW === 'function'
+}
+
+/**
+ * For a Workbox we still wait on `ready`, not `wb.active`: after a hard reload the page has no
+ * controller and `wb.active` never resolves, while `ready` does.
+ */
+function registrationOf(container: ServiceWorkerContainer, option: ServiceWorkerOption | undefined): Promise<ServiceWorkerRegistration> {
+	if (option === undefined || isWorkbox(option)) return container.ready
+	return Promise.resolve(option)
+}
+
+function unavailable(): BrokerConnection {
+	const error = () => new RefreshUnavailableError('no service worker can be used here and no fallback.refresh was given to createTokenClient')
+	return { request: () => Promise.reject(error()), onBroadcast: () => () => undefined, close: () => undefined }
+}
+
+/** Waits for the choice; the whole request, choice included, still settles within timeoutMs. */
+function deferred(chosen: Promise<BrokerConnection>): BrokerConnection {
+	return {
+		request(message, timeoutMs) {
+			const started = Date.now()
+			return withTimeout(chosen.then((connection) => connection.request(message, Math.max(1, timeoutMs - (Date.now() - started)))), timeoutMs, message.type)
+		},
+		onBroadcast(listener) {
+			const off = chosen.then((connection) => connection.onBroadcast(listener))
+			return () => void off.then((stop) => stop())
+		},
+		close: () => void chosen.then((connection) => connection.close()),
+	}
+}
+
+let warnedInsecure = false
+
+/**
+ * The service worker when one becomes active within timeoutMs; otherwise, when a fallback
+ * refresh is given, the same broker core in the page.
+ */
+export function selectConnection(option: ServiceWorkerOption | undefined, fallback: { refresh: RefreshFunction } | false | undefined, timeoutMs: number): SelectedConnection {
+	const container = globalThis.navigator?.serviceWorker
+	const inPage = fallback ? () => connectInPage({ refresh: fallback.refresh }) : undefined
+	if (container === undefined) {
+		if (globalThis.isSecureContext === false && !warnedInsecure) {
+			warnedInsecure = true
+			console.warn('sw-token-broker: this origin is not secure (plain http), so there is no service worker and no Web Locks: each tab refreshes on its own. Serve the app over https or from localhost.')
+		}
+		return { connection: inPage?.() ?? unavailable(), viaWorker: Promise.resolve(false) }
+	}
+	const registration = registrationOf(container, option)
+	if (inPage === undefined) return { connection: connectServiceWorker(container, registration), viaWorker: Promise.resolve(true) }
+	const viaWorker = withTimeout(registration, timeoutMs, 'service worker registration').then(() => true, () => false)
+	return { connection: deferred(viaWorker.then((worker) => worker ? connectServiceWorker(container, registration) : inPage())), viaWorker }
+}

@@ -1,0 +1,386 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { BrokerTimeoutError } from '../../src/core/errors/broker-timeout-error.js'
+import { LoggedOutError } from '../../src/core/errors/logged-out-error.js'
+import { LoginFailedError } from '../../src/core/errors/login-failed-error.js'
+import { ProtocolError } from '../../src/core/errors/protocol-error.js'
+import { RefreshRejectedError } from '../../src/core/errors/refresh-rejected-error.js'
+import { RefreshUnavailableError } from '../../src/core/errors/refresh-unavailable-error.js'
+import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
+import { TokenBrokerError } from '../../src/core/errors/token-broker-error.js'
+import { defaultExchangeUrls, performExchange } from '../../src/core/exchange.js'
+import { cookieRefresh, oauth2Refresh } from '../../src/core/presets.js'
+import { envelope, parseBrokerMessage } from '../../src/core/protocol.js'
+import { asTransient, backoffMs, isDefinitive, readTokenResponse } from '../../src/core/refresh-policy.js'
+import { holdTokens, jwtExpiry } from '../../src/core/tokens.js'
+import { jwt } from './helpers.js'
+
+const TOKEN_ENDPOINT = 'https://idp.test/oauth/token'
+
+type FetchMock = ReturnType<typeof vi.fn<(input: string | URL | Request, init?: RequestInit) => Promise<Response>>>
+let fetchMock: FetchMock
+
+function json(status: number, body: unknown): Response {
+	return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
+}
+
+function answer(response: () => Response): void {
+	fetchMock.mockImplementation(async () => response())
+}
+
+function lastInit(): RequestInit {
+	const call = fetchMock.mock.calls.at(-1)
+	if (call === undefined) throw new Error('fetch was not called')
+	return call[1] ?? {}
+}
+
+function formOf(init: RequestInit): Record<string, string> {
+	expect(init.body).toBeInstanceOf(URLSearchParams)
+	return Object.fromEntries(new URLSearchParams(init.body as URLSearchParams))
+}
+
+function headersOf(init: RequestInit): Headers {
+	return new Headers(init.headers)
+}
+
+beforeEach(() => {
+	fetchMock = vi.fn<(input: string | URL | Request, init?: RequestInit) => Promise<Response>>()
+	vi.stubGlobal('fetch', fetchMock)
+})
+
+afterEach(() => {
+	vi.unstubAllGlobals()
+})
+
+const signal = () => new AbortController().signal
+
+describe('oauth2Refresh', () => {
+	it('POSTs an RFC 6749 §6 form with grant_type, refresh_token, client_id and scope, without credentials', async () => {
+		answer(() => json(200, { access_token: 'A2', token_type: 'Bearer', expires_in: 300 }))
+		const s = signal()
+		const refresh = oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa', scope: 'openid offline_access' })
+		await refresh({ refreshToken: 'R1', signal: s })
+		expect(fetchMock).toHaveBeenCalledTimes(1)
+		expect(String(fetchMock.mock.calls[0]![0])).toBe(TOKEN_ENDPOINT)
+		const init = lastInit()
+		expect(init.method).toBe('POST')
+		expect(init.credentials).toBe('omit')
+		expect(init.signal).toBe(s)
+		expect(headersOf(init).get('content-type')).toBe('application/x-www-form-urlencoded')
+		expect(formOf(init)).toEqual({ grant_type: 'refresh_token', refresh_token: 'R1', client_id: 'spa', scope: 'openid offline_access' })
+	})
+
+	it('sends no scope parameter when none is configured', async () => {
+		answer(() => json(200, { access_token: 'A2' }))
+		await oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' })({ refreshToken: 'R1', signal: signal() })
+		expect(formOf(lastInit())).toEqual({ grant_type: 'refresh_token', refresh_token: 'R1', client_id: 'spa' })
+	})
+
+	it('returns the rotated refresh token and expiresIn', async () => {
+		answer(() => json(200, { access_token: 'A2', refresh_token: 'R2', expires_in: 300, token_type: 'Bearer' }))
+		const tokens = await oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' })({ refreshToken: 'R1', signal: signal() })
+		expect(tokens).toEqual({ accessToken: 'A2', refreshToken: 'R2', expiresIn: 300 })
+	})
+
+	it('returns no refresh token when the server did not rotate it (the broker keeps the old one)', async () => {
+		answer(() => json(200, { access_token: 'A2', expires_in: '60' }))
+		const tokens = await oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' })({ refreshToken: 'R1', signal: signal() })
+		expect(tokens).toEqual({ accessToken: 'A2', expiresIn: 60 })
+		expect('refreshToken' in tokens).toBe(false)
+	})
+
+	it('accepts camelCase bodies', async () => {
+		answer(() => json(200, { accessToken: 'A2', refreshToken: 'R2', expiresIn: 120 }))
+		const tokens = await oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' })({ refreshToken: 'R1', signal: signal() })
+		expect(tokens).toEqual({ accessToken: 'A2', refreshToken: 'R2', expiresIn: 120 })
+	})
+
+	it('drops a nonsensical expires_in', async () => {
+		for (const expires of [0, -5, 'soon', null]) {
+			answer(() => json(200, { access_token: 'A2', expires_in: expires }))
+			const tokens = await oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' })({ refreshToken: 'R1', signal: signal() })
+			expect(tokens).toEqual({ accessToken: 'A2' })
+		}
+	})
+
+	it.each([
+		['400 invalid_grant', () => json(400, { error: 'invalid_grant', error_description: 'reused' }), 400],
+		['401 with an OAuth error', () => json(401, { error: 'invalid_client' }), 401],
+		['401 without a body', () => new Response(null, { status: 401 }), 401],
+		['401 with HTML', () => new Response('<h1>nope</h1>', { status: 401, headers: { 'content-type': 'text/html' } }), 401],
+	])('%s → RefreshRejectedError (the session is over)', async (_label, response, status) => {
+		answer(response)
+		const error = await oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' })({ refreshToken: 'R1', signal: signal() }).catch((e: unknown) => e)
+		expect(error).toBeInstanceOf(RefreshRejectedError)
+		expect((error as RefreshRejectedError).reason).toBe('refresh-rejected')
+		expect((error as RefreshRejectedError).status).toBe(status)
+		expect(isDefinitive(error)).toBe(true)
+	})
+
+	it.each([
+		['400 invalid_request', () => json(400, { error: 'invalid_request' })],
+		['400 without a body', () => new Response('', { status: 400 })],
+		['403', () => json(403, { error: 'forbidden' })],
+		['429', () => json(429, { error: 'slow_down' })],
+		['500', () => new Response('Internal Server Error', { status: 500 })],
+		['502 with invalid_grant in the body', () => json(502, { error: 'invalid_grant' })],
+		['503', () => json(503, { error: 'temporarily_unavailable' })],
+		['200 that is not JSON', () => new Response('<html>captive portal</html>', { status: 200, headers: { 'content-type': 'text/html' } })],
+		['200 with an empty body', () => new Response('', { status: 200 })],
+		['200 JSON without access_token', () => json(200, { token_type: 'Bearer', expires_in: 300 })],
+		['200 JSON with an empty access_token', () => json(200, { access_token: '' })],
+		['200 JSON array', () => json(200, [{ access_token: 'A2' }])],
+		['200 JSON null', () => json(200, null)],
+	])('%s → RefreshUnavailableError (transient)', async (_label, response) => {
+		answer(response)
+		const error = await oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' })({ refreshToken: 'R1', signal: signal() }).catch((e: unknown) => e)
+		expect(error).toBeInstanceOf(RefreshUnavailableError)
+		expect(isDefinitive(error)).toBe(false)
+	})
+
+	it('a network failure is not definitive', async () => {
+		fetchMock.mockRejectedValue(new TypeError('Failed to fetch'))
+		const error = await oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' })({ refreshToken: 'R1', signal: signal() }).catch((e: unknown) => e)
+		expect(error).toBeInstanceOf(Error)
+		expect(isDefinitive(error)).toBe(false)
+		expect(asTransient(error)).toBeInstanceOf(RefreshUnavailableError)
+		expect(asTransient(error).cause).toBe(error)
+	})
+
+	it("without a refresh token → RefreshRejectedError 'no-refresh-credentials', and no request", async () => {
+		const error = await oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' })({ signal: signal() }).catch((e: unknown) => e)
+		expect(error).toBeInstanceOf(RefreshRejectedError)
+		expect((error as RefreshRejectedError).reason).toBe('no-refresh-credentials')
+		expect(fetchMock).not.toHaveBeenCalled()
+	})
+
+	it('names its token endpoint, for the default exchange rule', () => {
+		expect(oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' }).tokenEndpoint).toBe(TOKEN_ENDPOINT)
+	})
+})
+
+describe('cookieRefresh', () => {
+	it("POSTs with credentials: 'include' and sends no refresh token of its own", async () => {
+		answer(() => json(200, { access_token: 'A2', expires_in: 60 }))
+		const s = signal()
+		const tokens = await cookieRefresh({ url: '/auth/refresh' })({ refreshToken: 'should-not-be-sent', signal: s })
+		expect(tokens).toEqual({ accessToken: 'A2', expiresIn: 60 })
+		expect(String(fetchMock.mock.calls[0]![0])).toBe('/auth/refresh')
+		const init = lastInit()
+		expect(init.method).toBe('POST')
+		expect(init.credentials).toBe('include')
+		expect(init.signal).toBe(s)
+		expect(init.body ?? null).toBeNull()
+		expect(JSON.stringify(fetchMock.mock.calls)).not.toContain('should-not-be-sent')
+	})
+
+	it('can use GET', async () => {
+		answer(() => json(200, { accessToken: 'A2' }))
+		await cookieRefresh({ url: '/auth/refresh', method: 'GET' })({ signal: signal() })
+		expect(lastInit().method).toBe('GET')
+	})
+
+	it('reads camelCase { accessToken, expiresIn }', async () => {
+		answer(() => json(200, { accessToken: 'A2', expiresIn: 30 }))
+		expect(await cookieRefresh({ url: '/auth/refresh' })({ signal: signal() })).toEqual({ accessToken: 'A2', expiresIn: 30 })
+	})
+
+	it('classifies 401 as definitive and 503 as transient', async () => {
+		answer(() => new Response(null, { status: 401 }))
+		await expect(cookieRefresh({ url: '/auth/refresh' })({ signal: signal() })).rejects.toBeInstanceOf(RefreshRejectedError)
+		answer(() => new Response(null, { status: 503 }))
+		await expect(cookieRefresh({ url: '/auth/refresh' })({ signal: signal() })).rejects.toBeInstanceOf(RefreshUnavailableError)
+	})
+})
+
+describe('readTokenResponse', () => {
+	it('tells invalid_grant only on 400 and 401 apart', async () => {
+		await expect(readTokenResponse(json(400, { error: 'invalid_grant' }))).rejects.toBeInstanceOf(RefreshRejectedError)
+		await expect(readTokenResponse(json(400, { error: 'invalid_scope' }))).rejects.toBeInstanceOf(RefreshUnavailableError)
+		await expect(readTokenResponse(json(200, { access_token: 'a' }))).resolves.toEqual({ accessToken: 'a' })
+	})
+})
+
+describe('backoffMs', () => {
+	it('allows an immediate retry after the first failure', () => {
+		expect(backoffMs(0, () => 1)).toBe(0)
+		expect(backoffMs(1, () => 1)).toBe(0)
+	})
+
+	it('then waits 1 s · 2^(n-2), jittered between half and all of it, at most 30 s', () => {
+		expect(backoffMs(2, () => 0)).toBe(500)
+		expect(backoffMs(2, () => 1)).toBe(1000)
+		expect(backoffMs(3, () => 0.5)).toBe(1500)
+		expect(backoffMs(4, () => 1)).toBe(4000)
+		expect(backoffMs(6, () => 1)).toBe(16_000)
+		expect(backoffMs(7, () => 1)).toBe(30_000)
+		expect(backoffMs(50, () => 1)).toBe(30_000)
+		expect(backoffMs(50, () => 0)).toBe(15_000)
+	})
+})
+
+describe('tokens', () => {
+	it('jwtExpiry reads exp in ms from a base64url payload, and undefined from opaque or broken tokens', () => {
+		// A payload whose base64 has "-" and "_" in base64url form.
+		const token = jwt({ exp: 2_000_000_000, name: '~~~???>>>' })
+		expect(token.split('.')[1]).toMatch(/[-_]/)
+		expect(jwtExpiry(token)).toBe(2_000_000_000_000)
+		expect(jwtExpiry('opaque-token')).toBeUndefined()
+		expect(jwtExpiry('a.%%%.c')).toBeUndefined()
+		expect(jwtExpiry(jwt({ exp: 'tomorrow' }))).toBeUndefined()
+		expect(jwtExpiry(jwt({ sub: 'x' }))).toBeUndefined()
+	})
+
+	it('holdTokens keeps the previous refresh token only when none is given', () => {
+		expect(holdTokens({ accessToken: 'a', refreshToken: 'new' }, 10, 'old').refreshToken).toBe('new')
+		expect(holdTokens({ accessToken: 'a' }, 10, 'old').refreshToken).toBe('old')
+		expect('refreshToken' in holdTokens({ accessToken: 'a' }, 10)).toBe(false)
+	})
+})
+
+describe('performExchange', () => {
+	const request = { url: 'https://app.test/oauth/token', body: { grant_type: 'authorization_code', code: 'c', code_verifier: 'v' }, headers: { 'x-requested-with': 'swtb' } }
+
+	it('POSTs the form inside the broker and returns the full token set', async () => {
+		answer(() => json(200, { access_token: 'A1', refresh_token: 'R1', expires_in: 60 }))
+		const s = signal()
+		const tokens = await performExchange(request, s)
+		expect(tokens).toEqual({ accessToken: 'A1', refreshToken: 'R1', expiresIn: 60 })
+		expect(String(fetchMock.mock.calls[0]![0])).toBe(request.url)
+		const init = lastInit()
+		expect(init.method).toBe('POST')
+		expect(init.signal).toBe(s)
+		expect(formOf(init)).toEqual(request.body)
+		expect(headersOf(init).get('content-type')).toBe('application/x-www-form-urlencoded')
+		expect(headersOf(init).get('x-requested-with')).toBe('swtb')
+	})
+
+	it('refused (400 invalid_grant) → LoginFailedError with status 400 and oauthError', async () => {
+		answer(() => json(400, { error: 'invalid_grant', error_description: 'code already used' }))
+		const error = await performExchange(request, signal()).catch((e: unknown) => e)
+		expect(error).toBeInstanceOf(LoginFailedError)
+		expect((error as LoginFailedError).status).toBe(400)
+		expect((error as LoginFailedError).oauthError).toBe('invalid_grant')
+	})
+
+	it('a 500 → LoginFailedError with status 500', async () => {
+		answer(() => new Response('oops', { status: 500 }))
+		const error = await performExchange(request, signal()).catch((e: unknown) => e)
+		expect(error).toBeInstanceOf(LoginFailedError)
+		expect((error as LoginFailedError).status).toBe(500)
+		expect((error as LoginFailedError).oauthError).toBeUndefined()
+	})
+
+	it('a network failure → LoginFailedError with the cause', async () => {
+		const failure = new TypeError('Failed to fetch')
+		fetchMock.mockRejectedValue(failure)
+		const error = await performExchange(request, signal()).catch((e: unknown) => e)
+		expect(error).toBeInstanceOf(LoginFailedError)
+		expect((error as Error).cause).toBe(failure)
+		expect((error as LoginFailedError).status).toBeUndefined()
+	})
+
+	it('a 200 without an access token → LoginFailedError', async () => {
+		answer(() => json(200, { id_token: 'x' }))
+		const error = await performExchange(request, signal()).catch((e: unknown) => e)
+		expect(error).toBeInstanceOf(LoginFailedError)
+		expect((error as LoginFailedError).status).toBe(200)
+	})
+})
+
+describe('defaultExchangeUrls', () => {
+	const allows = defaultExchangeUrls('https://app.test', TOKEN_ENDPOINT)
+	const check = (url: string) => allows(new URL(url))
+
+	it('allows its own origin, any path', () => {
+		expect(check('https://app.test/login')).toBe(true)
+		expect(check('https://app.test/api/session?x=1')).toBe(true)
+	})
+
+	it("allows exactly the token endpoint's path on its origin", () => {
+		expect(check('https://idp.test/oauth/token')).toBe(true)
+		expect(check('https://idp.test/oauth/token?client=1')).toBe(true)
+	})
+
+	it('refuses everything else', () => {
+		expect(check('https://idp.test/oauth/token2')).toBe(false)
+		expect(check('https://idp.test/oauth/tokens/x')).toBe(false)
+		expect(check('https://idp.test/oauth')).toBe(false)
+		expect(check('https://idp.test/')).toBe(false)
+		expect(check('http://idp.test/oauth/token')).toBe(false)
+		expect(check('https://idp.test:8443/oauth/token')).toBe(false)
+		expect(check('https://evil.test/oauth/token')).toBe(false)
+		expect(check('http://app.test/login')).toBe(false)
+		expect(check('https://app.test.evil.test/login')).toBe(false)
+		expect(check('https://app.test@evil.test/login')).toBe(false)
+	})
+
+	it('without a token endpoint allows only its own origin; a relative endpoint is resolved against it', () => {
+		const own = defaultExchangeUrls('https://app.test')
+		expect(own(new URL('https://app.test/x'))).toBe(true)
+		expect(own(new URL('https://idp.test/oauth/token'))).toBe(false)
+		const relative = defaultExchangeUrls('https://app.test', '/oauth/token')
+		expect(relative(new URL('https://app.test/oauth/token'))).toBe(true)
+	})
+})
+
+describe('serializeError / deserializeError', () => {
+	/** As errors travel: serialized, enveloped, structured-cloned, parsed by the page. */
+	function travel(error: unknown): Error {
+		const wire = structuredClone(envelope({ type: 'reply', ok: false, error: serializeError(error) }))
+		const parsed = parseBrokerMessage(wire)
+		if (parsed.kind !== 'ok' || parsed.message.type !== 'reply' || parsed.message.ok) throw new Error(`not an error reply: ${JSON.stringify(parsed)}`)
+		return deserializeError(parsed.message.error)
+	}
+
+	it.each(['refresh-rejected', 'no-refresh-credentials', 'user', 'remote'] as const)('LoggedOutError(%s) keeps class, message and reason', (reason) => {
+		const original = new LoggedOutError(reason)
+		for (const copy of [deserializeError(serializeError(original)), travel(original)]) {
+			expect(copy).toBeInstanceOf(LoggedOutError)
+			expect(copy).toBeInstanceOf(TokenBrokerError)
+			expect(copy.name).toBe('LoggedOutError')
+			expect(copy.message).toBe(original.message)
+			expect((copy as LoggedOutError).reason).toBe(reason)
+		}
+	})
+
+	it('LoginFailedError keeps class, message, status and oauthError', () => {
+		const original = new LoginFailedError('The sign-in was refused (400 invalid_grant).', { status: 400, oauthError: 'invalid_grant' })
+		for (const copy of [deserializeError(serializeError(original)), travel(original)]) {
+			expect(copy).toBeInstanceOf(LoginFailedError)
+			expect(copy.message).toBe(original.message)
+			expect((copy as LoginFailedError).status).toBe(400)
+			expect((copy as LoginFailedError).oauthError).toBe('invalid_grant')
+		}
+		const bare = travel(new LoginFailedError('not allowed'))
+		expect(bare).toBeInstanceOf(LoginFailedError)
+		expect((bare as LoginFailedError).status).toBeUndefined()
+		expect((bare as LoginFailedError).oauthError).toBeUndefined()
+	})
+
+	it.each([
+		['RefreshUnavailableError', () => new RefreshUnavailableError('the token endpoint answered 503'), RefreshUnavailableError],
+		['BrokerTimeoutError', () => new BrokerTimeoutError('refresh', 15_000), BrokerTimeoutError],
+		['ProtocolError', () => new ProtocolError('"type" is missing'), ProtocolError],
+	] as const)('%s keeps class and message', (name, make, type) => {
+		const original = make()
+		for (const copy of [deserializeError(serializeError(original)), travel(original)]) {
+			expect(copy).toBeInstanceOf(type)
+			expect(copy.name).toBe(name)
+			expect(copy.message).toBe(original.message)
+		}
+	})
+
+	it('other errors keep name and message; non-errors become Error', () => {
+		const copy = travel(new RangeError('boom'))
+		expect(copy.name).toBe('RangeError')
+		expect(copy.message).toBe('boom')
+		expect(copy).not.toBeInstanceOf(TokenBrokerError)
+		expect(serializeError('a string')).toEqual({ name: 'Error', message: 'a string' })
+		expect(travel('a string').message).toBe('a string')
+	})
+
+	it('serialized errors are plain data with no cause or stack', () => {
+		const serialized = serializeError(new LoginFailedError('x', { status: 400, oauthError: 'e', cause: new Error('secret detail') }))
+		expect(serialized).toEqual({ name: 'LoginFailedError', message: 'x', status: 400, oauthError: 'e' })
+	})
+})

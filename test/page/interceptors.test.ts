@@ -1,0 +1,498 @@
+import axios, { AxiosError, AxiosHeaders, type AxiosAdapter, type AxiosInstance, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { attachInterceptors } from '../../src/axios-interceptors.js'
+import type { BrokerConnection } from '../../src/broker-connection.js'
+import { BrokerCore } from '../../src/core/broker-core.js'
+import { BrokerTimeoutError } from '../../src/core/errors/broker-timeout-error.js'
+import { LoggedOutError } from '../../src/core/errors/logged-out-error.js'
+import { RefreshRejectedError } from '../../src/core/errors/refresh-rejected-error.js'
+import { RefreshUnavailableError } from '../../src/core/errors/refresh-unavailable-error.js'
+import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
+import type { RefreshContext } from '../../src/core/presets.js'
+import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, type LogoutReason, type TokenSet, type TokenSnapshot, envelope, parseBrokerMessage, parseRequest } from '../../src/core/protocol.js'
+import { TabSession } from '../../src/token-client.js'
+import { deferred, flush } from '../core/helpers.js'
+
+const APP = 'http://app.test'
+const base = () => `${APP}/`
+const authorize = (url: URL) => url.origin === APP
+
+/**
+ * One process holding what is spread over a worker and several tabs in a browser: a real
+ * BrokerCore, and per tab a BrokerConnection that sends every message through the protocol
+ * (envelope, structured clone, parse) and delivers broadcasts asynchronously to every tab.
+ */
+class FakeWorld {
+	readonly clock = { now: 1_700_000_000_000 }
+	/** The token the API accepts; the refresh function moves it on. */
+	validToken: string | null = null
+	refreshCalls: RefreshContext[] = []
+	/** What the next refresh does; default: issue a new token and make the API accept it. */
+	refreshBehaviour: (context: RefreshContext) => Promise<TokenSet> = async () => this.issue()
+	/** Broker messages by type, for counting. */
+	readonly messages: BrokerRequest[] = []
+	readonly #connections = new Set<Set<(message: BrokerBroadcast) => void>>()
+	#issued = 0
+	readonly core: BrokerCore
+
+	constructor(refreshTimeoutMs = 2_000) {
+		this.core = new BrokerCore({
+			refresh: (context) => {
+				this.refreshCalls.push(context)
+				return this.refreshBehaviour(context)
+			},
+			exchange: async () => ({ accessToken: this.issue().accessToken }),
+			exchangeUrls: (url) => url.origin === APP,
+			origin: APP,
+			broadcast: (message) => this.#broadcast(message),
+			now: () => this.clock.now,
+			random: () => 0.5,
+			refreshTimeoutMs,
+		})
+	}
+
+	issue(extra: Partial<TokenSet> = {}): TokenSet {
+		this.#issued += 1
+		const accessToken = `access-${this.#issued}`
+		this.validToken = accessToken
+		return { accessToken, refreshToken: `refresh-${this.#issued}`, ...extra }
+	}
+
+	#broadcast(message: BrokerBroadcast): void {
+		const wire = structuredClone(envelope(message))
+		setTimeout(() => {
+			const parsed = parseBrokerMessage(wire)
+			if (parsed.kind !== 'ok' || parsed.message.type === 'reply') throw new Error(`bad broadcast ${JSON.stringify(wire)}`)
+			for (const listeners of this.#connections) for (const listener of listeners) listener(parsed.message)
+		}, 0)
+	}
+
+	connect(): BrokerConnection {
+		const listeners = new Set<(message: BrokerBroadcast) => void>()
+		this.#connections.add(listeners)
+		return {
+			request: (message, timeoutMs) => this.#request(message, timeoutMs),
+			onBroadcast: (listener) => {
+				listeners.add(listener)
+				return () => listeners.delete(listener)
+			},
+			close: () => {
+				this.#connections.delete(listeners)
+			},
+		}
+	}
+
+	async #request(message: BrokerRequest, timeoutMs: number): Promise<TokenSnapshot> {
+		const parsed = parseRequest(structuredClone(envelope(message)))
+		if (parsed.kind !== 'ok') throw new Error(`the page sent a message the broker does not accept: ${JSON.stringify(message)}`)
+		this.messages.push(parsed.message)
+		const answer: Promise<BrokerReply> = this.core.handle(parsed.message).then(
+			(snapshot): BrokerReply => ({ type: 'reply', ok: true, snapshot }),
+			(error: unknown): BrokerReply => ({ type: 'reply', ok: false, error: serializeError(error) }),
+		)
+		let timer: ReturnType<typeof setTimeout> | undefined
+		const timeout = new Promise<never>((_, reject) => {
+			timer = setTimeout(() => reject(new BrokerTimeoutError(message.type, timeoutMs)), timeoutMs)
+		})
+		try {
+			const reply = parseBrokerMessage(structuredClone(envelope(await Promise.race([answer, timeout]))))
+			if (reply.kind !== 'ok' || reply.message.type !== 'reply') throw new Error('bad reply')
+			if (reply.message.ok) return reply.message.snapshot
+			throw deserializeError(reply.message.error)
+		} finally {
+			clearTimeout(timer)
+		}
+	}
+
+	count(type: BrokerRequest['type']): number {
+		return this.messages.filter((m) => m.type === type).length
+	}
+}
+
+interface ApiCall {
+	url: string
+	authorization: string | null
+	status: number
+}
+
+/** An axios adapter playing the API: 200 for the token the world accepts, 401 otherwise. */
+function fakeApi(world: FakeWorld) {
+	const calls: ApiCall[] = []
+	const arrived: string[] = []
+	let hold: Promise<void> | null = null
+	const adapter: AxiosAdapter = async (config: InternalAxiosRequestConfig): Promise<AxiosResponse> => {
+		arrived.push(axios.getUri(config))
+		const authorization = AxiosHeaders.from(config.headers).get('Authorization')
+		const header = typeof authorization === 'string' ? authorization : null
+		const url = axios.getUri(config)
+		// The request is "on the wire"; the answer is decided when it arrives.
+		if (hold !== null) await hold
+		await new Promise((resolve) => setTimeout(resolve, 0))
+		const ok = world.validToken !== null && header === `Bearer ${world.validToken}`
+		const status = ok ? 200 : 401
+		calls.push({ url, authorization: header, status })
+		const response: AxiosResponse = { data: ok ? { ok: true, url } : { error: 'invalid_token' }, status, statusText: ok ? 'OK' : 'Unauthorized', headers: {}, config, request: {} }
+		if (!ok) throw new AxiosError('Request failed with status code 401', AxiosError.ERR_BAD_REQUEST, config, {}, response)
+		return response
+	}
+	return {
+		adapter,
+		calls,
+		arrived,
+		/** Holds every request on the wire until the returned function is called. */
+		holdRequests(): () => void {
+			const gate = deferred<void>()
+			hold = gate.promise
+			return () => {
+				hold = null
+				gate.resolve()
+			}
+		},
+		count401: () => calls.filter((c) => c.status === 401).length,
+	}
+}
+
+interface Tab {
+	session: TabSession
+	http: AxiosInstance
+	detach: () => void
+	logouts: LogoutReason[]
+}
+
+function openTab(world: FakeWorld, adapter: AxiosAdapter, options: { refreshAheadMs?: number; timeoutMs?: number } = {}): Tab {
+	const logouts: LogoutReason[] = []
+	const session = new TabSession(world.connect(), {
+		onLogout: (reason) => logouts.push(reason),
+		now: () => world.clock.now,
+		...options,
+	})
+	sessions.push(session)
+	const http = axios.create({ baseURL: APP, adapter })
+	const detach = attachInterceptors(http, session, authorize, base)
+	return { session, http, detach, logouts }
+}
+
+/** A world with a logged-in session and `count` tabs that all know its token. */
+async function setup(count: number, login: Partial<TokenSet> = {}, options: { refreshAheadMs?: number; timeoutMs?: number } = {}) {
+	const world = new FakeWorld()
+	const api = fakeApi(world)
+	const tabs = Array.from({ length: count }, () => openTab(world, api.adapter, options))
+	await tabs[0]!.session.login(world.issue(login))
+	await flush()
+	for (const tab of tabs) expect(tab.session.accessToken).toBe(world.validToken)
+	return { world, api, tabs }
+}
+
+function errorOf(promise: Promise<unknown>): Promise<unknown> {
+	return promise.then(
+		() => {
+			throw new Error('expected a rejection')
+		},
+		(error: unknown) => error,
+	)
+}
+
+const sessions: TabSession[] = []
+afterEach(() => {
+	for (const session of sessions.splice(0)) session.close()
+})
+
+describe('axios interceptors over a shared broker', () => {
+	it('3 tabs × 10 concurrent requests after the API stops accepting the token: all succeed with exactly 1 refresh', async () => {
+		const { world, api, tabs } = await setup(3)
+		const first = world.validToken
+		world.validToken = 'the-server-expired-everything-before-this'
+		// The refresh answers only once every request got its 401: all 30 wait on it together.
+		const gate = deferred<void>()
+		world.refreshBehaviour = async () => {
+			await gate.promise
+			return world.issue()
+		}
+
+		const requests = tabs.flatMap((tab, t) => Array.from({ length: 10 }, (_, i) => tab.http.get(`/api/items/${t}-${i}`)))
+		await vi.waitFor(() => expect(api.count401()).toBe(30))
+		await flush()
+		expect(world.refreshCalls).toHaveLength(1)
+		gate.resolve()
+		const responses = await Promise.all(requests)
+
+		expect(world.refreshCalls).toHaveLength(1)
+		expect(world.refreshCalls[0]!.refreshToken).toBe('refresh-1')
+		for (const response of responses) {
+			expect(response.status).toBe(200)
+			expect(response.data).toMatchObject({ ok: true })
+		}
+		// Each request failed once with the old token and succeeded once with the new one.
+		expect(api.count401()).toBe(30)
+		expect(api.calls.filter((c) => c.status === 200)).toHaveLength(30)
+		for (const call of api.calls) expect(call.authorization).toBe(call.status === 401 ? `Bearer ${first}` : `Bearer ${world.validToken}`)
+		// Requests of one tab share one message to the broker.
+		expect(world.count('refresh')).toBe(3)
+		for (const tab of tabs) expect(tab.session.accessToken).toBe(world.validToken)
+	})
+
+	it('401s that trickle in after the refresh already finished cause no second refresh', async () => {
+		const { world, api, tabs } = await setup(3)
+		world.validToken = 'expired'
+		const responses = await Promise.all(tabs.flatMap((tab) => Array.from({ length: 10 }, () => tab.http.get('/api/trickle'))))
+		for (const response of responses) expect(response.status).toBe(200)
+		expect(world.refreshCalls).toHaveLength(1)
+		expect(api.count401()).toBe(30)
+	})
+
+	it('a 401 for a request sent with an older token is retried with the current one, without a refresh', async () => {
+		const { world, api, tabs } = await setup(2)
+		const [a, b] = tabs as [Tab, Tab]
+		const release = api.holdRequests()
+		const pending = a.http.get('/api/slow')
+		await vi.waitFor(() => expect(api.arrived).toHaveLength(1))
+		// While the request is on the wire, another tab signs in again: the broker's token moves on.
+		await b.session.login(world.issue())
+		release()
+		const response = await pending
+		expect(response.status).toBe(200)
+		expect(world.refreshCalls).toHaveLength(0)
+		expect(api.calls.map((c) => [c.authorization, c.status])).toEqual([
+			['Bearer access-1', 401],
+			['Bearer access-2', 200],
+		])
+	})
+
+	it('a retried request that gets 401 again reaches the caller as the 401 AxiosError, after one refresh', async () => {
+		const { world, api, tabs } = await setup(1)
+		// The API refuses every token, even fresh ones.
+		world.refreshBehaviour = async () => ({ accessToken: 'fresh-but-refused', refreshToken: 'r2' })
+		world.validToken = 'nothing-anyone-has'
+		const error = await errorOf(tabs[0]!.http.get('/api/forbidden'))
+		expect(axios.isAxiosError(error)).toBe(true)
+		expect((error as AxiosError).response?.status).toBe(401)
+		expect(world.refreshCalls).toHaveLength(1)
+		expect(api.calls.map((c) => c.authorization)).toEqual(['Bearer access-1', 'Bearer fresh-but-refused'])
+		// The next request is again refreshed once (the retry marker did not leak into the instance).
+		const again = await errorOf(tabs[0]!.http.get('/api/forbidden'))
+		expect((again as AxiosError).response?.status).toBe(401)
+		expect(world.refreshCalls).toHaveLength(2)
+	})
+
+	it('definitive refresh failure: every queued request rejects with LoggedOutError and onLogout runs once per tab', async () => {
+		const { world, api, tabs } = await setup(3)
+		const gate = deferred<TokenSet>()
+		world.refreshBehaviour = () => gate.promise
+		world.validToken = 'revoked'
+		const requests = tabs.flatMap((tab) => Array.from({ length: 4 }, (_, i) => errorOf(tab.http.get(`/api/q/${i}`))))
+		await vi.waitFor(() => expect(world.refreshCalls).toHaveLength(1))
+		gate.reject(new RefreshRejectedError('invalid_grant'))
+		const errors = await Promise.all(requests)
+		for (const error of errors) {
+			expect(error).toBeInstanceOf(LoggedOutError)
+			expect((error as LoggedOutError).reason).toBe('refresh-rejected')
+		}
+		await flush()
+		for (const tab of tabs) {
+			expect(tab.logouts).toEqual(['refresh-rejected'])
+			expect(tab.session.accessToken).toBeNull()
+		}
+
+		// No further refresh until the next login: a new request fails at once.
+		const later = await errorOf(tabs[1]!.http.get('/api/after'))
+		expect(later).toBeInstanceOf(LoggedOutError)
+		expect(world.refreshCalls).toHaveLength(1)
+		expect(api.calls.filter((c) => c.url.endsWith('/api/after')).every((c) => c.authorization === null)).toBe(true)
+		for (const tab of tabs) expect(tab.logouts).toHaveLength(1)
+
+		// Login in one tab brings every tab back.
+		world.refreshBehaviour = async () => world.issue()
+		await tabs[2]!.session.login(world.issue())
+		await flush()
+		const ok = await tabs[0]!.http.get('/api/back')
+		expect(ok.status).toBe(200)
+	})
+
+	it('a tab that never had a session is not sent to the login page', async () => {
+		const world = new FakeWorld()
+		const api = fakeApi(world)
+		const tab = openTab(world, api.adapter)
+		world.refreshBehaviour = async () => {
+			throw new RefreshRejectedError('no cookie', { reason: 'no-refresh-credentials' })
+		}
+		const error = await errorOf(tab.http.get('/api/anon'))
+		expect(error).toBeInstanceOf(LoggedOutError)
+		await flush()
+		expect(tab.logouts).toEqual([])
+	})
+
+	it('transient refresh failure: queued requests reject with RefreshUnavailableError, nobody is logged out, the next request tries again', async () => {
+		const { world, tabs } = await setup(3)
+		const gate = deferred<TokenSet>()
+		world.refreshBehaviour = () => gate.promise
+		world.validToken = 'expired'
+		const requests = tabs.flatMap((tab) => Array.from({ length: 3 }, () => errorOf(tab.http.get('/api/x'))))
+		await vi.waitFor(() => expect(world.refreshCalls).toHaveLength(1))
+		gate.reject(new TypeError('Failed to fetch'))
+		for (const error of await Promise.all(requests)) expect(error).toBeInstanceOf(RefreshUnavailableError)
+		await flush()
+		for (const tab of tabs) {
+			expect(tab.logouts).toEqual([])
+			expect(tab.session.accessToken).toBe('access-1')
+		}
+
+		world.refreshBehaviour = async () => world.issue()
+		const response = await tabs[2]!.http.get('/api/x')
+		expect(response.status).toBe(200)
+		expect(world.refreshCalls).toHaveLength(2)
+		expect(world.refreshCalls[1]!.refreshToken).toBe('refresh-1')
+	})
+
+	it('a request to another origin gets no Authorization header and its 401 is not refreshed', async () => {
+		const { world, api, tabs } = await setup(1)
+		const error = await errorOf(tabs[0]!.http.get('http://other.test/api'))
+		expect((error as AxiosError).response?.status).toBe(401)
+		expect(api.calls).toEqual([{ url: 'http://other.test/api', authorization: null, status: 401 }])
+		expect(world.refreshCalls).toHaveLength(0)
+		expect(world.count('refresh')).toBe(0)
+		// A same-origin absolute URL is authorized.
+		expect((await tabs[0]!.http.get(`${APP}/api/abs`)).status).toBe(200)
+		expect(api.calls.at(-1)?.authorization).toBe('Bearer access-1')
+	})
+
+	it('an aborted request leaves the queue at once with CanceledError; the shared refresh goes on for the others', async () => {
+		const { world, api, tabs } = await setup(2)
+		const gate = deferred<TokenSet>()
+		let refreshSignal: AbortSignal | undefined
+		world.refreshBehaviour = (context) => {
+			refreshSignal = context.signal
+			return gate.promise
+		}
+		world.validToken = 'expired'
+		const controller = new AbortController()
+		const aborted = errorOf(tabs[0]!.http.get('/api/a', { signal: controller.signal }))
+		const others = [tabs[0]!.http.get('/api/b'), tabs[1]!.http.get('/api/c')]
+		await vi.waitFor(() => expect(world.refreshCalls).toHaveLength(1))
+
+		controller.abort()
+		const error = await aborted
+		expect(axios.isCancel(error)).toBe(true)
+		expect(refreshSignal?.aborted).toBe(false)
+		expect(world.refreshCalls).toHaveLength(1)
+
+		gate.resolve(world.issue())
+		for (const response of await Promise.all(others)) expect(response.status).toBe(200)
+		expect(world.refreshCalls).toHaveLength(1)
+		// The aborted request was not retried.
+		expect(api.calls.filter((c) => c.url.endsWith('/api/a'))).toHaveLength(1)
+	})
+
+	it('an aborted request waiting for a proactive refresh also leaves at once', async () => {
+		const { world, api, tabs } = await setup(1, { expiresIn: 60 })
+		const gate = deferred<TokenSet>()
+		world.refreshBehaviour = () => gate.promise
+		world.clock.now += 55_000
+		const controller = new AbortController()
+		const aborted = errorOf(tabs[0]!.http.get('/api/a', { signal: controller.signal }))
+		const other = tabs[0]!.http.get('/api/b')
+		await vi.waitFor(() => expect(world.refreshCalls).toHaveLength(1))
+		controller.abort()
+		expect(axios.isCancel(await aborted)).toBe(true)
+		gate.resolve(world.issue({ expiresIn: 60 }))
+		expect((await other).status).toBe(200)
+		expect(api.calls.map((c) => c.url)).toEqual([`${APP}/api/b`])
+	})
+
+	it('proactive refresh: a token within refreshAheadMs of expiry waits for one refresh, and the API sees no 401', async () => {
+		const { world, api, tabs } = await setup(3, { expiresIn: 60 })
+		// Lifetime 60 s: the default refreshes 12 s (a fifth) before expiry. 40 s in: not yet.
+		world.clock.now += 40_000
+		await Promise.all(tabs.map((tab) => tab.http.get('/api/early')))
+		expect(world.refreshCalls).toHaveLength(0)
+
+		world.clock.now += 9_000 // 11 s before expiry, still valid on the server
+		world.refreshBehaviour = async () => world.issue({ expiresIn: 60 })
+		const accepted = world.validToken
+		const responses = await Promise.all(tabs.flatMap((tab) => Array.from({ length: 5 }, () => tab.http.get('/api/late'))))
+		for (const response of responses) expect(response.status).toBe(200)
+		expect(world.refreshCalls).toHaveLength(1)
+		expect(api.count401()).toBe(0)
+		expect(world.validToken).not.toBe(accepted)
+		for (const call of api.calls.filter((c) => c.url.endsWith('/api/late'))) expect(call.authorization).toBe(`Bearer ${world.validToken}`)
+	})
+
+	it('proactive refresh honours an explicit refreshAheadMs, as given', async () => {
+		const { world, api, tabs } = await setup(1, { expiresIn: 60 }, { refreshAheadMs: 50_000 })
+		world.clock.now += 11_000 // 49 s before expiry: inside 50 s, though more than a fifth of the lifetime
+		world.refreshBehaviour = async () => world.issue({ expiresIn: 600 })
+		expect((await tabs[0]!.http.get('/api/x')).status).toBe(200)
+		expect(world.refreshCalls).toHaveLength(1)
+		expect(api.count401()).toBe(0)
+	})
+
+	it('an early refresh that fails transiently still sends the not-yet-expired token', async () => {
+		const { world, api, tabs } = await setup(1, { expiresIn: 60 })
+		world.clock.now += 55_000
+		world.refreshBehaviour = async () => {
+			throw new TypeError('offline')
+		}
+		const response = await tabs[0]!.http.get('/api/x')
+		expect(response.status).toBe(200)
+		expect(api.calls[0]!.authorization).toBe('Bearer access-1')
+	})
+
+	it("logout in one tab: the others' onLogout runs with 'remote', the calling tab's with 'user'", async () => {
+		const { world, api, tabs } = await setup(3)
+		const [a, b, c] = tabs as [Tab, Tab, Tab]
+		await b.session.logout()
+		await flush()
+		expect(b.logouts).toEqual(['user'])
+		expect(a.logouts).toEqual(['remote'])
+		expect(c.logouts).toEqual(['remote'])
+		for (const tab of tabs) expect(tab.session.accessToken).toBeNull()
+		// Requests go out without a token, and their 401 causes no refresh.
+		const error = await errorOf(a.http.get('/api/x'))
+		expect(error).toBeInstanceOf(LoggedOutError)
+		expect((error as LoggedOutError).reason).toBe('user')
+		await flush()
+		expect(a.logouts).toEqual(['remote'])
+		expect(api.calls.at(-1)?.authorization).toBeNull()
+		expect(world.refreshCalls).toHaveLength(0)
+	})
+
+	it('detach removes both interceptors', async () => {
+		const { world, api, tabs } = await setup(1)
+		const tab = tabs[0]!
+		expect((await tab.http.get('/api/x')).status).toBe(200)
+		expect(api.calls.at(-1)?.authorization).toBe('Bearer access-1')
+		tab.detach()
+		const error = await errorOf(tab.http.get('/api/y'))
+		expect((error as AxiosError).response?.status).toBe(401)
+		expect(api.calls.at(-1)?.authorization).toBeNull()
+		world.validToken = 'expired'
+		// Even a request that carries the old token itself is not refreshed any more.
+		const own = await errorOf(tab.http.get('/api/z', { headers: { Authorization: 'Bearer access-1' } }))
+		expect((own as AxiosError).response?.status).toBe(401)
+		expect(world.refreshCalls).toHaveLength(0)
+		expect(world.count('refresh')).toBe(0)
+	})
+
+	it('the first requests of a new tab wait for its hello, then carry the token', async () => {
+		const { world, api } = await setup(1)
+		const late = openTab(world, api.adapter)
+		const responses = await Promise.all([late.http.get('/api/1'), late.http.get('/api/2')])
+		for (const response of responses) expect(response.status).toBe(200)
+		expect(api.calls.map((c) => c.authorization)).toEqual(['Bearer access-1', 'Bearer access-1'])
+	})
+
+	it('POST bodies survive the retry', async () => {
+		const { world, api, tabs } = await setup(1)
+		world.validToken = 'expired'
+		const seen: unknown[] = []
+		const http = tabs[0]!.http
+		http.defaults.adapter = async (config) => {
+			seen.push(config.data)
+			return api.adapter(config)
+		}
+		const response = await http.post('/api/items', { name: 'x' })
+		expect(response.status).toBe(200)
+		expect(seen).toHaveLength(2)
+		expect(JSON.parse(String(seen[1]))).toEqual({ name: 'x' })
+		expect(world.refreshCalls).toHaveLength(1)
+	})
+})
