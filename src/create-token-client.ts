@@ -48,6 +48,9 @@ export function createTokenClient(options: TokenClientOptions = {}): TokenClient
 		...(options.refreshAheadMs === undefined ? {} : { refreshAheadMs: options.refreshAheadMs }),
 	})
 	const detachers = new Set<() => void>()
+	const onOnline = () => session.resume()
+	globalThis.addEventListener?.('online', onOnline)
+	detachers.add(() => globalThis.removeEventListener?.('online', onOnline))
 	let closed = false
 	const keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS
 	if (keepAliveMs !== false) {

@@ -87,6 +87,7 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 		exchange: performExchange,
 		exchangeUrls: defaultExchangeUrls(globalThis.location.origin, options.refresh.tokenEndpoint),
 		origin: globalThis.location.origin,
+		isOnline: () => globalThis.navigator?.onLine ?? true,
 		broadcast: (message) => {
 			const state = core.exportState()
 			post({ type: 'session', state, broadcast: message })

@@ -112,6 +112,11 @@ export class TabSession {
 		this.#apply(await this.#connection.request({ type: 'seed', ...seed }, this.#timeoutMs))
 	}
 
+	/** Back online: a token that expired meanwhile is refreshed now, not on the next request's 401. */
+	resume(): void {
+		if (this.#synced === null && this.freshToken() === undefined) this.refreshAfter(this.#snapshot.accessToken).catch(() => undefined)
+	}
+
 	get accessToken(): string | null {
 		return this.#snapshot.accessToken
 	}

@@ -83,6 +83,7 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				exchangeUrls: options.exchangeUrls ?? defaultExchangeUrls(origin, options.refresh.tokenEndpoint),
 				origin,
 				broadcast,
+				isOnline: () => globalThis.navigator?.onLine ?? true,
 				...(options.refreshTimeoutMs === undefined ? {} : { refreshTimeoutMs: options.refreshTimeoutMs }),
 				...(store === undefined ? {} : { store }),
 			})

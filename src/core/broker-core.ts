@@ -26,6 +26,8 @@ export interface BrokerCoreOptions {
 	store?: SessionStore
 	now?: () => number
 	random?: () => number
+	/** navigator.onLine where the host has it: offline, a refresh is not even tried. */
+	isOnline?: () => boolean
 }
 
 export const DEFAULT_REFRESH_TIMEOUT_MS = 10_000
@@ -47,6 +49,7 @@ export class BrokerCore {
 	#inflight: Promise<TokenSnapshot> | null = null
 	#failures = 0
 	#retryAfter = 0
+	#sawOffline = false
 
 	constructor(options: BrokerCoreOptions) {
 		this.#options = options
@@ -128,6 +131,15 @@ export class BrokerCore {
 		// The caller's token is already replaced: retry with the current one, no refresh needed.
 		if (this.#tokens !== null && failedToken !== this.#tokens.accessToken) return Promise.resolve(this.snapshot())
 		if (this.#ended !== null) return Promise.reject(new LoggedOutError(this.#ended))
+		if (this.#options.isOnline?.() === false) {
+			this.#sawOffline = true
+			return Promise.reject(new RefreshUnavailableError('the browser is offline'))
+		}
+		// Back online: failures while offline say nothing about the endpoint, so no backoff.
+		if (this.#sawOffline) {
+			this.#sawOffline = false
+			this.#resetBackoff()
+		}
 		const wait = this.#retryAfter - this.#now()
 		if (wait > 0) {
 			return Promise.reject(new RefreshUnavailableError(`${this.#failures} refresh attempts failed in a row; the next one is allowed in ${wait} ms`))
@@ -160,8 +172,7 @@ export class BrokerCore {
 		}
 		// A login or logout while the refresh ran wins: its state is newer than this answer.
 		if (this.#generation !== startedAt) return this.#settledMeanwhile()
-		this.#failures = 0
-		this.#retryAfter = 0
+		this.#resetBackoff()
 		return this.#set(holdTokens(result, this.#now(), previous?.refreshToken))
 	}
 
@@ -207,10 +218,14 @@ export class BrokerCore {
 		return this.#adopt(tokens)
 	}
 
-	#adopt(tokens: TokenSet): Promise<TokenSnapshot> {
-		this.#ended = null
+	#resetBackoff(): void {
 		this.#failures = 0
 		this.#retryAfter = 0
+	}
+
+	#adopt(tokens: TokenSet): Promise<TokenSnapshot> {
+		this.#ended = null
+		this.#resetBackoff()
 		return this.#set(holdTokens(tokens, this.#now()))
 	}
 

@@ -799,3 +799,29 @@ describe('BrokerCore exchange', () => {
 		expect((await pending).accessToken).toBe('E2')
 	})
 })
+
+describe('BrokerCore offline', () => {
+	it('does not call the refresh endpoint while offline, and clears the backoff once back online', async () => {
+		const network = { online: true }
+		const h = harness({ isOnline: () => network.online })
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		for (let attempt = 1; attempt <= 2; attempt++) {
+			const failed = h.refreshWith('A1')
+			await refreshCalled(h, attempt)
+			h.calls[attempt - 1]!.answer.reject(new TypeError('Failed to fetch'))
+			await expect(failed).rejects.toBeInstanceOf(RefreshUnavailableError)
+		}
+		await expect(h.refreshWith('A1')).rejects.toThrow(/allowed in/)
+
+		network.online = false
+		await expect(h.refreshWith('A1')).rejects.toThrow(/offline/)
+		expect(h.refresh).toHaveBeenCalledTimes(2)
+		expect(h.logouts()).toHaveLength(0)
+
+		network.online = true
+		const retried = h.refreshWith('A1')
+		await refreshCalled(h, 3)
+		h.calls[2]!.answer.resolve({ accessToken: 'A2' })
+		expect((await retried).accessToken).toBe('A2')
+	})
+})
