@@ -1,6 +1,8 @@
 import { fileURLToPath } from 'node:url'
 import { type BrowserContext, type Page, test as base, expect } from '@playwright/test'
-import { type DevAuthServer, startDevAuthServer } from '../server/dev-auth-server.js'
+import { type DevAuthServer, startDevAuthServer } from '../testing/index.js'
+
+export { hardReload, stopServiceWorkers } from '../testing/index.js'
 
 export { expect }
 
@@ -72,19 +74,3 @@ export async function fireAcrossNavigation(page: Page, count: number, path = '/a
 	return delivered
 }
 
-/** Stops every service worker of the browser, as Chromium does after 30 s idle (it never does under DevTools). */
-export async function stopServiceWorkers(page: Page): Promise<void> {
-	const cdp = await page.context().newCDPSession(page)
-	await cdp.send('ServiceWorker.enable')
-	await cdp.send('ServiceWorker.stopAllWorkers')
-	await cdp.detach()
-}
-
-/** A reload that bypasses the cache and the service worker: the page comes back without a controller. */
-export async function hardReload(page: Page): Promise<void> {
-	const cdp = await page.context().newCDPSession(page)
-	const loaded = page.waitForEvent('load')
-	await cdp.send('Page.reload', { ignoreCache: true })
-	await loaded
-	await cdp.detach()
-}

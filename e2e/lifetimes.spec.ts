@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Page } from '@playwright/test'
-import { startDevAuthServer } from '../server/dev-auth-server.js'
+import { startDevAuthServer } from '../testing/index.js'
 import { demoDir, expect, fire, fireAcrossNavigation, hardReload, openSignedInTabs, stopServiceWorkers, test } from './fixtures.js'
 
 const accessToken = (page: Page) => page.evaluate(() => (window as any).swtbDemo.client.getAccessToken() as Promise<string | null>)

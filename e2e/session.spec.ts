@@ -1,4 +1,4 @@
-import { startDevAuthServer } from '../server/dev-auth-server.js'
+import { startDevAuthServer } from '../testing/index.js'
 import { demoDir, demoReady, expect, fire, fireAcrossNavigation, openSignedInTabs, test } from './fixtures.js'
 
 test('login in one tab reaches every tab; logout in one tab logs out every tab', async ({ context, server }) => {

@@ -308,6 +308,8 @@ class DevAuthApp {
 		this.recordApiHeaders(req)
 		// Waiting before validation lets tests expire or rotate a token while the request is in flight.
 		await this.delay(apiDelay(url.searchParams.get('delay')))
+		// Lets tests check that a redirect to another origin does not carry the token along.
+		if (url.pathname === '/api/redirect') return redirectToLoopback(res, url.searchParams.get('to'))
 		const claims = this.authorize(req)
 		if (!claims) {
 			this.counters.api401++
@@ -384,6 +386,17 @@ function answerPreflight(res: ServerResponse): void {
 			'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
 		})
 		.end()
+}
+
+function redirectToLoopback(res: ServerResponse, to: string | null): void {
+	let target: URL
+	try {
+		target = new URL(to ?? '')
+	} catch {
+		throw badRequest('to must be an absolute URL')
+	}
+	if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) throw badRequest('only loopback redirects')
+	res.writeHead(302, { Location: target.href, 'Cache-Control': 'no-store' }).end()
 }
 
 function apiDelay(raw: string | null): number {

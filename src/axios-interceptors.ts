@@ -19,13 +19,14 @@ export function attachInterceptors(instance: AxiosInstance, session: TabSession,
 	/** The token each request went out with, so a 401 can be told apart from an already-replaced token. */
 	const sentWith = new WeakMap<object, string | null>()
 
-	const authorized = (config: Config): boolean => {
+	const allowed = (url: string): boolean => {
 		try {
-			return authorize(new URL(instance.getUri(config), base()))
+			return authorize(new URL(url, base()))
 		} catch {
 			return false
 		}
 	}
+	const authorized = (config: Config): boolean => allowed(instance.getUri(config))
 	const send = (config: Config, token: string | null): Config => {
 		sentWith.set(config, token)
 		if (token !== null) config.headers.set('Authorization', `Bearer ${token}`)
@@ -49,6 +50,9 @@ export function attachInterceptors(instance: AxiosInstance, session: TabSession,
 		if (!isAxiosError(error) || error.response?.status !== 401) throw error
 		const config = (error as AxiosError).config as Config | undefined
 		if (config === undefined || config[RETRIED] === true || !sentWith.has(config)) throw error
+		// After a redirect the 401 may come from an origin we never sent the token to: not ours to refresh.
+		const finalUrl = (error.request as { responseURL?: unknown } | undefined)?.responseURL
+		if (typeof finalUrl === 'string' && finalUrl !== '' && !allowed(finalUrl)) throw error
 		const signal = config.signal as AbortSignal | undefined
 		try {
 			await abortable(session.refreshAfter(sentWith.get(config) ?? null), signal)

@@ -4,7 +4,9 @@ import type { RefreshFunction } from './core/presets.js'
 import type { ExchangeRequest, LogoutReason, TokenSet } from './core/protocol.js'
 import { DEFAULT_KEEP_ALIVE_MS, keepAlive } from './keep-alive.js'
 import { type ServiceWorkerOption, selectConnection } from './select-connection.js'
-import { DEFAULT_TIMEOUT_MS, TabSession, type TokenEvent } from './token-client.js'
+import { DEFAULT_TIMEOUT_MS, type TabEvent, TabSession, type TokenEvent } from './token-client.js'
+import type { BrokerEvent } from './core/broker-core.js'
+import { reporter } from './core/report.js'
 
 export interface TokenClientOptions {
 	/** How to reach the broker. Default: navigator.serviceWorker.ready. */
@@ -23,7 +25,13 @@ export interface TokenClientOptions {
 	timeoutMs?: number
 	/** Ping interval that keeps a memory-only worker alive while a tab is open; false turns it off. Default 20 000 ms. */
 	keepAliveMs?: number | false
+	/** Telemetry: which host was chosen, refresh waits with duration and outcome, session ends; the broker's own events too in the in-page host. */
+	onEvent?: (event: TokenClientEvent) => void
+	/** Logs the same events with console.debug. */
+	debug?: boolean
 }
+
+export type TokenClientEvent = TabEvent | BrokerEvent
 
 export interface TokenClient {
 	attach(instance: AxiosInstance): () => void
@@ -41,9 +49,11 @@ export function createTokenClient(options: TokenClientOptions = {}): TokenClient
 	const base = () => globalThis.location.href
 	const authorize = options.authorize ?? ((url: URL) => url.origin === globalThis.location.origin)
 	const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
-	const { connection, viaWorker } = selectConnection(options.serviceWorker, options.fallback, timeoutMs)
+	const onEvent = reporter(options.onEvent, options.debug, 'page')
+	const { connection, host } = selectConnection({ serviceWorker: options.serviceWorker, fallback: options.fallback, timeoutMs, onEvent })
 	const session = new TabSession(connection, {
 		timeoutMs,
+		onEvent,
 		onLogout: options.onLogout ?? (() => globalThis.location.assign(loginUrl)),
 		...(options.refreshAheadMs === undefined ? {} : { refreshAheadMs: options.refreshAheadMs }),
 	})
@@ -53,11 +63,10 @@ export function createTokenClient(options: TokenClientOptions = {}): TokenClient
 	detachers.add(() => globalThis.removeEventListener?.('online', onOnline))
 	let closed = false
 	const keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS
-	if (keepAliveMs !== false) {
-		void viaWorker.then((worker) => {
-			if (worker && !closed) detachers.add(keepAlive(() => session.ping(), keepAliveMs))
-		})
-	}
+	void host.then((chosen) => {
+		onEvent?.({ type: 'connected', host: chosen })
+		if (chosen === 'service-worker' && keepAliveMs !== false && !closed) detachers.add(keepAlive(() => session.ping(), keepAliveMs))
+	})
 	return {
 		attach(instance) {
 			const detach = attachInterceptors(instance, session, authorize, base)

@@ -1,5 +1,5 @@
 import type { BrokerConnection } from './broker-connection.js'
-import { BrokerCore } from './core/broker-core.js'
+import { BrokerCore, type BrokerEvent } from './core/broker-core.js'
 import { RefreshRejectedError } from './core/errors/refresh-rejected-error.js'
 import { RefreshUnavailableError } from './core/errors/refresh-unavailable-error.js'
 import { defaultExchangeUrls, performExchange } from './core/exchange.js'
@@ -20,6 +20,7 @@ const PEER_WAIT_MS = 2_000
 export interface InPageOptions {
 	refresh: RefreshFunction
 	refreshTimeoutMs?: number
+	onEvent?: (event: BrokerEvent) => void
 }
 
 function readGeneration(): number {
@@ -95,6 +96,7 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 		},
 		...(options.refreshTimeoutMs === undefined ? {} : { refreshTimeoutMs: options.refreshTimeoutMs }),
 		store: sessionStorageStore(),
+		...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
 	})
 
 	channel.onmessage = (event: MessageEvent) => {

@@ -1,4 +1,5 @@
 import type { BrokerConnection } from './broker-connection.js'
+import type { BrokerEvent } from './core/broker-core.js'
 import { RefreshUnavailableError } from './core/errors/refresh-unavailable-error.js'
 import type { RefreshFunction } from './core/presets.js'
 import { connectInPage } from './in-page-connection.js'
@@ -12,10 +13,19 @@ export interface WorkboxLike {
 
 export type ServiceWorkerOption = ServiceWorkerRegistration | Promise<ServiceWorkerRegistration> | WorkboxLike
 
+export type BrokerHost = 'service-worker' | 'in-page' | 'none'
+
 export interface SelectedConnection {
 	connection: BrokerConnection
-	/** Resolves true once the service worker was chosen, false for the in-page host. */
-	viaWorker: Promise<boolean>
+	/** Which host was chosen, once it is known. */
+	host: Promise<BrokerHost>
+}
+
+export interface SelectOptions {
+	serviceWorker: ServiceWorkerOption | undefined
+	fallback: { refresh: RefreshFunction } | false | undefined
+	timeoutMs: number
+	onEvent: ((event: BrokerEvent) => void) | undefined
 }
 
 function isWorkbox(value: ServiceWorkerOption): value is WorkboxLike {
@@ -57,18 +67,20 @@ let warnedInsecure = false
  * The service worker when one becomes active within timeoutMs; otherwise, when a fallback
  * refresh is given, the same broker core in the page.
  */
-export function selectConnection(option: ServiceWorkerOption | undefined, fallback: { refresh: RefreshFunction } | false | undefined, timeoutMs: number): SelectedConnection {
+export function selectConnection({ serviceWorker, fallback, timeoutMs, onEvent }: SelectOptions): SelectedConnection {
 	const container = globalThis.navigator?.serviceWorker
-	const inPage = fallback ? () => connectInPage({ refresh: fallback.refresh }) : undefined
+	const inPage = fallback ? () => connectInPage({ refresh: fallback.refresh, ...(onEvent === undefined ? {} : { onEvent }) }) : undefined
 	if (container === undefined) {
 		if (globalThis.isSecureContext === false && !warnedInsecure) {
 			warnedInsecure = true
 			console.warn('sw-token-broker: this origin is not secure (plain http), so there is no service worker and no Web Locks: each tab refreshes on its own. Serve the app over https or from localhost.')
 		}
-		return { connection: inPage?.() ?? unavailable(), viaWorker: Promise.resolve(false) }
+		return inPage === undefined
+			? { connection: unavailable(), host: Promise.resolve('none') }
+			: { connection: inPage(), host: Promise.resolve('in-page') }
 	}
-	const registration = registrationOf(container, option)
-	if (inPage === undefined) return { connection: connectServiceWorker(container, registration), viaWorker: Promise.resolve(true) }
-	const viaWorker = withTimeout(registration, timeoutMs, 'service worker registration').then(() => true, () => false)
-	return { connection: deferred(viaWorker.then((worker) => worker ? connectServiceWorker(container, registration) : inPage())), viaWorker }
+	const registration = registrationOf(container, serviceWorker)
+	if (inPage === undefined) return { connection: connectServiceWorker(container, registration), host: Promise.resolve('service-worker') }
+	const host = withTimeout(registration, timeoutMs, 'service worker registration').then((): BrokerHost => 'service-worker', (): BrokerHost => 'in-page')
+	return { connection: deferred(host.then((chosen) => chosen === 'service-worker' ? connectServiceWorker(container, registration) : inPage())), host }
 }

@@ -6,6 +6,13 @@ export type TokenEvent =
 	| { type: 'token'; accessToken: string; expiresAt?: number }
 	| { type: 'logout'; reason: LogoutReason }
 
+/** What a tab reports for telemetry, besides the broker's own events in the in-page host. */
+export type TabEvent =
+	| { type: 'connected'; host: 'service-worker' | 'in-page' | 'none' }
+	/** How long this tab waited for a fresh token, and how that ended ('ok' or the error's name). */
+	| { type: 'refresh-wait'; outcome: string; durationMs: number }
+	| { type: 'session-ended'; reason: LogoutReason }
+
 export const DEFAULT_TIMEOUT_MS = 15_000
 const DEFAULT_REFRESH_AHEAD_MS = 30_000
 
@@ -14,6 +21,7 @@ export interface SessionOptions {
 	refreshAheadMs?: number
 	onLogout: (reason: LogoutReason) => void
 	now?: () => number
+	onEvent?: ((event: TabEvent) => void) | undefined
 }
 
 /**
@@ -82,9 +90,15 @@ export class TabSession {
 		const ended = new Promise<never>((_, reject) => {
 			end = reject
 		})
+		const started = this.#now()
+		const waited = (outcome: string) => this.#options.onEvent?.({ type: 'refresh-wait', outcome, durationMs: this.#now() - started })
 		const result = Promise.race([this.#connection.request({ type: 'refresh', failedToken }, this.#timeoutMs), ended])
-			.then((snapshot) => this.#apply(snapshot))
+			.then((snapshot) => {
+				waited('ok')
+				return this.#apply(snapshot)
+			})
 			.catch((error: unknown) => {
+				waited(error instanceof Error ? error.name : 'Error')
 				if (error instanceof LoggedOutError) this.#endSession(error.reason, this.#snapshot.generation)
 				throw error
 			})
@@ -198,6 +212,7 @@ export class TabSession {
 		this.#pendingRefresh?.end(new LoggedOutError(reason))
 		if (!this.#hadSession) return
 		this.#hadSession = false
+		this.#options.onEvent?.({ type: 'session-ended', reason })
 		this.#emit({ type: 'logout', reason })
 		this.#options.onLogout(reason)
 	}

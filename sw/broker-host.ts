@@ -1,8 +1,9 @@
-import { BrokerCore, type SessionStore } from '../src/core/broker-core.js'
+import { BrokerCore, type BrokerEvent, type SessionStore } from '../src/core/broker-core.js'
 import { serializeError } from '../src/core/errors/serialize.js'
 import { defaultExchangeUrls, performExchange } from '../src/core/exchange.js'
 import type { RefreshFunction } from '../src/core/presets.js'
 import { type BrokerBroadcast, type BrokerReply, type SessionState, envelope, parsePeerMessage, parseRequest } from '../src/core/protocol.js'
+import { reporter } from '../src/core/report.js'
 import { openIndexedDbStore } from './indexeddb-store.js'
 
 export interface TokenBrokerOptions {
@@ -12,6 +13,10 @@ export interface TokenBrokerOptions {
 	refreshTimeoutMs?: number
 	/** Which URLs exchange() may call. Default: the worker's origin and the refresh preset's token endpoint. */
 	exchangeUrls?: (url: URL) => boolean
+	/** Refresh start/end with duration and outcome, logins, logouts with reasons, recoveries. */
+	onEvent?: (event: BrokerEvent) => void
+	/** Logs the same events with console.debug. */
+	debug?: boolean
 }
 
 interface Port {
@@ -77,6 +82,7 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 					.catch(() => undefined)
 			}
 			const store: SessionStore | undefined = options.persist === 'indexeddb' ? openIndexedDbStore() : undefined
+			const onEvent = reporter(options.onEvent, options.debug, 'worker')
 			const core = new BrokerCore({
 				refresh: options.refresh,
 				exchange: performExchange,
@@ -86,6 +92,7 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				isOnline: () => globalThis.navigator?.onLine ?? true,
 				...(options.refreshTimeoutMs === undefined ? {} : { refreshTimeoutMs: options.refreshTimeoutMs }),
 				...(store === undefined ? {} : { store }),
+				...(onEvent === undefined ? {} : { onEvent }),
 			})
 			const handoverTimeoutMs = (options.refreshTimeoutMs ?? 10_000) + HANDOVER_SLACK_MS
 			/**

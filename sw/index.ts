@@ -4,3 +4,4 @@ export { RefreshRejectedError } from '../src/core/errors/refresh-rejected-error.
 export { RefreshUnavailableError } from '../src/core/errors/refresh-unavailable-error.js'
 export { LoginFailedError } from '../src/core/errors/login-failed-error.js'
 export type { TokenSet, LogoutReason } from '../src/core/protocol.js'
+export type { BrokerEvent } from '../src/core/broker-core.js'

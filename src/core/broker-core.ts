@@ -28,7 +28,17 @@ export interface BrokerCoreOptions {
 	random?: () => number
 	/** navigator.onLine where the host has it: offline, a refresh is not even tried. */
 	isOnline?: () => boolean
+	onEvent?: (event: BrokerEvent) => void
 }
+
+/** What the broker reports for telemetry; silent unless the host is given an onEvent. */
+export type BrokerEvent =
+	| { type: 'refresh-start' }
+	| { type: 'refresh-end'; outcome: 'refreshed' | 'unavailable' | 'logged-out'; durationMs: number; error?: string }
+	| { type: 'login' }
+	| { type: 'logout'; reason: LogoutReason }
+	/** The session came back after the broker lost its memory: from storage, from the previous worker version (or another tab), or seeded by a tab. */
+	| { type: 'recovered'; from: 'storage' | 'peer' | 'seed' }
 
 export const DEFAULT_REFRESH_TIMEOUT_MS = 10_000
 
@@ -95,6 +105,7 @@ export class BrokerCore {
 	/** Adopts another broker's session if it is newer than ours; no broadcast, the tabs have it already. */
 	importState(state: SessionState): boolean {
 		if (!this.#adoptState(state)) return false
+		this.#emit({ type: 'recovered', from: 'peer' })
 		void this.#persist()
 		return true
 	}
@@ -109,7 +120,7 @@ export class BrokerCore {
 
 	async #restore(): Promise<void> {
 		const saved = parseSessionState(await this.#options.store?.load().catch(() => undefined))
-		if (saved !== undefined) this.#adoptState(saved)
+		if (saved !== undefined && this.#adoptState(saved) && saved.tokens !== null) this.#emit({ type: 'recovered', from: 'storage' })
 	}
 
 	/** Persistence follows every change; a store that fails must not fail the request that changed it. */
@@ -144,7 +155,24 @@ export class BrokerCore {
 		if (wait > 0) {
 			return Promise.reject(new RefreshUnavailableError(`${this.#failures} refresh attempts failed in a row; the next one is allowed in ${wait} ms`))
 		}
-		const inflight = this.#runRefresh().finally(() => {
+		const started = this.#now()
+		const ended = (outcome: 'refreshed' | 'unavailable' | 'logged-out', error?: unknown) => this.#emit({
+			type: 'refresh-end',
+			outcome,
+			durationMs: this.#now() - started,
+			...(error instanceof Error ? { error: error.message } : {}),
+		})
+		this.#emit({ type: 'refresh-start' })
+		const inflight = this.#runRefresh().then(
+			(snapshot) => {
+				ended('refreshed')
+				return snapshot
+			},
+			(error: unknown) => {
+				ended(error instanceof LoggedOutError ? 'logged-out' : 'unavailable', error)
+				throw error
+			},
+		).finally(() => {
 			this.#inflight = null
 		})
 		this.#inflight = inflight
@@ -226,6 +254,7 @@ export class BrokerCore {
 	#adopt(tokens: TokenSet): Promise<TokenSnapshot> {
 		this.#ended = null
 		this.#resetBackoff()
+		this.#emit({ type: 'login' })
 		return this.#set(holdTokens(tokens, this.#now()))
 	}
 
@@ -244,6 +273,7 @@ export class BrokerCore {
 		if (this.#tokens === null && this.#ended === null && this.#inflight === null) {
 			this.#tokens = seed.expiresAt === undefined ? { accessToken: seed.accessToken } : { accessToken: seed.accessToken, expiresAt: seed.expiresAt }
 			this.#generation = Math.max(this.#generation, seed.generation)
+			this.#emit({ type: 'recovered', from: 'seed' })
 		}
 		return this.snapshot()
 	}
@@ -251,9 +281,19 @@ export class BrokerCore {
 	async #logout(reason: LogoutReason, tab?: string): Promise<TokenSnapshot> {
 		this.#tokens = null
 		this.#ended = reason
+		this.#emit({ type: 'logout', reason })
 		const generation = this.#nextGeneration()
 		this.#options.broadcast(tab === undefined ? { type: 'logout', reason, generation } : { type: 'logout', reason, generation, tab })
 		await this.#persist()
 		return this.snapshot()
+	}
+
+	/** Telemetry must never break the broker. */
+	#emit(event: BrokerEvent): void {
+		try {
+			this.#options.onEvent?.(event)
+		} catch {
+			// A throwing telemetry hook is the app's bug, not a reason to fail a refresh.
+		}
 	}
 }
