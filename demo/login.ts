@@ -1,7 +1,13 @@
 import { LoginFailedError } from 'sw-token-broker'
 import { client, cookieMode } from './setup.js'
 
-const goToApp = () => location.assign(`/${location.search}`)
+// The sign-in's own answer and its broadcast both arrive here: navigate once.
+let leaving = false
+const goToApp = () => {
+	if (leaving) return
+	leaving = true
+	location.assign(`/${location.search}`)
+}
 
 // A sign-in in any other tab reaches this one too.
 client.subscribe((event) => {
