@@ -26,8 +26,8 @@ test.describe('the worker is stopped', () => {
 		// The requests are in flight in every tab before the token expires under them.
 		server.resetStats()
 		// One request per tab: the browser's six connections per host must hold them all at once.
-		const pending = [...tabs, late].map((tab) => fireAcrossNavigation(tab, 1, '/api/data?delay=1500'))
-		await expect.poll(() => server.stats().apiCalls).toBe(3)
+		const pending = [...tabs, late].map((tab) => fireAcrossNavigation(tab, 1, '/api/data?delay=5000'))
+		await expect.poll(() => server.stats().apiCalls, { intervals: [20] }).toBe(3)
 		server.expireAccessTokens()
 		const outcomes = await Promise.all(pending)
 		for (const outcome of outcomes) expect(outcome).toEqual({ ok: 0, failed: 1, errors: ['LoggedOutError'] })

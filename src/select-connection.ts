@@ -2,7 +2,6 @@ import type { BrokerConnection } from './broker-connection.js'
 import type { BrokerEvent } from './core/broker-core.js'
 import { RefreshUnavailableError } from './core/errors/refresh-unavailable-error.js'
 import type { RefreshFunction } from './core/presets.js'
-import { connectInPage } from './in-page-connection.js'
 import { connectServiceWorker } from './service-worker-connection.js'
 import { withTimeout } from './timeout.js'
 
@@ -69,7 +68,10 @@ let warnedInsecure = false
  */
 export function selectConnection({ serviceWorker, fallback, timeoutMs, onEvent }: SelectOptions): SelectedConnection {
 	const container = globalThis.navigator?.serviceWorker
-	const inPage = fallback ? () => connectInPage({ refresh: fallback.refresh, ...(onEvent === undefined ? {} : { onEvent }) }) : undefined
+	// Loaded only when needed: most pages never run the broker core themselves.
+	const inPage = fallback
+		? () => import('./in-page-connection.js').then(({ connectInPage }) => connectInPage({ refresh: fallback.refresh, ...(onEvent === undefined ? {} : { onEvent }) }))
+		: undefined
 	if (container === undefined) {
 		if (globalThis.isSecureContext === false && !warnedInsecure) {
 			warnedInsecure = true
@@ -77,7 +79,7 @@ export function selectConnection({ serviceWorker, fallback, timeoutMs, onEvent }
 		}
 		return inPage === undefined
 			? { connection: unavailable(), host: Promise.resolve('none') }
-			: { connection: inPage(), host: Promise.resolve('in-page') }
+			: { connection: deferred(inPage()), host: Promise.resolve('in-page') }
 	}
 	const registration = registrationOf(container, serviceWorker)
 	if (inPage === undefined) return { connection: connectServiceWorker(container, registration), host: Promise.resolve('service-worker') }

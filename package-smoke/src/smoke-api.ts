@@ -1,0 +1,17 @@
+import type { LogoutReason } from 'sw-token-broker'
+
+/** What the page exposes on `window.smoke` for the Playwright test. */
+export interface SmokeApi {
+	/** Sends n GET /api/data at once; reports how they settled. */
+	fire(count: number): Promise<{ ok: number; failed: number; errors: string[] }>
+	signIn(): Promise<void>
+	token(): Promise<string | null>
+	/** Every logout this tab saw, with its reason. */
+	logouts: LogoutReason[]
+}
+
+declare global {
+	interface Window {
+		smoke: SmokeApi
+	}
+}
