@@ -1,0 +1,752 @@
+/**
+ * The "real system" of the model-based test (test/core/model.test.ts): one BrokerCore (replaced
+ * on a worker restart), N TabSessions with an axios instance each, a fake API server and a fake
+ * auth server with refresh-token rotation and reuse detection — every asynchronous hop (message
+ * to the broker, reply, broadcast, API call, auth-server call and answer) goes through a
+ * fast-check scheduler, so fast-check chooses (and can replay and shrink) the interleaving.
+ *
+ * Time is fake: `world.now` is the wall clock given to BrokerCore and TabSession, and the caller
+ * installs vitest fake timers (setTimeout/clearTimeout only) so the broker's refresh timeout and
+ * the page's broker timeout fire exactly when the model advances time.
+ */
+import axios, { AxiosError, AxiosHeaders, CanceledError, type AxiosAdapter, type AxiosInstance, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios'
+import type { Scheduler } from 'fast-check'
+import { vi } from 'vitest'
+import { attachInterceptors } from '../../src/axios-interceptors.js'
+import type { BrokerConnection } from '../../src/broker-connection.js'
+import { BrokerCore } from '../../src/core/broker-core.js'
+import { BrokerTimeoutError } from '../../src/core/errors/broker-timeout-error.js'
+import { LoggedOutError } from '../../src/core/errors/logged-out-error.js'
+import { LoginFailedError } from '../../src/core/errors/login-failed-error.js'
+import { RefreshRejectedError } from '../../src/core/errors/refresh-rejected-error.js'
+import { RefreshUnavailableError } from '../../src/core/errors/refresh-unavailable-error.js'
+import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
+import type { RefreshContext } from '../../src/core/presets.js'
+import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, type LogoutReason, type TokenSet, type TokenSnapshot, envelope, parseBrokerMessage, parseRequest } from '../../src/core/protocol.js'
+import { TabSession, type TokenEvent } from '../../src/token-client.js'
+
+export const APP = 'http://app.test'
+export const T0 = 1_700_000_000_000
+/** When the broker does not know the expiry, the API still expires tokens after this long. */
+const HIDDEN_TTL_MS = 60_000
+/** Each delivered hop (message, reply, broadcast, server answer) takes this long. */
+const HOP_MS = 1
+/** A stopped worker starts again on the next event: the wall clock has moved on by then. */
+const RESTART_GAP_MS = 50
+
+/** Where the refresh token lives: in the broker (OAuth body, rotated in the answer) or in an HttpOnly cookie jar. */
+export type AuthMode = 'body' | 'cookie'
+/** The auth server's failure switch: answers normally, 503 (transient), unreachable (transient), or invalid_grant (definitive). */
+export type ServerMode = 'ok' | 'down' | 'offline' | 'reject'
+
+export interface WorldConfig {
+	tabs: number
+	auth: AuthMode
+	/** `expiresIn` the auth server returns, in seconds; undefined: the broker learns no expiry. */
+	expiresIn: number | undefined
+	/** Seeds the broker's jitter (backoff), so backoff is deterministic. */
+	randomSeed: number
+}
+
+/** Index of a token in the auth server's issue order (`at-7`, `rt-7` → 7). */
+export function indexOf(token: string): number {
+	const index = Number(token.slice(3))
+	if (!Number.isInteger(index)) throw new Error(`not a token of the fake auth server: ${token}`)
+	return index
+}
+
+function mulberry32(seed: number): () => number {
+	let a = seed >>> 0
+	return () => {
+		a = (a + 0x6d2b79f5) >>> 0
+		let t = a
+		t = Math.imul(t ^ (t >>> 15), t | 1)
+		t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+		return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+	}
+}
+
+type RefreshOutcome = { ok: true; tokens: TokenSet; refreshToken: string } | { ok: false; error: Error }
+
+/** An OAuth server with refresh-token rotation and reuse detection (the Auth0 / Okta / Keycloak default). */
+export class AuthServer {
+	mode: ServerMode = 'ok'
+	/** Presentations of a refresh token that had already been exchanged: must stay 0. */
+	reuse: string[] = []
+	/** Refresh requests that reached the server, in order. */
+	readonly received: Array<{ credential: string; at: number; result: string }> = []
+	readonly #access = new Map<string, { family: number; expiresAt: number; login: boolean }>()
+	readonly #refresh = new Map<string, { family: number; used: boolean }>()
+	readonly #revokedFamilies = new Set<number>()
+	#accessRevokedBefore = 0
+	#next = 1
+	#families = 0
+
+	constructor(readonly config: WorldConfig) {}
+
+	#issue(family: number, now: number, login: boolean): { tokens: TokenSet; refreshToken: string } {
+		const index = this.#next++
+		const accessToken = `at-${index}`
+		const refreshToken = `rt-${index}`
+		const ttl = this.config.expiresIn === undefined ? HIDDEN_TTL_MS : this.config.expiresIn * 1000
+		this.#access.set(accessToken, { family, expiresAt: now + ttl, login })
+		this.#refresh.set(refreshToken, { family, used: false })
+		const tokens: TokenSet = { accessToken }
+		if (this.config.auth === 'body') tokens.refreshToken = refreshToken
+		if (this.config.expiresIn !== undefined) tokens.expiresIn = this.config.expiresIn
+		return { tokens, refreshToken }
+	}
+
+	/** A sign-in: a new token family. */
+	login(now: number): { tokens: TokenSet; refreshToken: string } {
+		return this.#issue(++this.#families, now, true)
+	}
+
+	isLoginToken(accessToken: string): boolean {
+		return this.#access.get(accessToken)?.login === true
+	}
+
+	familyOfAccess(accessToken: string): number | undefined {
+		return this.#access.get(accessToken)?.family
+	}
+
+	familyOfRefresh(refreshToken: string): number | undefined {
+		return this.#refresh.get(refreshToken)?.family
+	}
+
+	knows(accessToken: string): boolean {
+		return this.#access.has(accessToken)
+	}
+
+	/** Does the API accept this access token now? */
+	isLive(accessToken: string, now: number): boolean {
+		const record = this.#access.get(accessToken)
+		if (record === undefined) return false
+		return now < record.expiresAt && !this.#revokedFamilies.has(record.family) && indexOf(accessToken) >= this.#accessRevokedBefore
+	}
+
+	/** Invalidates every access token issued so far (a key rotation, a server-side session reset): the API answers 401. */
+	revokeAccessTokens(): void {
+		this.#accessRevokedBefore = this.#next
+	}
+
+	refresh(credential: string, now: number): RefreshOutcome {
+		const outcome = this.#refreshOutcome(credential, now)
+		this.received.push({ credential, at: now, result: outcome.ok ? `ok ${outcome.tokens.accessToken}` : outcome.error.name })
+		return outcome
+	}
+
+	#refreshOutcome(credential: string, now: number): RefreshOutcome {
+		if (this.mode === 'down') return { ok: false, error: new RefreshUnavailableError('the token endpoint answered 503') }
+		const record = this.#refresh.get(credential)
+		const rejected = (why: string): RefreshOutcome => ({ ok: false, error: new RefreshRejectedError(`invalid_grant: ${why}`, { status: 400 }) })
+		if (record === undefined) return rejected('unknown refresh token')
+		if (record.used) {
+			// Reuse detection: somebody presented a rotated-away token; the whole family is revoked.
+			this.reuse.push(credential)
+			this.#revokedFamilies.add(record.family)
+			return rejected('refresh token reuse detected, session revoked')
+		}
+		if (this.#revokedFamilies.has(record.family)) return rejected('session revoked')
+		if (this.mode === 'reject') {
+			this.#revokedFamilies.add(record.family)
+			return rejected('the server ended the session')
+		}
+		record.used = true
+		const issued = this.#issue(record.family, now, false)
+		return { ok: true, tokens: issued.tokens, refreshToken: issued.refreshToken }
+	}
+}
+
+/** One lifetime of the broker's memory: a restart in memory mode starts a new one, a version hand-over keeps it. */
+interface Lineage {
+	id: number
+	/** Set by a logout broadcast (user or definitive failure), cleared by the token broadcast of a login. */
+	ended: LogoutReason | null
+}
+
+interface CoreRecord {
+	id: number
+	core: BrokerCore
+	lineage: Lineage
+	/** Killed (memory mode restart): its replies, broadcasts and network calls are lost. */
+	dead: boolean
+	/** Requests it is handling (the host holds them with event.waitUntil, so the browser does not stop it meanwhile). */
+	handling: number
+}
+
+interface RefreshCall {
+	id: number
+	owner: CoreRecord
+	open: boolean
+}
+
+export interface Tab {
+	id: number
+	session: TabSession
+	http: AxiosInstance
+	open: boolean
+	readonly outbox: Array<() => void>
+	readonly inbox: unknown[]
+	readonly listeners: Set<(message: BrokerBroadcast) => void>
+	readonly events: TokenEvent[]
+	readonly logouts: LogoutReason[]
+	/** Highest adoption rank of the tokens this tab has seen in token events, and that token. */
+	maxSeen: number
+	maxSeenToken: string | null
+}
+
+export type OpKind = 'request' | 'login' | 'exchange' | 'logout' | 'ping' | 'refresh'
+
+export interface Op {
+	id: number
+	kind: OpKind
+	tab: number
+	settled: boolean
+	value?: unknown
+	error?: unknown
+	controller?: AbortController
+	/** Highest adoption rank of the tokens the tab had seen when the request was made. */
+	startMax: number
+	startMaxToken: string | null
+	attempts: Array<{ token: string | null; retry: boolean }>
+}
+
+/** What each operation may end with; anything else (a TypeError, a ProtocolError…) is a bug. */
+export function expectedError(kind: OpKind, error: unknown): boolean {
+	if (error instanceof BrokerTimeoutError) return true
+	switch (kind) {
+		case 'request':
+			return axios.isCancel(error)
+				|| error instanceof LoggedOutError
+				|| error instanceof RefreshUnavailableError
+				|| (error instanceof AxiosError && error.response?.status === 401)
+		case 'refresh':
+			return error instanceof LoggedOutError || error instanceof RefreshUnavailableError
+		case 'exchange':
+			return error instanceof LoginFailedError
+		default:
+			return false
+	}
+}
+
+function describeRequest(request: BrokerRequest): string {
+	switch (request.type) {
+		case 'refresh':
+			return `refresh(failed ${request.failedToken ?? 'none'})`
+		case 'login':
+			return `login(${request.tokens.accessToken})`
+		case 'seed':
+			return `seed(${request.accessToken} g${request.generation})`
+		default:
+			return request.type
+	}
+}
+
+export function describeError(error: unknown): string {
+	if (error instanceof AxiosError && error.response !== undefined) return `AxiosError ${error.response.status}`
+	if (error instanceof Error) return `${error.name}: ${error.message}`
+	return String(error)
+}
+
+export class World {
+	now = T0
+	readonly server: AuthServer
+	readonly tabs: Tab[] = []
+	readonly ops: Op[] = []
+	readonly violations: string[] = []
+	/** Calls of the refresh function, by every broker instance, in order. */
+	readonly refreshCalls: Array<{ id: number; core: number; credential: string | undefined; at: number }> = []
+	readonly log: string[] = []
+	current!: CoreRecord
+	/** The cookie jar of the origin (cookie mode): the refresh token the browser would send. */
+	jar: string | undefined
+	#active = 0
+	/** Messages between tabs and the worker that are posted but not yet delivered. */
+	#inTransit = 0
+	maxActive = 0
+	readonly #openCalls = new Set<RefreshCall>()
+	#cores = 0
+	#lineages = 0
+	readonly #random: () => number
+	/** Order in which brokers adopted tokens (by their token broadcasts): what "older" means for a tab. */
+	readonly #rank = new Map<string, number>()
+	/** Broadcast sequence: token adoptions (their rank) and logouts share it. */
+	#sequence = 0
+	/** Sequence number of the latest logout broadcast by any broker. */
+	#lastLogout = 0
+	/** Token family of the session the brokers last adopted a token of, and the families that were logged out. */
+	#sessionFamily: number | undefined
+	readonly #endedFamilies = new Set<number>()
+
+	constructor(readonly config: WorldConfig, readonly s: Scheduler) {
+		this.server = new AuthServer(config)
+		this.#random = mulberry32(config.randomSeed)
+		this.#startCore(null)
+		for (let i = 0; i < config.tabs; i++) this.openTab()
+	}
+
+	/** Adoption rank of a token: a login issued earlier may be adopted later than a concurrent one. */
+	rank(token: string): number {
+		const rank = this.#rank.get(token)
+		if (rank === undefined) {
+			this.violation(`a tab holds ${token}, which no broker ever adopted`)
+			return Number.MAX_SAFE_INTEGER
+		}
+		return rank
+	}
+
+	violation(message: string): void {
+		this.violations.push(`${message}  [t=+${this.now - T0} ms]`)
+	}
+
+	get core(): BrokerCore {
+		return this.current.core
+	}
+
+	// ---------------------------------------------------------------- the broker (service worker)
+
+	#startCore(lineage: Lineage | null): CoreRecord {
+		const record: CoreRecord = {
+			id: ++this.#cores,
+			lineage: lineage ?? { id: ++this.#lineages, ended: null },
+			dead: false,
+			handling: 0,
+			core: undefined as unknown as BrokerCore,
+		}
+		record.core = new BrokerCore({
+			refresh: (context) => this.#refreshFunction(record, context),
+			exchange: (_request, signal) => this.#exchangeFunction(record, signal),
+			exchangeUrls: (url) => url.origin === APP,
+			origin: APP,
+			broadcast: (message) => this.#broadcast(record, message),
+			now: () => this.now,
+			random: this.#random,
+		})
+		this.current = record
+		return record
+	}
+
+	/**
+	 * May the browser stop the worker now? Only when it is idle: the host holds every request it is
+	 * handling (a refresh, an exchange) with event.waitUntil, and the browser stops a worker only
+	 * after some 30 s without events, by which time every message to or from it has arrived.
+	 */
+	get workerIdle(): boolean {
+		return this.current.handling === 0 && this.current.core.refreshing === null && this.#inTransit === 0
+	}
+
+	/**
+	 * The browser stops the (idle) worker, memory mode: everything it held is gone. The next event
+	 * starts a fresh worker, which asks the open tabs to seed it (as sw/broker-host.ts does).
+	 */
+	killWorker(): void {
+		const old = this.current
+		old.dead = true
+		for (const call of [...this.#openCalls]) if (call.owner === old) this.#closeCall(call)
+		this.advance(RESTART_GAP_MS)
+		const fresh = this.#startCore(null)
+		this.log.push(`worker ${old.id} killed, worker ${fresh.id} started (memory lost)`)
+		this.#broadcast(fresh, { type: 'seed-request' })
+	}
+
+	/** A new version takes over: the old one hands its session over (only when no refresh runs, as the host waits for it). */
+	handOver(): void {
+		const old = this.current
+		const fresh = this.#startCore(old.lineage)
+		fresh.core.importState(old.core.exportState())
+		this.log.push(`worker ${old.id} handed over to worker ${fresh.id}`)
+	}
+
+	#refreshFunction(owner: CoreRecord, context: RefreshContext): Promise<TokenSet> {
+		const call: RefreshCall = { id: this.refreshCalls.length + 1, owner, open: true }
+		const credential = this.config.auth === 'body' ? context.refreshToken : this.jar
+		this.refreshCalls.push({ id: call.id, core: owner.id, credential, at: this.now })
+		this.log.push(`refresh #${call.id} by worker ${owner.id} with ${credential ?? 'no credential'}`)
+		// Invariant 5: after a logout (definitive failure or user), no refresh until the next login…
+		if (owner.lineage.ended !== null) this.violation(`refresh #${call.id} called after the session ended (${owner.lineage.ended}) and before a new login`)
+		// …not even by a restarted worker that forgot the logout, with a refresh token the browser still holds (cookie).
+		const family = credential === undefined ? undefined : this.server.familyOfRefresh(credential)
+		if (owner.lineage.ended === null && family !== undefined && this.#endedFamilies.has(family)) {
+			this.violation(`refresh #${call.id} by worker ${owner.id} presents ${credential}, a refresh token of a session that was logged out (worker ${owner.id} does not know of that logout)`)
+		}
+		this.#active += 1
+		this.maxActive = Math.max(this.maxActive, this.#active)
+		if (this.#active > 1) this.violation(`refresh #${call.id} started while another refresh was in flight (${this.#active} in flight)`)
+		this.#openCalls.add(call)
+		return new Promise<TokenSet>((resolve, reject) => {
+			const finish = (settle: () => void) => {
+				if (this.#closeCall(call)) settle()
+			}
+			// Like fetch: an abort ends the call at once (and its answer, if one comes, is lost).
+			context.signal.addEventListener('abort', () => finish(() => reject(context.signal.reason)), { once: true })
+			if (credential === undefined && this.config.auth === 'body') {
+				// oauth2Refresh throws this without a network call.
+				finish(() => reject(new RefreshRejectedError('no refresh token held', { reason: 'no-refresh-credentials' })))
+				return
+			}
+			void this.s.schedule(Promise.resolve(), `refresh #${call.id} reaches the auth server`).then(() => {
+				if (!call.open) return // aborted, or the worker is gone: the request never got there
+				if (this.server.mode === 'offline') {
+					finish(() => reject(new TypeError('Failed to fetch')))
+					return
+				}
+				if (credential === undefined) {
+					finish(() => reject(new RefreshRejectedError('no refresh cookie', { reason: 'no-refresh-credentials', status: 401 })))
+					return
+				}
+				const outcome = this.server.refresh(credential, this.now)
+				this.log.push(`auth server: refresh #${call.id} with ${credential} → ${outcome.ok ? outcome.tokens.accessToken : outcome.error.name}`)
+				void this.s.schedule(Promise.resolve(), `auth server answers refresh #${call.id}`).then(() => {
+					if (!call.open) {
+						this.log.push(`the answer to refresh #${call.id} is lost (aborted or worker gone)`)
+						return
+					}
+					if (outcome.ok && this.config.auth === 'cookie') this.jar = outcome.refreshToken
+					finish(() => (outcome.ok ? resolve(outcome.tokens) : reject(outcome.error)))
+				})
+			})
+		})
+	}
+
+	#closeCall(call: RefreshCall): boolean {
+		if (!call.open) return false
+		call.open = false
+		this.#openCalls.delete(call)
+		this.#active -= 1
+		return true
+	}
+
+	/** The broker performs the sign-in request itself (exchange): a new token family. */
+	#exchangeFunction(owner: CoreRecord, signal: AbortSignal): Promise<TokenSet> {
+		return new Promise<TokenSet>((resolve, reject) => {
+			signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+			void this.s.schedule(Promise.resolve(), 'auth server answers the exchange').then(() => {
+				if (signal.aborted || owner.dead) return
+				const issued = this.server.login(this.now)
+				if (this.config.auth === 'cookie') this.jar = issued.refreshToken
+				resolve(issued.tokens)
+			})
+		})
+	}
+
+	#broadcast(from: CoreRecord, message: BrokerBroadcast): void {
+		if (from.dead) return
+		if (message.type === 'token' && message.snapshot.accessToken !== null) {
+			if (!this.#rank.has(message.snapshot.accessToken)) this.#rank.set(message.snapshot.accessToken, ++this.#sequence)
+			this.#sessionFamily = this.server.familyOfAccess(message.snapshot.accessToken)
+		}
+		if (message.type === 'logout') {
+			from.lineage.ended = message.reason
+			this.#lastLogout = ++this.#sequence
+			if (this.#sessionFamily !== undefined) this.#endedFamilies.add(this.#sessionFamily)
+		}
+		if (message.type === 'token' && message.snapshot.accessToken !== null && this.server.isLoginToken(message.snapshot.accessToken)) from.lineage.ended = null
+		this.log.push(`worker ${from.id} broadcasts ${message.type === 'token' ? `token ${message.snapshot.accessToken} g${message.snapshot.generation}` : message.type === 'logout' ? `logout ${message.reason} g${message.generation}` : message.type}`)
+		// clients.matchAll() + postMessage: per-tab FIFO, interleaved at random with everything else.
+		for (const tab of this.tabs) {
+			if (!tab.open) continue
+			const wire = structuredClone(envelope(message))
+			this.#checkNoRefreshToken(wire, `a broadcast to tab ${tab.id}`)
+			tab.inbox.push(wire)
+			this.#inTransit += 1
+			void this.s.schedule(Promise.resolve(), `broadcast → tab ${tab.id}`).then(() => {
+				this.#inTransit -= 1
+				const wire = tab.inbox.shift()
+				if (!tab.open) return
+				const parsed = parseBrokerMessage(wire)
+				if (parsed.kind !== 'ok' || parsed.message.type === 'reply') {
+					this.violation(`tab ${tab.id} got a broadcast it cannot parse: ${JSON.stringify(wire)}`)
+					return
+				}
+				for (const listener of tab.listeners) listener(parsed.message)
+			})
+		}
+	}
+
+	/** Spec 11: the refresh token never reaches page script, not in replies, not in broadcasts. */
+	#checkNoRefreshToken(wire: unknown, what: string): void {
+		const text = JSON.stringify(wire)
+		if (/rt-\d/.test(text) || text.includes('refreshToken')) this.violation(`${what} carries a refresh token: ${text}`)
+	}
+
+	// ---------------------------------------------------------------- the page side
+
+	#connect(tab: Tab): BrokerConnection {
+		return {
+			request: (message, timeoutMs) => this.#request(tab, message, timeoutMs),
+			onBroadcast: (listener) => {
+				tab.listeners.add(listener)
+				return () => tab.listeners.delete(listener)
+			},
+			close: () => {
+				tab.open = false
+			},
+		}
+	}
+
+	/** postMessage to the worker (per-tab FIFO; it reaches whichever worker runs when it is delivered), reply on a MessagePort. */
+	#request(tab: Tab, message: BrokerRequest, timeoutMs: number): Promise<TokenSnapshot> {
+		const wire = structuredClone(envelope(message))
+		return new Promise<TokenSnapshot>((resolve, reject) => {
+			const timer = setTimeout(() => reject(new BrokerTimeoutError(message.type, timeoutMs)), timeoutMs)
+			tab.outbox.push(() => {
+				const parsed = parseRequest(wire)
+				if (parsed.kind !== 'ok') {
+					this.violation(`tab ${tab.id} sent a message the broker rejects: ${JSON.stringify(wire)}`)
+					return
+				}
+				const worker = this.current
+				this.log.push(`tab ${tab.id} → worker ${worker.id}: ${describeRequest(parsed.message)}`)
+				worker.handling += 1
+				worker.core.handle(parsed.message).finally(() => {
+					worker.handling -= 1
+				}).then(
+					(snapshot): BrokerReply => ({ type: 'reply', ok: true, snapshot }),
+					(error: unknown): BrokerReply => ({ type: 'reply', ok: false, error: serializeError(error) }),
+				).then((reply) => {
+					if (worker.dead) return // the worker was stopped: no reply ever comes
+					const replyWire = structuredClone(envelope(reply))
+					this.#checkNoRefreshToken(replyWire, `a reply to tab ${tab.id}`)
+					this.#inTransit += 1
+					void this.s.schedule(Promise.resolve(), `reply ${message.type} → tab ${tab.id}`).then(() => {
+						this.#inTransit -= 1
+						clearTimeout(timer)
+						const answer = parseBrokerMessage(replyWire)
+						if (answer.kind !== 'ok' || answer.message.type !== 'reply') {
+							this.violation(`tab ${tab.id} got a reply it cannot parse: ${JSON.stringify(replyWire)}`)
+							reject(new Error('unparseable reply'))
+							return
+						}
+						this.log.push(`worker ${worker.id} → tab ${tab.id}: ${message.type} ${answer.message.ok ? `ok ${answer.message.snapshot.accessToken ?? 'no token'} g${answer.message.snapshot.generation}` : answer.message.error.name}`)
+						if (answer.message.ok) resolve(answer.message.snapshot)
+						else reject(deserializeError(answer.message.error))
+					})
+				})
+			})
+			this.#inTransit += 1
+			void this.s.schedule(Promise.resolve(), `tab ${tab.id} → broker`).then(() => {
+				this.#inTransit -= 1
+				tab.outbox.shift()?.()
+			})
+		})
+	}
+
+	openTab(): Tab {
+		const id = this.tabs.length
+		const tab = {
+			id,
+			open: true,
+			outbox: [],
+			inbox: [],
+			listeners: new Set(),
+			events: [],
+			logouts: [],
+			maxSeen: 0,
+			maxSeenToken: null,
+		} as unknown as Tab
+		this.tabs.push(tab)
+		tab.session = new TabSession(this.#connect(tab), {
+			onLogout: (reason) => {
+				tab.logouts.push(reason)
+				this.log.push(`tab ${id} onLogout(${reason})`)
+				// A tab ends its session only for a logout the broker made after the newest token the tab holds.
+				if (tab.maxSeenToken !== null && this.rank(tab.maxSeenToken) > this.#lastLogout) {
+					this.violation(`tab ${id} ran onLogout(${reason}) holding ${tab.maxSeenToken}, a token the broker adopted after its last logout (the broker holds ${this.core.snapshot().accessToken ?? 'no token'})`)
+				}
+			},
+			now: () => this.now,
+		})
+		tab.session.subscribe((event) => {
+			tab.events.push(event)
+			if (event.type !== 'token') return
+			this.log.push(`tab ${id} has ${event.accessToken}`)
+			const rank = this.rank(event.accessToken)
+			// Invariant 4: a tab never goes back to an older token.
+			if (rank <= tab.maxSeen) this.violation(`tab ${id} went back from ${tab.maxSeenToken} to ${event.accessToken}`)
+			if (rank > tab.maxSeen) {
+				tab.maxSeen = rank
+				tab.maxSeenToken = event.accessToken
+			}
+		})
+		tab.http = axios.create({ baseURL: APP, adapter: this.#api(tab) })
+		attachInterceptors(tab.http, tab.session, (url) => url.origin === APP, () => `${APP}/`)
+		return tab
+	}
+
+	/** The API server: 200 for an access token the auth server considers live, 401 otherwise. */
+	#api(tab: Tab): AxiosAdapter {
+		return (config: InternalAxiosRequestConfig): Promise<AxiosResponse> => {
+			const headers = AxiosHeaders.from(config.headers)
+			const op = this.ops[Number(headers.get('x-op')) - 1]
+			const authorization = headers.get('Authorization')
+			const token = typeof authorization === 'string' && authorization.startsWith('Bearer ') ? authorization.slice(7) : null
+			const retry = (config as unknown as Record<string, unknown>).__swTokenBrokerRetry === true
+			if (op !== undefined) this.#checkSent(tab, op, token, retry)
+			return new Promise<AxiosResponse>((resolve, reject) => {
+				const signal = config.signal as AbortSignal | undefined
+				if (signal?.aborted) {
+					reject(new CanceledError(undefined, undefined, config))
+					return
+				}
+				signal?.addEventListener('abort', () => reject(new CanceledError(undefined, undefined, config)), { once: true })
+				void this.s.schedule(Promise.resolve(), `API answers op ${op?.id}${retry ? ' (retry)' : ''}`).then(() => {
+					const ok = token !== null && this.server.isLive(token, this.now)
+					const response: AxiosResponse = { data: ok ? { ok: true } : { error: 'invalid_token' }, status: ok ? 200 : 401, statusText: ok ? 'OK' : 'Unauthorized', headers: {}, config, request: {} }
+					if (ok) resolve(response)
+					else reject(new AxiosError('Request failed with status code 401', AxiosError.ERR_BAD_REQUEST, config, {}, response))
+				})
+			})
+		}
+	}
+
+	#checkSent(tab: Tab, op: Op, token: string | null, retry: boolean): void {
+		const previous = op.attempts.at(-1)
+		op.attempts.push({ token, retry })
+		if (op.attempts.length > 2) this.violation(`op ${op.id} was sent ${op.attempts.length} times (one retry at most)`)
+		if (token === null) return
+		if (!this.server.knows(token)) this.violation(`op ${op.id} sent a token the auth server never issued: ${token}`)
+		const rank = this.rank(token)
+		// Invariant 4: never a token older than one the tab already had when the request was made.
+		if (rank < op.startMax) this.violation(`tab ${tab.id} sent op ${op.id} with ${token}, older than ${op.startMaxToken} it already had`)
+		// Spec 2/4: the one retry goes out with a newer token than the one that was refused.
+		if (retry && previous?.token != null && rank <= this.rank(previous.token)) {
+			this.violation(`tab ${tab.id} retried op ${op.id} with ${token} after ${previous.token} was refused`)
+		}
+	}
+
+	// ---------------------------------------------------------------- operations
+
+	#track(kind: OpKind, tab: Tab, run: (op: Op) => Promise<unknown>, controller?: AbortController): Op {
+		const op: Op = { id: this.ops.length + 1, kind, tab: tab.id, settled: false, startMax: tab.maxSeen, startMaxToken: tab.maxSeenToken, attempts: [] }
+		if (controller !== undefined) op.controller = controller
+		this.ops.push(op)
+		run(op).then(
+			(value) => {
+				op.settled = true
+				op.value = value
+			},
+			(error: unknown) => {
+				op.settled = true
+				op.error = error
+				if (!expectedError(kind, error)) this.violation(`op ${op.id} (${kind}, tab ${tab.id}) failed with an unexpected error: ${describeError(error)}`)
+			},
+		)
+		return op
+	}
+
+	request(tab: Tab, abortable: boolean): Op {
+		const controller = abortable ? new AbortController() : undefined
+		return this.#track('request', tab, (op) => tab.http.get(`/api/op-${op.id}`, {
+			headers: { 'x-op': String(op.id) },
+			...(controller === undefined ? {} : { signal: controller.signal }),
+		}), controller)
+	}
+
+	login(tab: Tab): Op {
+		return this.#track('login', tab, () => {
+			const issued = this.server.login(this.now)
+			if (this.config.auth === 'cookie') this.jar = issued.refreshToken
+			return tab.session.login(issued.tokens)
+		})
+	}
+
+	exchange(tab: Tab): Op {
+		return this.#track('exchange', tab, () => tab.session.exchange({ url: `${APP}/oauth/token`, body: { grant_type: 'authorization_code', code: 'c' } }))
+	}
+
+	logout(tab: Tab): Op {
+		return this.#track('logout', tab, () => tab.session.logout())
+	}
+
+	ping(tab: Tab): Op {
+		return this.#track('ping', tab, () => tab.session.ping())
+	}
+
+	forceRefresh(tab: Tab): Op {
+		return this.#track('refresh', tab, () => tab.session.refresh())
+	}
+
+	/** Moves the wall clock and the (fake) timers together. */
+	advance(ms: number): void {
+		this.now += ms
+		vi.advanceTimersByTime(ms)
+	}
+
+	// ---------------------------------------------------------------- running and checking
+
+	/** Lets every pending microtask run (setImmediate is not faked; nothing here schedules real macrotasks). */
+	async settle(): Promise<void> {
+		await new Promise<void>((resolve) => setImmediate(resolve))
+	}
+
+	/**
+	 * Releases `count` scheduled tasks (fast-check picks which), letting microtasks run after each.
+	 * Every hop takes a millisecond: the wall clock never stands still while things happen (a
+	 * frozen clock would let generations, which start from the clock, run far ahead of it).
+	 */
+	async step(count: number): Promise<void> {
+		for (let i = 0; i < count && this.s.count() > 0; i++) await this.#hop()
+	}
+
+	async #hop(): Promise<void> {
+		this.advance(HOP_MS)
+		await this.s.waitOne()
+		await this.settle()
+	}
+
+	/**
+	 * Runs everything to the end: scheduled tasks in fast-check's order, then timers (time moves
+	 * on in 1 s steps only while something still waits on one). Returns when nothing is pending.
+	 */
+	async drain(): Promise<void> {
+		await this.settle()
+		for (let guard = 0; guard < 5_000; guard++) {
+			if (this.s.count() > 0) {
+				await this.#hop()
+				continue
+			}
+			if (this.ops.every((op) => op.settled)) return
+			if (vi.getTimerCount() === 0) return
+			this.advance(1_000)
+			await this.settle()
+		}
+		this.violation('the world did not come to rest')
+	}
+
+	/** Checks that hold at every moment. */
+	checkInvariants(): void {
+		if (this.#active > 1) this.violation(`${this.#active} refreshes in flight`)
+		if (this.server.reuse.length > 0) this.violation(`the auth server saw refresh tokens presented twice: ${this.server.reuse.join(', ')}`)
+		for (const tab of this.tabs) {
+			const token = tab.session.accessToken
+			if (token !== null && this.rank(token) < tab.maxSeen) this.violation(`tab ${tab.id} holds ${token} after having ${tab.maxSeenToken}`)
+		}
+	}
+
+	/** Checks for the end of a run, once drained: nothing hangs, nothing failed with a surprise. */
+	checkQuiescent(): void {
+		this.checkInvariants()
+		for (const op of this.ops) if (!op.settled) this.violation(`op ${op.id} (${op.kind}, tab ${op.tab}) never settled`)
+		if (this.#active !== 0) this.violation(`${this.#active} refresh calls still open at rest`)
+		// Spec 9: logins, refreshes and logouts reach every tab; at rest the tabs agree with the broker.
+		const state = this.core.exportState()
+		for (const tab of this.tabs) {
+			const token = tab.session.accessToken
+			if (state.ended !== null && token !== null) this.violation(`at rest the broker is logged out (${state.ended}) but tab ${tab.id} still holds ${token}`)
+			if (state.tokens !== null && token !== null && token !== state.tokens.accessToken) this.violation(`at rest tab ${tab.id} holds ${token} but the broker holds ${state.tokens.accessToken}`)
+		}
+	}
+
+	summary(): string {
+		const ops = this.ops.map((op) => `  op ${op.id} ${op.kind} tab ${op.tab}: ${!op.settled ? 'PENDING' : op.error === undefined ? 'ok' : describeError(op.error)}${op.attempts.length > 0 ? ` sent with ${op.attempts.map((a) => a.token ?? 'none').join(' then ')}` : ''}`)
+		return [
+			`config: ${JSON.stringify(this.config)}`,
+			`refresh calls: ${this.refreshCalls.length} (at most ${this.maxActive} at once), auth server refreshes: ${JSON.stringify(this.server.received)}`,
+			'log:',
+			...this.log.map((line) => `  ${line}`),
+			'ops:',
+			...ops,
+		].join('\n')
+	}
+}
