@@ -60,6 +60,10 @@ export async function fire(page: Page, count: number): Promise<FireOutcome> {
 
 let reportId = 0
 
+/**
+ * Like fire(), for requests whose outcome makes the tab leave the page (a logout). Rejects if
+ * the tab navigated away without a report: its requests never ran on that page.
+ */
 export async function fireAcrossNavigation(page: Page, count: number, path = '/api/data'): Promise<FireOutcome> {
 	const name = `__swtbReport${++reportId}`
 	let deliver!: (outcome: FireOutcome) => void
@@ -67,10 +71,11 @@ export async function fireAcrossNavigation(page: Page, count: number, path = '/a
 		deliver = resolve
 	})
 	await page.exposeFunction(name, (outcome: FireOutcome) => deliver(outcome))
+	const left = page.waitForEvent('framenavigated', { timeout: 0 })
+		.then(() => new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the tab navigated away before ${count} requests reported`)), 1_000)))
 	await page.evaluate(([n, binding, url]) => {
 		const demo = (window as unknown as { swtbDemo: { fire(n: number, path: string): Promise<FireOutcome> } }).swtbDemo
 		void demo.fire(n as number, url as string).then((outcome) => (window as unknown as Record<string, (o: FireOutcome) => void>)[binding as string]!(outcome))
 	}, [count, name, path] as const)
-	return delivered
+	return Promise.race([delivered, left])
 }
-

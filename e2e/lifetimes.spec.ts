@@ -25,8 +25,8 @@ test.describe('the worker is stopped', () => {
 		// The refresh token died with the worker: expiry must log out every tab, not hang.
 		// The requests are in flight in every tab before the token expires under them.
 		server.resetStats()
-		// One request per tab: the browser's six connections per host must hold them all at once.
-		const pending = [...tabs, late].map((tab) => fireAcrossNavigation(tab, 1, '/api/data?delay=5000'))
+		// Distinct URLs: Chromium's HTTP cache holds identical GETs back until the first one answers.
+		const pending = [...tabs, late].map((tab, index) => fireAcrossNavigation(tab, 1, `/api/data?delay=5000&tab=${index}`))
 		await expect.poll(() => server.stats().apiCalls, { intervals: [20] }).toBe(3)
 		server.expireAccessTokens()
 		const outcomes = await Promise.all(pending)

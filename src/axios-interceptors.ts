@@ -7,6 +7,16 @@ const RETRIED = '__swTokenBrokerRetry'
 
 type Config = InternalAxiosRequestConfig & { [RETRIED]?: true }
 
+const ABSOLUTE_URL = /^([a-z][a-z\d+\-.]*:)?\/\//i
+
+/** The URL axios will request, as its buildFullPath joins baseURL and url (query params do not change the origin). */
+function requestUrl(config: Config): string {
+	const url = config.url ?? ''
+	const { baseURL } = config
+	if (!baseURL || (ABSOLUTE_URL.test(url) && config.allowAbsoluteUrls !== false)) return url
+	return url === '' ? baseURL : `${baseURL.replace(/\/?\/$/, '')}/${url.replace(/^\/+/, '')}`
+}
+
 function cancelled(config: Config, error: unknown): unknown {
 	return config.signal?.aborted ? new CanceledError(undefined, undefined, config) : error
 }
@@ -26,10 +36,13 @@ export function attachInterceptors(instance: AxiosInstance, session: TabSession,
 			return false
 		}
 	}
-	const authorized = (config: Config): boolean => allowed(instance.getUri(config))
+	// The hot path: instance.getUri() would merge the whole config again on every request.
+	const authorized = (config: Config): boolean => allowed(requestUrl(config))
 	const send = (config: Config, token: string | null): Config => {
 		sentWith.set(config, token)
-		if (token !== null) config.headers.set('Authorization', `Bearer ${token}`)
+		// A retried config still carries the refused header: without a token it must go.
+		if (token === null) config.headers.delete('Authorization')
+		else config.headers.set('Authorization', `Bearer ${token}`)
 		return config
 	}
 
@@ -54,11 +67,13 @@ export function attachInterceptors(instance: AxiosInstance, session: TabSession,
 		const finalUrl = (error.request as { responseURL?: unknown } | undefined)?.responseURL
 		if (typeof finalUrl === 'string' && finalUrl !== '' && !allowed(finalUrl)) throw error
 		const signal = config.signal as AbortSignal | undefined
+		let fresh: string | null
 		try {
-			await abortable(session.refreshAfter(sentWith.get(config) ?? null), signal)
+			fresh = (await abortable(session.refreshAfter(sentWith.get(config) ?? null), signal)).accessToken
 		} catch (refreshError) {
 			throw cancelled(config, refreshError)
 		}
+		if (fresh === null) throw error
 		const retry: Config = { ...config, [RETRIED]: true }
 		return instance.request(retry)
 	}

@@ -85,6 +85,8 @@ export class TabSession {
 	/** A request sent with `failedToken` was refused: the broker refreshes once, or returns a newer token it already has. */
 	refreshAfter(failedToken: string | null): Promise<TokenSnapshot> {
 		if (this.#pendingRefresh?.failedToken === failedToken) return this.#pendingRefresh.result
+		// This tab already holds a newer token (the refresh reached it as a broadcast): no message needed.
+		if (failedToken !== null && this.#snapshot.accessToken !== null && this.#snapshot.accessToken !== failedToken) return Promise.resolve(this.#snapshot)
 		let end!: (error: LoggedOutError) => void
 		// A logout broadcast can arrive before the broker's reply: it ends the wait at once.
 		const ended = new Promise<never>((_, reject) => {
@@ -99,7 +101,7 @@ export class TabSession {
 			})
 			.catch((error: unknown) => {
 				waited(error instanceof Error ? error.name : 'Error')
-				if (error instanceof LoggedOutError) this.#endSession(error.reason, this.#snapshot.generation)
+				if (error instanceof LoggedOutError) this.#endSession(error.reason, error.generation ?? this.#snapshot.generation)
 				throw error
 			})
 			.finally(() => {
@@ -192,7 +194,9 @@ export class TabSession {
 
 	/** Adopts a snapshot unless this tab already has a newer one (broadcasts and replies race). */
 	#apply(snapshot: TokenSnapshot): TokenSnapshot {
-		if (snapshot.generation < this.#snapshot.generation) return this.#snapshot
+		const current = this.#snapshot
+		// Equal generations with different tokens: a late copy of a state this tab already left (e.g. ended).
+		if (snapshot.generation < current.generation || (snapshot.generation === current.generation && snapshot.accessToken !== current.accessToken)) return current
 		const changed = snapshot.accessToken !== this.#snapshot.accessToken
 		this.#snapshot = snapshot
 		if (snapshot.accessToken !== null && changed) {

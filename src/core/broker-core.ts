@@ -41,6 +41,10 @@ export type BrokerEvent =
 	| { type: 'recovered'; from: 'storage' | 'peer' | 'seed' }
 
 export const DEFAULT_REFRESH_TIMEOUT_MS = 10_000
+/** A refresh call is abandoned (and its signal aborted) only after this many refresh timeouts. */
+const REFRESH_HARD_CAP_FACTOR = 3
+
+const noop = () => undefined
 
 /**
  * The state machine shared by the service-worker host and the in-page host: one token set,
@@ -56,7 +60,9 @@ export class BrokerCore {
 	#generation = 0
 	/** Set by a logout or a definitive refresh failure; only login or exchange clears it. */
 	#ended: LogoutReason | null = null
-	#inflight: Promise<TokenSnapshot> | null = null
+	/** The one refresh call in flight, and the generation it started from. It holds the slot until it answers. */
+	#call: { answer: Promise<TokenSnapshot>; startedAt: number } | null = null
+	readonly #exchanges = new Set<Promise<unknown>>()
 	#failures = 0
 	#retryAfter = 0
 	#sawOffline = false
@@ -69,9 +75,15 @@ export class BrokerCore {
 		this.#ready = this.#restore()
 	}
 
-	/** Is a refresh running right now? Hosts use it to keep their context alive meanwhile. */
-	get refreshing(): Promise<TokenSnapshot> | null {
-		return this.#inflight
+	/** Whether a refresh or an exchange is running. */
+	get busy(): boolean {
+		return this.#call !== null || this.#exchanges.size > 0
+	}
+
+	/** Settles once no refresh or exchange is running: a version hand-over must not leave one behind. */
+	idle(): Promise<void> {
+		const running = [...this.#exchanges, ...(this.#call === null ? [] : [this.#call.answer])]
+		return Promise.allSettled(running).then(() => undefined)
 	}
 
 	async handle(request: BrokerRequest): Promise<TokenSnapshot> {
@@ -138,10 +150,14 @@ export class BrokerCore {
 	}
 
 	#refresh(failedToken: string | null): Promise<TokenSnapshot> {
-		if (this.#inflight !== null) return this.#inflight
+		const call = this.#call
+		if (call !== null && call.startedAt === this.#generation) return this.#waitFor(call.answer)
 		// The caller's token is already replaced: retry with the current one, no refresh needed.
 		if (this.#tokens !== null && failedToken !== this.#tokens.accessToken) return Promise.resolve(this.snapshot())
-		if (this.#ended !== null) return Promise.reject(new LoggedOutError(this.#ended))
+		if (this.#ended !== null) return Promise.reject(this.#loggedOut(this.#ended))
+		// A login or logout came after the running call started, so its answer is not for this caller;
+		// but it may still rotate the refresh token, so the next call waits for it.
+		if (call !== null) return this.#waitFor(call.answer.then(noop, noop).then(() => this.#refresh(failedToken)))
 		if (this.#options.isOnline?.() === false) {
 			this.#sawOffline = true
 			return Promise.reject(new RefreshUnavailableError('the browser is offline'))
@@ -163,7 +179,7 @@ export class BrokerCore {
 			...(error instanceof Error ? { error: error.message } : {}),
 		})
 		this.#emit({ type: 'refresh-start' })
-		const inflight = this.#runRefresh().then(
+		const answer = this.#runRefresh().then(
 			(snapshot) => {
 				ended('refreshed')
 				return snapshot
@@ -173,10 +189,25 @@ export class BrokerCore {
 				throw error
 			},
 		).finally(() => {
-			this.#inflight = null
+			this.#call = null
 		})
-		this.#inflight = inflight
-		return inflight
+		// Nobody may be listening when a late answer fails; the failure is reported through the event above.
+		answer.catch(noop)
+		this.#call = { answer, startedAt: this.#generation }
+		return this.#waitFor(answer)
+	}
+
+	/**
+	 * Waiters give up after refreshTimeoutMs; the call itself runs on (up to a hard cap). Aborting
+	 * would not undo a rotation the server may already have made: a late answer is kept, and no
+	 * second call goes out with the old refresh token meanwhile.
+	 */
+	#waitFor(answer: Promise<TokenSnapshot>): Promise<TokenSnapshot> {
+		const timeoutMs = this.#refreshTimeoutMs
+		return new Promise((resolve, reject) => {
+			const timer = setTimeout(() => reject(new RefreshUnavailableError(`the refresh did not answer within ${timeoutMs} ms`)), timeoutMs)
+			answer.then(resolve, reject).finally(() => clearTimeout(timer))
+		})
 	}
 
 	async #runRefresh(): Promise<TokenSnapshot> {
@@ -184,7 +215,7 @@ export class BrokerCore {
 		const previous = this.#tokens
 		let result: TokenSet
 		try {
-			result = await this.#withTimeout('refresh', (signal) => this.#options.refresh(previous?.refreshToken === undefined ? { signal } : { refreshToken: previous.refreshToken, signal }))
+			result = await this.#withTimeout('refresh', this.#refreshTimeoutMs * REFRESH_HARD_CAP_FACTOR, (signal) => this.#options.refresh(previous?.refreshToken === undefined ? { signal } : { refreshToken: previous.refreshToken, signal }))
 			if (typeof result?.accessToken !== 'string' || result.accessToken.length === 0) {
 				throw new RefreshUnavailableError('the refresh function returned no access token')
 			}
@@ -192,7 +223,7 @@ export class BrokerCore {
 			if (this.#generation !== startedAt) return this.#settledMeanwhile()
 			if (isDefinitive(error)) {
 				await this.#logout(error.reason)
-				throw new LoggedOutError(error.reason)
+				throw this.#loggedOut(error.reason)
 			}
 			this.#failures += 1
 			this.#retryAfter = this.#now() + backoffMs(this.#failures, this.#random)
@@ -204,14 +235,17 @@ export class BrokerCore {
 		return this.#set(holdTokens(result, this.#now(), previous?.refreshToken))
 	}
 
+	#loggedOut(reason: LogoutReason): LoggedOutError {
+		return new LoggedOutError(reason, { generation: this.#generation })
+	}
+
 	#settledMeanwhile(): TokenSnapshot {
-		if (this.#tokens === null) throw new LoggedOutError(this.#ended ?? 'user')
+		if (this.#tokens === null) throw this.#loggedOut(this.#ended ?? 'user')
 		return this.snapshot()
 	}
 
-	async #withTimeout<T>(operation: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+	async #withTimeout<T>(operation: string, timeoutMs: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
 		const controller = new AbortController()
-		const timeoutMs = this.#refreshTimeoutMs
 		let timer: ReturnType<typeof setTimeout> | undefined
 		// Raced as well as signalled: a refresh function that ignores its signal must not hang us.
 		const timeout = new Promise<never>((_, reject) => {
@@ -238,11 +272,14 @@ export class BrokerCore {
 		if (!this.#options.exchangeUrls(url)) {
 			throw new LoginFailedError(`The broker does not exchange tokens with ${url.origin}${url.pathname}. Allow it with the broker's exchangeUrls option.`)
 		}
-		const tokens = await this.#withTimeout('exchange', (signal) => this.#options.exchange({ ...request, url: url.href }, signal))
+		const exchanged = this.#withTimeout('exchange', this.#refreshTimeoutMs, (signal) => this.#options.exchange({ ...request, url: url.href }, signal))
+		this.#exchanges.add(exchanged)
+		const tokens = await exchanged
 			.catch((error: unknown) => {
 				if (error instanceof LoginFailedError) throw error
 				throw new LoginFailedError(`The sign-in did not complete: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
 			})
+			.finally(() => this.#exchanges.delete(exchanged))
 		return this.#adopt(tokens)
 	}
 
@@ -270,7 +307,7 @@ export class BrokerCore {
 	/** A tab still holding an access token re-seeds a broker that lost its memory (a stopped worker). */
 	#seed(seed: { accessToken: string; expiresAt?: number; generation: number }): TokenSnapshot {
 		// A refresh in flight will bring a newer token; a seed now would make it look superseded.
-		if (this.#tokens === null && this.#ended === null && this.#inflight === null) {
+		if (this.#tokens === null && this.#ended === null && this.#call === null) {
 			this.#tokens = seed.expiresAt === undefined ? { accessToken: seed.accessToken } : { accessToken: seed.accessToken, expiresAt: seed.expiresAt }
 			this.#generation = Math.max(this.#generation, seed.generation)
 			this.#emit({ type: 'recovered', from: 'seed' })
@@ -279,13 +316,28 @@ export class BrokerCore {
 	}
 
 	async #logout(reason: LogoutReason, tab?: string): Promise<TokenSnapshot> {
+		const credential = this.#tokens?.refreshToken
 		this.#tokens = null
 		this.#ended = reason
 		this.#emit({ type: 'logout', reason })
 		const generation = this.#nextGeneration()
 		this.#options.broadcast(tab === undefined ? { type: 'logout', reason, generation } : { type: 'logout', reason, generation, tab })
+		// The logout's own state: a login may land while the server logout below is under way.
+		const loggedOut = this.snapshot()
 		await this.#persist()
-		return this.snapshot()
+		if (reason === 'user') await this.#endAtServer(credential)
+		return loggedOut
+	}
+
+	/**
+	 * After a refresh that was running has answered (it may set a rotated cookie), so that the
+	 * server ends the session the browser holds now. Best effort: the tabs are logged out already.
+	 */
+	async #endAtServer(refreshToken: string | undefined): Promise<void> {
+		const logout = this.#options.refresh.logout
+		if (logout === undefined) return
+		await this.idle()
+		await this.#withTimeout('logout', this.#refreshTimeoutMs, (signal) => logout(refreshToken === undefined ? { signal } : { refreshToken, signal })).catch(noop)
 	}
 
 	/** Telemetry must never break the broker. */

@@ -9,14 +9,26 @@ export interface RefreshContext {
 
 /**
  * Gets a new token set. Throw RefreshRejectedError to end the session; any other failure
- * is transient. `tokenEndpoint`, when set, is also an allowed exchange() URL.
+ * is transient. `tokenEndpoint`, when set, is also an allowed exchange() URL. `logout`, when
+ * set, ends the session at the server on a user logout, so the refresh credential (an
+ * HttpOnly cookie, a refresh token) cannot bring it back, not even in a restarted worker.
  */
-export type RefreshFunction = ((context: RefreshContext) => Promise<TokenSet>) & { tokenEndpoint?: string }
+export type RefreshFunction = ((context: RefreshContext) => Promise<TokenSet>) & {
+	tokenEndpoint?: string
+	logout?: (context: RefreshContext) => Promise<void>
+}
+
+async function post(url: string, init: RequestInit): Promise<void> {
+	const response = await fetch(url, { method: 'POST', cache: 'no-store', ...init })
+	if (!response.ok) throw new Error(`${url} answered ${response.status}`)
+}
 
 export interface OAuth2RefreshOptions {
 	tokenEndpoint: string
 	clientId: string
 	scope?: string
+	/** RFC 7009 revocation endpoint: a user logout revokes the refresh token there. */
+	revocationEndpoint?: string
 }
 
 /** RFC 6749 §6 refresh grant; keeps the rotated refresh token when the server returns one. */
@@ -34,28 +46,44 @@ export function oauth2Refresh(options: OAuth2RefreshOptions): RefreshFunction {
 			signal,
 			credentials: 'omit',
 			cache: 'no-store',
+			// Ahead of the app's own requests queued on the same connections: they wait for this one.
+			priority: 'high',
 		})
 		return readTokenResponse(response)
 	}
 	refresh.tokenEndpoint = options.tokenEndpoint
+	const { revocationEndpoint } = options
+	if (revocationEndpoint !== undefined) {
+		refresh.logout = async ({ refreshToken, signal }) => {
+			if (refreshToken === undefined) return
+			const body = new URLSearchParams({ token: refreshToken, token_type_hint: 'refresh_token', client_id: options.clientId })
+			await post(revocationEndpoint, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, signal, credentials: 'omit' })
+		}
+	}
 	return refresh
 }
 
 export interface CookieRefreshOptions {
 	url: string
 	method?: 'POST' | 'GET'
+	/** Where a user logout ends the session and clears the HttpOnly cookie (script cannot). */
+	logoutUrl?: string
 }
 
 /** The refresh token lives in an HttpOnly cookie the browser sends; script never sees it. */
 export function cookieRefresh(options: CookieRefreshOptions): RefreshFunction {
-	return async ({ signal }) => {
+	const refresh: RefreshFunction = async ({ signal }) => {
 		const response = await fetch(options.url, {
 			method: options.method ?? 'POST',
 			headers: { accept: 'application/json' },
 			credentials: 'include',
 			signal,
 			cache: 'no-store',
+			priority: 'high',
 		})
 		return readTokenResponse(response)
 	}
+	const { logoutUrl } = options
+	if (logoutUrl !== undefined) refresh.logout = ({ signal }) => post(logoutUrl, { credentials: 'include', signal })
+	return refresh
 }

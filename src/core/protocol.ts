@@ -45,6 +45,7 @@ export interface SerializedError {
 	name: string
 	message: string
 	reason?: LogoutReason
+	generation?: number
 	status?: number
 	oauthError?: string
 }
@@ -278,6 +279,8 @@ export function parseBrokerMessage(data: unknown): Parsed<BrokerReply | BrokerBr
 				if (fields.ok !== false || !isRecord(error)) throw new ProtocolError('a reply needs ok and snapshot or error')
 				const serialized: SerializedError = { name: string(error, 'name', 64), message: string(error, 'message') }
 				if (error.reason !== undefined) serialized.reason = logoutReason(error)
+				const generation = optionalNumber(error, 'generation')
+				if (generation !== undefined) serialized.generation = generation
 				const status = optionalNumber(error, 'status')
 				if (status !== undefined) serialized.status = status
 				if (typeof error.oauthError === 'string') serialized.oauthError = error.oauthError.slice(0, 200)

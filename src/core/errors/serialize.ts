@@ -9,7 +9,10 @@ import { RefreshUnavailableError } from './refresh-unavailable-error.js'
 export function serializeError(error: unknown): SerializedError {
 	if (!(error instanceof Error)) return { name: 'Error', message: String(error) }
 	const serialized: SerializedError = { name: error.name, message: error.message }
-	if (error instanceof LoggedOutError) serialized.reason = error.reason
+	if (error instanceof LoggedOutError) {
+		serialized.reason = error.reason
+		if (error.generation !== undefined) serialized.generation = error.generation
+	}
 	if (error instanceof LoginFailedError) {
 		if (error.status !== undefined) serialized.status = error.status
 		if (error.oauthError !== undefined) serialized.oauthError = error.oauthError
@@ -21,7 +24,7 @@ export function serializeError(error: unknown): SerializedError {
 export function deserializeError(error: SerializedError): Error {
 	switch (error.name) {
 		case 'LoggedOutError':
-			return new LoggedOutError(error.reason ?? 'refresh-rejected', error.message)
+			return new LoggedOutError(error.reason ?? 'refresh-rejected', { message: error.message, generation: error.generation })
 		case 'RefreshUnavailableError':
 			return Object.assign(new RefreshUnavailableError('broker'), { message: error.message })
 		case 'LoginFailedError':

@@ -1,0 +1,159 @@
+/**
+ * `npm run bench`: every benchmark, one table with the issue's targets next to the figures,
+ * and bench/results.json. Benchmarks report; they do not fail on a missed target (exit 1 only
+ * when a benchmark itself could not run).
+ */
+import { writeFile } from 'node:fs/promises'
+import { cpus, loadavg } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { type BundleSize, measureSizes } from '../scripts/size.js'
+import { type BrowserResults, type RecoveryResult, REFRESH_DELAY_MS, runBrowserBench } from './browser.js'
+import { type RequestCostResult, runRequestCost } from './request-cost.js'
+
+interface Target {
+	target: string
+	figure: string
+	met: boolean
+}
+
+const startedAt = Date.now()
+const resultsFile = fileURLToPath(new URL('./results.json', import.meta.url))
+/**
+ * Browser scenarios end by this time after the start, whatever the machine's load, so the whole
+ * bench (with closing the browser) stays under five minutes; what did not fit is listed.
+ * BENCH_BUDGET_MS overrides it, for a machine too loaded to run the full matrix in that time.
+ */
+const BROWSER_BUDGET_MS = Number(process.env.BENCH_BUDGET_MS) || 265_000
+const log = (line: string) => console.error(`${((Date.now() - startedAt) / 1000).toFixed(0).padStart(4)} s ${line}`)
+const ms = (value: number | null | undefined, digits = 1) => (value === null || value === undefined ? '—' : `${value.toFixed(digits)} ms`)
+
+function targets(sizes: BundleSize[], cost: RequestCostResult[], browser: BrowserResults): Target[] {
+	const list: Target[] = []
+	const broker = (tabs: number, requests: number) => browser.recovery.find((r) => r.library === 'sw-token-broker' && r.tabs === tabs && r.requests === requests)
+
+	const largest = broker(20, 100)
+	const unfinished = browser.skipped.find((s) => s.library === 'sw-token-broker' && s.scenario === '20×100')
+	const notRun = unfinished?.serverStats === undefined ? 'not run' : `not finished (${unfinished.reason}); ${unfinished.serverStats.refreshCalls} refresh calls by then`
+	list.push({
+		target: 'exactly 1 refresh call for 20 tabs × 100 requests',
+		figure: largest === undefined ? notRun : `${largest.refreshCalls} refresh, ${largest.failed} failed`,
+		met: largest?.refreshCalls === 1 && largest.failed === 0,
+	})
+	const brokerRuns = browser.recovery.filter((r) => r.library === 'sw-token-broker')
+	list.push({
+		target: '1 refresh call in every T×R scenario, nothing fails',
+		figure: `${brokerRuns.filter((r) => r.refreshCalls === 1 && r.failed === 0).length} of ${brokerRuns.length} scenarios`,
+		met: brokerRuns.length > 0 && brokerRuns.every((r) => r.refreshCalls === 1 && r.failed === 0),
+	})
+
+	const proactive = browser.proactive.find((p) => p.library === 'sw-token-broker')
+	list.push({
+		target: '0 API 401s with proactive refresh',
+		figure: proactive === undefined ? 'not run' : `${proactive.api401} API 401s in ${proactive.requests} requests`,
+		met: proactive?.api401 === 0 && proactive.failed === 0,
+	})
+	list.push({
+		target: '1 refresh call per token lifetime (proactive)',
+		figure: proactive === undefined ? 'not run' : `${proactive.refreshCalls} refresh calls for ${proactive.tokenChanges} token changes`,
+		met: proactive !== undefined && proactive.tokenChanges >= 2 && proactive.refreshCalls === proactive.tokenChanges,
+	})
+
+	const library = cost.find((c) => c.name === 'sw-token-broker')
+	const aar = cost.find((c) => c.name === 'axios-auth-refresh')
+	list.push({
+		target: 'request cost ≤ 1.05× bare axios (valid token)',
+		figure: library === undefined ? 'not run' : `${library.costVsBare.toFixed(2)}×`,
+		met: library !== undefined && library.costVsBare <= 1.05,
+	})
+	list.push({
+		target: 'request cost below axios-auth-refresh',
+		figure: library === undefined || aar === undefined ? 'not run' : `${library.costVsBare.toFixed(2)}× vs ${aar.costVsBare.toFixed(2)}×`,
+		met: library !== undefined && aar !== undefined && library.microsPerRequest < aar.microsPerRequest,
+	})
+
+	// "One request time" at this scale is the same 2,000-request burst with a valid token.
+	const allowed = largest?.baselineMs === null || largest === undefined ? undefined : browser.refreshRoundTripMs + largest.baselineMs + 10
+	list.push({
+		target: 'recovery (first 401 → last done) ≤ refresh + one request + 10 ms at 20×100',
+		figure: largest === undefined || allowed === undefined ? 'not run' : `${ms(largest.recoveryMs)} vs ≤ ${ms(allowed)} (refresh ${ms(browser.refreshRoundTripMs)} + valid-token burst ${ms(largest.baselineMs)} + 10)`,
+		met: largest?.recoveryMs !== null && largest?.recoveryMs !== undefined && allowed !== undefined && largest.recoveryMs <= allowed,
+	})
+
+	list.push({
+		target: 'page↔worker round trip median ≤ 0.5 ms',
+		figure: `median ${ms(browser.roundTrip.medianMs, 2)}, p99 ${ms(browser.roundTrip.p99Ms, 2)}, mean ${ms(browser.roundTrip.meanMs, 3)}`,
+		met: browser.roundTrip.medianMs <= 0.5,
+	})
+
+	for (const size of sizes) {
+		list.push({ target: `${size.name} bundle ≤ ${size.budget} B gzipped (eager)`, figure: `${size.gzip} B (raw ${size.raw} B)`, met: size.withinBudget })
+	}
+	return list
+}
+
+function table(headers: string[], rows: string[][]): string {
+	const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => row[i]!.length)))
+	const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`
+	return [line(headers), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...rows.map(line)].join('\n')
+}
+
+function recoveryRow(r: RecoveryResult): string[] {
+	return [
+		r.library,
+		`${r.tabs} × ${r.requests}`,
+		String(r.refreshCalls),
+		String(r.api401),
+		String(r.reuseDetections),
+		`${r.failed}${r.errors.length > 0 ? ` (${r.errors.join(', ')})` : ''}`,
+		r.library === 'sw-token-broker' ? String(r.brokerMessages.refresh ?? 0) : '—',
+		ms(r.baselineMs),
+		ms(r.recoveryMs),
+		ms(r.wallMs),
+	]
+}
+
+const load = { before: loadavg()[0]!, after: 0 }
+log('sizes')
+const sizes = await measureSizes()
+log('request cost (Node, instant adapter)')
+const requestCost = await runRequestCost(log)
+log('Chromium')
+const browser = await runBrowserBench(startedAt + BROWSER_BUDGET_MS, log)
+load.after = loadavg()[0]!
+const list = targets(sizes, requestCost, browser)
+
+const output = [
+	`sw-token-broker benchmarks — ${new Date(startedAt).toISOString()}, Node ${process.version}, Chromium ${browser.chromium}, ${cpus().length} CPUs, load average ${load.before.toFixed(1)} → ${load.after.toFixed(1)}`,
+	'',
+	table(['target', 'figure', 'met'], list.map((t) => [t.target, t.figure, t.met ? 'met' : 'NOT MET'])),
+	'',
+	`Recovery after the server expires every access token (refresh endpoint delayed ${REFRESH_DELAY_MS} ms); baseline = the same burst with a valid token (timed for sw-token-broker only):`,
+	table(['client', 'tabs × requests', 'refresh calls', 'API 401s', 'reuse detected', 'failed', 'refresh msgs to worker', 'baseline', 'first 401 → last done', 'fire → last done'], browser.recovery.map(recoveryRow)),
+	'',
+	'Steady use, tokens living 3 s, one request per tab every 200 ms, 3 tabs, 9 s:',
+	table(['client', 'requests', 'API 401s', 'refresh calls', 'token changes', 'reuse detected', 'failed'], browser.proactive.map((p) => [
+		p.library, String(p.requests), String(p.api401), String(p.refreshCalls), String(p.tokenChanges), String(p.reuseDetections), `${p.failed}${p.errors.length > 0 ? ` (${p.errors.join(', ')})` : ''}`,
+	])),
+	'',
+	'Cost per request with a valid token (Node, axios with an adapter that answers at once; median of rounds):',
+	table(['client', 'requests/s', 'µs/request', '× bare axios'], requestCost.map((c) => [c.name, c.requestsPerSecond.toFixed(0), c.microsPerRequest.toFixed(2), c.costVsBare.toFixed(2)])),
+	'',
+	`Page↔worker round trip (raw hello, ${browser.roundTrip.count} sequential): median ${ms(browser.roundTrip.medianMs, 2)}, p99 ${ms(browser.roundTrip.p99Ms, 2)}, mean ${ms(browser.roundTrip.meanMs, 3)} (performance.now() is coarsened to 0.1 ms here)`,
+	`Forced refresh from a tab (with the ${REFRESH_DELAY_MS} ms endpoint delay): ${ms(browser.refreshRoundTripMs)}`,
+	'',
+	'Bundle sizes (esbuild, minified, axios external; eager = the entry and its static imports, lazy = behind import()):',
+	table(['bundle', 'entry', 'eager raw B', 'eager gzip B', 'budget', 'lazy gzip B'], sizes.map((s) => [s.name, s.entry, String(s.raw), String(s.gzip), `≤ ${s.budget}`, s.lazy.raw === 0 ? '—' : String(s.lazy.gzip)])),
+	...(browser.skipped.length === 0 ? [] : ['', 'Not measured:', ...browser.skipped.map((s) => `- ${s.library} ${s.scenario}: ${s.reason}${s.serverStats === undefined ? '' : ` (that phase so far: ${s.serverStats.refreshCalls} refresh calls, ${s.serverStats.api401} API 401s, ${s.serverStats.apiCalls} API calls)`}`)]),
+]
+console.log(output.join('\n'))
+
+await writeFile(resultsFile, `${JSON.stringify({
+	startedAt: new Date(startedAt).toISOString(),
+	durationMs: Date.now() - startedAt,
+	environment: { node: process.version, chromium: browser.chromium, cpus: cpus().length, loadAverage: load },
+	targets: list,
+	sizes,
+	requestCost,
+	browser,
+}, null, '\t')}\n`)
+log(`wrote ${resultsFile} in ${((Date.now() - startedAt) / 1000).toFixed(0)} s`)
