@@ -136,11 +136,11 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				).then(() => broadcasting))
 			}
 
-			/** The predecessor's side of a hand-over: finish any refresh, then pass the session on. */
+			/** The predecessor's side of a hand-over: finish any refresh or exchange, then pass the session on. */
 			const handOver = (event: BrokerMessageEvent, to: PeerWorker) => {
 				const port = event.ports[0]
 				if (port === undefined) return
-				event.waitUntil((core.refreshing ?? Promise.resolve()).catch(() => undefined).then(() => {
+				event.waitUntil(core.idle().then(() => {
 					port.postMessage(envelope({ type: 'session', state: core.exportState() }))
 					successor = to
 				}))

@@ -386,7 +386,7 @@ describe('BrokerCore transient refresh failure and backoff', () => {
 })
 
 describe('BrokerCore refresh timeout', () => {
-	it('a refresh that never settles rejects with RefreshUnavailableError after refreshTimeoutMs and its signal is aborted', async () => {
+	it('waiters of a hung refresh get RefreshUnavailableError after refreshTimeoutMs; the call keeps the slot until the hard cap aborts it', async () => {
 		vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
 		const signals: AbortSignal[] = []
 		const h = harness({
@@ -401,22 +401,50 @@ describe('BrokerCore refresh timeout', () => {
 		await vi.advanceTimersByTimeAsync(499)
 		expect(pending.settled).toBe(false)
 		expect(signals).toHaveLength(1)
-		expect(signals[0]!.aborted).toBe(false)
 		await vi.advanceTimersByTimeAsync(1)
 		await pending.done
 		expect(pending.error).toBeInstanceOf(RefreshUnavailableError)
-		expect(signals[0]!.aborted).toBe(true)
-		expect(signals[0]!.reason).toBeInstanceOf(RefreshUnavailableError)
 		expect(h.logouts()).toHaveLength(0)
 		expect(h.core.snapshot().accessToken).toBe('A1')
 
-		// The hung refresh no longer blocks the queue: the next request starts a new one.
+		// The call may still rotate the refresh token at the server: no second call with the old one.
+		const joined = track(h.refreshWith('A1'))
+		await vi.advanceTimersByTimeAsync(0)
+		expect(signals).toHaveLength(1)
+		expect(signals[0]!.aborted).toBe(false)
+		await vi.advanceTimersByTimeAsync(500)
+		await joined.done
+		expect(joined.error).toBeInstanceOf(RefreshUnavailableError)
+
+		// At three refresh timeouts the call is abandoned and aborted; then a new call may go out.
+		await vi.advanceTimersByTimeAsync(500)
+		expect(signals[0]!.aborted).toBe(true)
+		expect(signals[0]!.reason).toBeInstanceOf(RefreshUnavailableError)
 		const next = track(h.refreshWith('A1'))
 		await vi.advanceTimersByTimeAsync(0)
 		expect(signals).toHaveLength(2)
 		await vi.advanceTimersByTimeAsync(500)
 		await next.done
 		expect(next.error).toBeInstanceOf(RefreshUnavailableError)
+	})
+
+	it('a late answer after the waiters gave up is kept and broadcast, not lost', async () => {
+		vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+		const h = harness({ refreshTimeoutMs: 500 })
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		const pending = track(h.refreshWith('A1'))
+		await vi.advanceTimersByTimeAsync(600)
+		await pending.done
+		expect(pending.error).toBeInstanceOf(RefreshUnavailableError)
+		h.calls[0]!.answer.resolve({ accessToken: 'A2', refreshToken: 'R2' })
+		await vi.advanceTimersByTimeAsync(0)
+		expect(h.core.snapshot().accessToken).toBe('A2')
+		expect(h.tokens().at(-1)?.snapshot.accessToken).toBe('A2')
+		const again = h.refreshWith('A2')
+		await vi.advanceTimersByTimeAsync(0)
+		expect(h.calls[1]!.context.refreshToken).toBe('R2')
+		h.calls[1]!.answer.resolve({ accessToken: 'A3' })
+		expect((await again).accessToken).toBe('A3')
 	})
 
 	it('defaults to a 10 s refresh timeout', async () => {
@@ -443,7 +471,7 @@ describe('BrokerCore refresh timeout', () => {
 		})
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 		await expect(h.refreshWith('A1')).rejects.toBeInstanceOf(RefreshUnavailableError)
-		expect(signal?.aborted).toBe(true)
+		await vi.waitFor(() => expect(signal?.aborted).toBe(true), { timeout: 1000, interval: 5 })
 	})
 })
 
