@@ -29,7 +29,9 @@ client.subscribe((event) => {
 
 /** Fires n requests at once and reports how each settled; the e2e tests call it too. */
 async function fire(count: number, path = '/api/data'): Promise<{ ok: number; failed: number; errors: string[] }> {
-	const results = await Promise.allSettled(Array.from({ length: count }, () => api.get(path)))
+	// Distinct URLs, as an app's requests are: Chromium's HTTP cache holds identical GETs back until the first answers.
+	const separator = path.includes('?') ? '&' : '?'
+	const results = await Promise.allSettled(Array.from({ length: count }, (_, index) => api.get(`${path}${separator}r=${index}`)))
 	const errors = results.flatMap((result) => {
 		if (result.status === 'fulfilled') return []
 		const reason: unknown = result.reason

@@ -19,8 +19,8 @@ precacheAndRoute(self.__WB_MANIFEST)
 
 createTokenBroker({
 	refresh: params.get('refresh') === 'cookie'
-		? cookieRefresh({ url: '/auth/refresh' })
-		: oauth2Refresh({ tokenEndpoint: '/oauth/token', clientId: 'demo' }),
+		? cookieRefresh({ url: '/auth/refresh', logoutUrl: '/auth/logout' })
+		: oauth2Refresh({ tokenEndpoint: '/oauth/token', clientId: 'demo', revocationEndpoint: '/auth/logout' }),
 	persist: params.get('persist') === 'indexeddb' ? 'indexeddb' : 'memory',
 }).listen(self)
 

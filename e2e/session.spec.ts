@@ -32,7 +32,7 @@ test('a rejected refresh logs out every tab, rejects queued requests with Logged
 	server.resetStats()
 	server.revokeAll()
 	// A slow answer lets every tab queue its requests on the one refresh before it is rejected.
-	server.setRefreshDelay(1_000)
+	server.setRefreshDelay(3_000)
 	const outcomes = await Promise.all(tabs.map((tab) => fireAcrossNavigation(tab, 5)))
 	for (const outcome of outcomes) expect(outcome).toEqual({ ok: 0, failed: 5, errors: Array(5).fill('LoggedOutError') })
 	for (const tab of tabs) await tab.waitForURL(`${server.url}/login`)

@@ -297,7 +297,8 @@ class DevAuthApp {
 
 	private async logout({ req, res }: RequestContext): Promise<void> {
 		const body = await readBody(req)
-		for (const refreshToken of [stringField(body, 'refresh_token'), readCookie(req, 'rt')]) {
+		// 'token' is RFC 7009's name, so this endpoint also serves as the demo's revocation endpoint.
+		for (const refreshToken of [stringField(body, 'refresh_token'), stringField(body, 'token'), readCookie(req, 'rt')]) {
 			if (refreshToken && this.store.revokeByRefreshToken(refreshToken)) this.counters.revokedSessions++
 		}
 		res.writeHead(204, { 'Set-Cookie': CLEAR_REFRESH_COOKIE, 'Cache-Control': 'no-store' }).end()
