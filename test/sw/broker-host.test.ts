@@ -1,0 +1,123 @@
+import { describe, expect, it, vi } from 'vitest'
+import type { BrokerEvent } from '../../src/core/broker-core.js'
+import type { TokenSet } from '../../src/core/protocol.js'
+import { type BrokerInstallEvent, type BrokerMessageEvent, type BrokerScope, type PeerWorker, createTokenBroker } from '../../sw/broker-host.js'
+
+const ORIGIN = 'https://app.test'
+const WINDOW = { type: 'window' }
+
+type Registration = { active: PeerWorker | null; waiting: PeerWorker | null; installing: PeerWorker | null }
+
+class FakeScope implements BrokerScope {
+	readonly location = { origin: ORIGIN }
+	readonly registration: Registration = { active: null, waiting: null, installing: null }
+	readonly broadcasts: unknown[] = []
+	readonly clients = { matchAll: async () => [{ postMessage: (message: unknown) => this.broadcasts.push(message) }] }
+	#message?: (event: BrokerMessageEvent) => void
+	#install?: (event: BrokerInstallEvent) => void
+
+	addEventListener(type: 'message', listener: (event: BrokerMessageEvent) => void): void
+	addEventListener(type: 'install', listener: (event: BrokerInstallEvent) => void): void
+	addEventListener(type: 'message' | 'install', listener: ((event: BrokerMessageEvent) => void) | ((event: BrokerInstallEvent) => void)): void {
+		if (type === 'message') this.#message = listener as (event: BrokerMessageEvent) => void
+		else this.#install = listener as (event: BrokerInstallEvent) => void
+	}
+
+	removeEventListener(): void {}
+
+	/** Delivers one message event and waits for everything the handler passed to waitUntil. */
+	async dispatch(data: unknown, source: unknown, ports: MessagePort[] = [], origin = ORIGIN): Promise<void> {
+		const pending: Promise<unknown>[] = []
+		this.#message!({ data, origin, source, ports, waitUntil: (promise) => pending.push(promise) })
+		await Promise.all(pending)
+	}
+
+	async install(): Promise<void> {
+		const pending: Promise<unknown>[] = []
+		this.#install!({ waitUntil: (promise) => pending.push(promise) })
+		await Promise.all(pending)
+	}
+
+	/** Sends a request with a reply port; resolves with the reply, or 'no reply'. */
+	async send(data: unknown, options: { origin?: string; source?: unknown; port?: boolean } = {}): Promise<unknown> {
+		const channel = new MessageChannel()
+		const reply = new Promise((resolve) => {
+			channel.port1.onmessage = (event) => resolve(event.data)
+		})
+		await this.dispatch(data, options.source === undefined ? WINDOW : options.source, options.port === false ? [] : [channel.port2], options.origin)
+		const answer = await Promise.race([reply, new Promise((resolve) => setTimeout(() => resolve('no reply'), 50))])
+		channel.port1.close()
+		return answer
+	}
+}
+
+/** A worker object as another worker of the registration sees it: postMessage reaches that worker's scope. */
+function workerOf(scope: () => FakeScope, self: () => PeerWorker, state: string): PeerWorker {
+	return { state, postMessage: (data, transfer) => void scope().dispatch(data, self(), (transfer ?? []) as MessagePort[]) }
+}
+
+const login = (accessToken: string, refreshToken: string) => ({ swtb: 1, type: 'login', tokens: { accessToken, refreshToken } })
+
+describe('service-worker host', () => {
+	it('answers window clients of its own origin, and ignores other origins and other sources', async () => {
+		const scope = new FakeScope()
+		createTokenBroker({ refresh: vi.fn() }).listen(scope)
+		expect(await scope.send(login('A1', 'R1'))).toMatchObject({ type: 'reply', ok: true, snapshot: { accessToken: 'A1' } })
+		expect(await scope.send({ swtb: 1, type: 'hello' }, { origin: 'https://evil.test' })).toBe('no reply')
+		expect(await scope.send({ swtb: 1, type: 'hello' }, { source: { type: 'worker' } })).toBe('no reply')
+		expect(await scope.send({ swtb: 1, type: 'hello' }, { source: null })).toBe('no reply')
+		expect(await scope.send(login('EVIL', 'R'), { origin: 'https://evil.test' })).toBe('no reply')
+		expect(await scope.send({ swtb: 1, type: 'hello' })).toMatchObject({ ok: true, snapshot: { accessToken: 'A1' } })
+	})
+
+	it('ignores messages that are not its protocol and answers malformed ones with a ProtocolError', async () => {
+		const scope = new FakeScope()
+		createTokenBroker({ refresh: vi.fn() }).listen(scope)
+		expect(await scope.send({ type: 'SKIP_WAITING' })).toBe('no reply')
+		expect(await scope.send('hello')).toBe('no reply')
+		expect(await scope.send({ swtb: 1, type: 'login', tokens: {} })).toMatchObject({ ok: false, error: { name: 'ProtocolError' } })
+		// A window asking for the whole session is not a peer: it gets an error, never the refresh token.
+		const answer = await scope.send({ swtb: 1, type: 'session-request' })
+		expect(answer).toMatchObject({ ok: false, error: { name: 'ProtocolError' } })
+	})
+
+	it('broadcasts tokens to every window client, never the refresh token', async () => {
+		const scope = new FakeScope()
+		createTokenBroker({ refresh: vi.fn() }).listen(scope)
+		await scope.send(login('A1', 'R-secret'))
+		const tokens = () => scope.broadcasts.filter((message) => (message as { type?: string }).type === 'token')
+		await vi.waitFor(() => expect(tokens()).toHaveLength(1))
+		expect(tokens()[0]).toMatchObject({ swtb: 1, type: 'token', snapshot: { accessToken: 'A1' } })
+		// Started with open tabs and no session, the worker asked them for a seed first.
+		expect(scope.broadcasts[0]).toEqual({ swtb: 1, type: 'seed-request' })
+		expect(JSON.stringify(scope.broadcasts)).not.toContain('R-secret')
+	})
+
+	it('a new version takes the session over at install; the old one then forwards every request to it', async () => {
+		const oldScope = new FakeScope()
+		const newScope = new FakeScope()
+		const refreshes: Array<string | undefined> = []
+		const refresh = vi.fn(async ({ refreshToken }: { refreshToken?: string }): Promise<TokenSet> => {
+			refreshes.push(refreshToken)
+			return { accessToken: `A${refreshes.length + 1}`, refreshToken: `R${refreshes.length + 1}` }
+		})
+		const events: BrokerEvent[] = []
+		createTokenBroker({ refresh }).listen(oldScope)
+		createTokenBroker({ refresh, onEvent: (event) => events.push(event) }).listen(newScope)
+		await oldScope.send(login('A1', 'R1'))
+
+		const oldWorker: PeerWorker = workerOf(() => oldScope, () => newWorker, 'activated')
+		const newWorker: PeerWorker = workerOf(() => newScope, () => oldWorker, 'installing')
+		for (const scope of [oldScope, newScope]) Object.assign(scope.registration, { active: oldWorker, installing: newWorker })
+
+		await newScope.install()
+		expect(events).toContainEqual({ type: 'recovered', from: 'peer' })
+		expect(await newScope.send({ swtb: 1, type: 'hello' })).toMatchObject({ ok: true, snapshot: { accessToken: 'A1' } })
+
+		// A tab still talking to the old version is answered by the new one, which holds R1.
+		const reply = await oldScope.send({ swtb: 1, type: 'refresh', failedToken: 'A1' })
+		expect(reply).toMatchObject({ ok: true, snapshot: { accessToken: 'A2' } })
+		expect(refreshes).toEqual(['R1'])
+		expect(await newScope.send({ swtb: 1, type: 'hello' })).toMatchObject({ snapshot: { accessToken: 'A2' } })
+	})
+})
