@@ -61,7 +61,7 @@ const login = (accessToken: string, refreshToken: string) => ({ swtb: 1, type: '
 describe('service-worker host', () => {
 	it('answers window clients of its own origin, and ignores other origins and other sources', async () => {
 		const scope = new FakeScope()
-		createTokenBroker({ refresh: vi.fn() }).listen(scope)
+		createTokenBroker({ refresh: vi.fn(async (): Promise<TokenSet> => ({ accessToken: "unused" })) }).listen(scope)
 		expect(await scope.send(login('A1', 'R1'))).toMatchObject({ type: 'reply', ok: true, snapshot: { accessToken: 'A1' } })
 		expect(await scope.send({ swtb: 1, type: 'hello' }, { origin: 'https://evil.test' })).toBe('no reply')
 		expect(await scope.send({ swtb: 1, type: 'hello' }, { source: { type: 'worker' } })).toBe('no reply')
@@ -72,7 +72,7 @@ describe('service-worker host', () => {
 
 	it('ignores messages that are not its protocol and answers malformed ones with a ProtocolError', async () => {
 		const scope = new FakeScope()
-		createTokenBroker({ refresh: vi.fn() }).listen(scope)
+		createTokenBroker({ refresh: vi.fn(async (): Promise<TokenSet> => ({ accessToken: "unused" })) }).listen(scope)
 		expect(await scope.send({ type: 'SKIP_WAITING' })).toBe('no reply')
 		expect(await scope.send('hello')).toBe('no reply')
 		expect(await scope.send({ swtb: 1, type: 'login', tokens: {} })).toMatchObject({ ok: false, error: { name: 'ProtocolError' } })
@@ -83,7 +83,7 @@ describe('service-worker host', () => {
 
 	it('broadcasts tokens to every window client, never the refresh token', async () => {
 		const scope = new FakeScope()
-		createTokenBroker({ refresh: vi.fn() }).listen(scope)
+		createTokenBroker({ refresh: vi.fn(async (): Promise<TokenSet> => ({ accessToken: "unused" })) }).listen(scope)
 		await scope.send(login('A1', 'R-secret'))
 		const tokens = () => scope.broadcasts.filter((message) => (message as { type?: string }).type === 'token')
 		await vi.waitFor(() => expect(tokens()).toHaveLength(1))
