@@ -58,6 +58,24 @@ export async function fire(page: Page, count: number): Promise<FireOutcome> {
 	return page.evaluate((n) => (window as unknown as { swtbDemo: { fire(n: number): Promise<FireOutcome> } }).swtbDemo.fire(n), count)
 }
 
+/**
+ * The core claim, as every mode checks it: the server expires the token under every tab, each
+ * tab fires `perTab` requests at once, all succeed, and the server saw one refresh and no reuse.
+ * Returns how long the tabs took.
+ */
+export async function expectOneRefreshForAllTabs(server: DevAuthServer, tabs: Page[], perTab = 20): Promise<number> {
+	server.resetStats()
+	server.expireAccessTokens()
+	const started = Date.now()
+	const outcomes = await Promise.all(tabs.map((tab) => fire(tab, perTab)))
+	const elapsed = Date.now() - started
+	for (const outcome of outcomes) expect(outcome).toEqual({ ok: perTab, failed: 0, errors: [] })
+	expect(server.stats().refreshCalls).toBe(1)
+	expect(server.stats().refreshSuccesses).toBe(1)
+	expect(server.stats().reuseDetections).toBe(0)
+	return elapsed
+}
+
 let reportId = 0
 
 /**

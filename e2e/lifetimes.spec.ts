@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Page } from '@playwright/test'
 import { startDevAuthServer } from '../testing/index.js'
-import { demoDir, expect, fire, fireAcrossNavigation, hardReload, openSignedInTabs, stopServiceWorkers, test } from './fixtures.js'
+import { demoDir, expect, expectOneRefreshForAllTabs, fire, fireAcrossNavigation, hardReload, openSignedInTabs, stopServiceWorkers, test } from './fixtures.js'
 
 const accessToken = (page: Page) => page.evaluate(() => (window as any).swtbDemo.client.getAccessToken() as Promise<string | null>)
 
@@ -33,14 +33,8 @@ test.describe('the worker is stopped', () => {
 	test('indexeddb mode: the session survives the stop and refreshes with no user action', async ({ context, server }) => {
 		const tabs = await openSignedInTabs(context, server, 3, '?persist=indexeddb')
 		await stopServiceWorkers(tabs[0]!)
-		server.resetStats()
-		server.expireAccessTokens()
-		const started = Date.now()
-		const outcomes = await Promise.all(tabs.map((tab) => fire(tab, 20)))
-		console.log(`indexeddb mode: stop → 60 requests after expiry done in ${Date.now() - started} ms`)
-		for (const outcome of outcomes) expect(outcome).toEqual({ ok: 20, failed: 0, errors: [] })
-		expect(server.stats().refreshCalls).toBe(1)
-		expect(server.stats().reuseDetections).toBe(0)
+		const elapsed = await expectOneRefreshForAllTabs(server, tabs)
+		console.log(`indexeddb mode: stop → 60 requests after expiry done in ${elapsed} ms`)
 
 		await tabs[0]!.getByRole('button', { name: 'Log out' }).click()
 		for (const tab of tabs) await tab.waitForURL(/\/login/)
@@ -58,14 +52,8 @@ test.describe('the worker is stopped', () => {
 	test('cookie refresh: after a stop the broker simply refreshes, once for all tabs', async ({ context, server }) => {
 		const tabs = await openSignedInTabs(context, server, 3, '?refresh=cookie')
 		await stopServiceWorkers(tabs[0]!)
-		server.resetStats()
-		server.expireAccessTokens()
-		const started = Date.now()
-		const outcomes = await Promise.all(tabs.map((tab) => fire(tab, 20)))
-		console.log(`cookie mode: stop → 60 requests after expiry done in ${Date.now() - started} ms`)
-		for (const outcome of outcomes) expect(outcome).toEqual({ ok: 20, failed: 0, errors: [] })
-		expect(server.stats().refreshCalls).toBe(1)
-		expect(server.stats().reuseDetections).toBe(0)
+		const elapsed = await expectOneRefreshForAllTabs(server, tabs)
+		console.log(`cookie mode: stop → 60 requests after expiry done in ${elapsed} ms`)
 	})
 
 	test('stopped mid-refresh: every waiting request settles within timeoutMs, and nothing loops', async ({ context, server }) => {
@@ -142,12 +130,7 @@ test('a new worker version taking over keeps the session, with no reload and no 
 		await Promise.all(switched)
 		expect(await version(tabs[1]!)).toBe('2')
 
-		server.resetStats()
-		server.expireAccessTokens()
-		const outcomes = await Promise.all(tabs.map((tab) => fire(tab, 20)))
-		for (const outcome of outcomes) expect(outcome).toEqual({ ok: 20, failed: 0, errors: [] })
-		expect(server.stats().refreshCalls).toBe(1)
-		expect(server.stats().reuseDetections).toBe(0)
+		await expectOneRefreshForAllTabs(server, tabs)
 		for (const tab of tabs) await expect(tab.locator('#state')).toHaveText('signed in')
 		expect(server.stats().logins).toBe(0)
 	} finally {
@@ -162,11 +145,7 @@ test('a hard-reloaded tab (no controller) gets tokens and broadcasts, and its re
 	expect(await tabs[1]!.evaluate(() => navigator.serviceWorker.controller)).toBeNull()
 	await expect(tabs[1]!.locator('#state')).toHaveText('signed in')
 
-	server.resetStats()
-	server.expireAccessTokens()
-	const outcomes = await Promise.all(tabs.map((tab) => fire(tab, 20)))
-	for (const outcome of outcomes) expect(outcome).toEqual({ ok: 20, failed: 0, errors: [] })
-	expect(server.stats().refreshCalls).toBe(1)
+	await expectOneRefreshForAllTabs(server, tabs)
 
 	// A refresh made by another tab reaches the uncontrolled one as a broadcast.
 	server.expireAccessTokens()
@@ -182,14 +161,7 @@ test.describe('no service worker: the broker runs in the page', () => {
 		})
 		const tabs = await openSignedInTabs(context, server, 5)
 		expect(await tabs[0]!.evaluate(() => 'serviceWorker' in navigator)).toBe(false)
-		for (let cycle = 0; cycle < 2; cycle++) {
-			server.resetStats()
-			server.expireAccessTokens()
-			const outcomes = await Promise.all(tabs.map((tab) => fire(tab, 20)))
-			for (const outcome of outcomes) expect(outcome).toEqual({ ok: 20, failed: 0, errors: [] })
-			expect(server.stats().refreshCalls).toBe(1)
-			expect(server.stats().reuseDetections).toBe(0)
-		}
+		for (let cycle = 0; cycle < 2; cycle++) await expectOneRefreshForAllTabs(server, tabs)
 		await tabs[2]!.getByRole('button', { name: 'Log out' }).click()
 		for (const tab of tabs) await tab.waitForURL(/\/login/)
 	})
@@ -200,11 +172,6 @@ test.describe('no service worker: the broker runs in the page', () => {
 		})
 		const tabs = await openSignedInTabs(context, server, 3)
 		expect(await tabs[0]!.evaluate(() => navigator.serviceWorker.getRegistrations().then((all) => all.length))).toBe(0)
-		server.resetStats()
-		server.expireAccessTokens()
-		const outcomes = await Promise.all(tabs.map((tab) => fire(tab, 20)))
-		for (const outcome of outcomes) expect(outcome).toEqual({ ok: 20, failed: 0, errors: [] })
-		expect(server.stats().refreshCalls).toBe(1)
-		expect(server.stats().reuseDetections).toBe(0)
+		await expectOneRefreshForAllTabs(server, tabs)
 	})
 })

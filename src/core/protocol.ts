@@ -127,14 +127,15 @@ function stringMap(value: unknown, key: string): Record<string, string> {
 	return Object.fromEntries(entries as [string, string][])
 }
 
-function tokenSet(value: unknown): TokenSet {
-	if (!isRecord(value)) throw new ProtocolError('"tokens" must be an object')
-	const tokens: TokenSet = { accessToken: string(value, 'accessToken') }
+/** A token set as a page hands it in (`expiresIn`) or as brokers hand it over (`issuedAt`). */
+function tokenFields(value: unknown, what: string, time: 'expiresIn' | 'issuedAt'): TokenSet & HeldTokens {
+	if (!isRecord(value)) throw new ProtocolError(`"${what}" must be an object`)
+	const tokens: TokenSet & HeldTokens = { accessToken: string(value, 'accessToken') }
 	if (value.refreshToken !== undefined) tokens.refreshToken = string(value, 'refreshToken')
-	const expiresAt = optionalNumber(value, 'expiresAt')
-	if (expiresAt !== undefined) tokens.expiresAt = expiresAt
-	const expiresIn = optionalNumber(value, 'expiresIn')
-	if (expiresIn !== undefined) tokens.expiresIn = expiresIn
+	for (const key of ['expiresAt', time] as const) {
+		const field = optionalNumber(value, key)
+		if (field !== undefined) tokens[key] = field
+	}
 	return tokens
 }
 
@@ -149,21 +150,10 @@ function snapshot(value: unknown): TokenSnapshot {
 	return result
 }
 
-function heldTokens(value: unknown): HeldTokens {
-	if (!isRecord(value)) throw new ProtocolError('"tokens" must be an object or null')
-	const tokens: HeldTokens = { accessToken: string(value, 'accessToken') }
-	if (value.refreshToken !== undefined) tokens.refreshToken = string(value, 'refreshToken')
-	const expiresAt = optionalNumber(value, 'expiresAt')
-	if (expiresAt !== undefined) tokens.expiresAt = expiresAt
-	const issuedAt = optionalNumber(value, 'issuedAt')
-	if (issuedAt !== undefined) tokens.issuedAt = issuedAt
-	return tokens
-}
-
 function sessionState(value: unknown): SessionState {
 	if (!isRecord(value)) throw new ProtocolError('"state" must be an object')
 	return {
-		tokens: value.tokens === null ? null : heldTokens(value.tokens),
+		tokens: value.tokens === null ? null : tokenFields(value.tokens, 'tokens', 'issuedAt'),
 		generation: number(value, 'generation'),
 		ended: value.ended === null ? null : logoutReason({ reason: value.ended }),
 	}
@@ -210,7 +200,7 @@ export function parseRequest(data: unknown): Parsed<BrokerRequest> {
 			case 'refresh':
 				return { type, failedToken: fields.failedToken === null ? null : string(fields, 'failedToken') }
 			case 'login':
-				return { type, tokens: tokenSet(fields.tokens) }
+				return { type, tokens: tokenFields(fields.tokens, 'tokens', 'expiresIn') }
 			case 'exchange': {
 				const request = fields.request
 				if (!isRecord(request)) throw new ProtocolError('"request" must be an object')
