@@ -24,8 +24,19 @@ createTokenBroker({
 	persist: params.get('persist') === 'indexeddb' ? 'indexeddb' : 'memory',
 }).listen(self)
 
-self.addEventListener('install', () => {
+interface StaticRoutes {
+	addRoutes?(rules: Array<{ condition: { urlPattern: { pathname: string } }; source: 'network' }>): Promise<void>
+}
+
+self.addEventListener('install', (event) => {
 	void self.skipWaiting()
+	// API and auth calls skip the worker's fetch handler (Workbox's) altogether: Chromium's
+	// static routing sends them straight to the network, off the worker's thread.
+	const routes = (event as ExtendableEvent & StaticRoutes).addRoutes?.(['/api/*', '/auth/*', '/oauth/*', '/__control/*'].map((pathname) => ({
+		condition: { urlPattern: { pathname } },
+		source: 'network' as const,
+	})))
+	if (routes !== undefined) event.waitUntil(routes.catch(() => undefined))
 })
 self.addEventListener('activate', (event) => {
 	event.waitUntil(self.clients.claim())

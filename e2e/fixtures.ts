@@ -79,21 +79,20 @@ export async function expectOneRefreshForAllTabs(server: DevAuthServer, tabs: Pa
 let reportId = 0
 
 /**
- * Like fire(), for requests whose outcome makes the tab leave the page (a logout). Rejects if
- * the tab navigated away without a report: its requests never ran on that page.
+ * Like fire(), for requests whose outcome makes the tab leave the page (a logout). The page
+ * writes its report to sessionStorage, which the tab keeps across the navigation; a report sent
+ * to the test directly could be dropped with the page's context.
  */
 export async function fireAcrossNavigation(page: Page, count: number, path = '/api/data'): Promise<FireOutcome> {
-	const name = `__swtbReport${++reportId}`
-	let deliver!: (outcome: FireOutcome) => void
-	const delivered = new Promise<FireOutcome>((resolve) => {
-		deliver = resolve
-	})
-	await page.exposeFunction(name, (outcome: FireOutcome) => deliver(outcome))
-	const left = page.waitForEvent('framenavigated', { timeout: 0 })
-		.then(() => new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the tab navigated away before ${count} requests reported`)), 1_000)))
-	await page.evaluate(([n, binding, url]) => {
+	const key = `swtb-test-report-${++reportId}`
+	await page.evaluate(([n, storageKey, url]) => {
 		const demo = (window as unknown as { swtbDemo: { fire(n: number, path: string): Promise<FireOutcome> } }).swtbDemo
-		void demo.fire(n as number, url as string).then((outcome) => (window as unknown as Record<string, (o: FireOutcome) => void>)[binding as string]!(outcome))
-	}, [count, name, path] as const)
-	return Promise.race([delivered, left])
+		void demo.fire(n as number, url as string).then((outcome) => sessionStorage.setItem(storageKey as string, JSON.stringify(outcome)))
+	}, [count, key, path] as const)
+	let report: string | null = null
+	await expect.poll(async () => {
+		report = await page.evaluate((storageKey) => sessionStorage.getItem(storageKey), key).catch(() => null)
+		return report
+	}, { timeout: 30_000, intervals: [100] }).not.toBeNull()
+	return JSON.parse(report!) as FireOutcome
 }
