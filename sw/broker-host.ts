@@ -1,4 +1,4 @@
-import { BrokerCore, type BrokerEvent, type SessionStore } from '../src/core/broker-core.js'
+import { BrokerCore, type BrokerEvent, type SessionStore, maxIdleWaitMs } from '../src/core/broker-core.js'
 import { serializeError } from '../src/core/errors/serialize.js'
 import { defaultExchangeUrls, performExchange } from '../src/core/exchange.js'
 import type { RefreshFunction } from '../src/core/presets.js'
@@ -59,7 +59,7 @@ export interface TokenBroker {
 	listen(scope: BrokerScope): () => void
 }
 
-/** How long a new version waits for its predecessor's session: a refresh it is finishing, plus slack. */
+/** How long a new version waits for its predecessor's session beyond what the predecessor may be finishing (maxIdleWaitMs). */
 const HANDOVER_SLACK_MS = 2_000
 /** How long a restarted worker holds requests while the open tabs seed it. */
 const SEED_WAIT_MS = 500
@@ -94,7 +94,7 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				...(store === undefined ? {} : { store }),
 				...(onEvent === undefined ? {} : { onEvent }),
 			})
-			const handoverTimeoutMs = (options.refreshTimeoutMs ?? 10_000) + HANDOVER_SLACK_MS
+			const handoverTimeoutMs = maxIdleWaitMs(options.refreshTimeoutMs) + HANDOVER_SLACK_MS
 			/**
 			 * A worker restarted in memory mode has no session; tabs still holding an access token
 			 * seed it. Requests wait briefly for the first seed, so a tab opened now is not sent to login.
@@ -129,14 +129,15 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				}
 				const request = parsed.message
 				const handled = request.type === 'seed' ? core.handle(request).finally(() => seeded()) : warmUp.then(() => core.handle(request))
-				// waitUntil keeps the worker alive until the refresh, its broadcast and the reply are done.
+				// waitUntil keeps the worker alive until the reply is sent and the core is idle: a refresh
+				// (or server logout) outlives the waiters that gave up on it, and its broadcast must go out.
 				event.waitUntil(handled.then(
 					(snapshot) => reply({ type: 'reply', ok: true, snapshot }),
 					(error: unknown) => reply({ type: 'reply', ok: false, error: serializeError(error) }),
-				).then(() => broadcasting))
+				).then(() => core.idle()).then(() => broadcasting))
 			}
 
-			/** The predecessor's side of a hand-over: finish any refresh or exchange, then pass the session on. */
+			/** The predecessor's side of a hand-over: finish any refresh, exchange or server logout, then pass the session on. */
 			const handOver = (event: BrokerMessageEvent, to: PeerWorker) => {
 				const port = event.ports[0]
 				if (port === undefined) return

@@ -44,6 +44,14 @@ export const DEFAULT_REFRESH_TIMEOUT_MS = 10_000
 /** A refresh call is abandoned (and its signal aborted) only after this many refresh timeouts. */
 const REFRESH_HARD_CAP_FACTOR = 3
 
+/**
+ * The longest idle() takes when nothing new starts meanwhile: a refresh run to its hard cap, then
+ * a server logout that waited for it, run to the same cap (an exchange is shorter).
+ */
+export function maxIdleWaitMs(refreshTimeoutMs: number = DEFAULT_REFRESH_TIMEOUT_MS): number {
+	return 2 * REFRESH_HARD_CAP_FACTOR * refreshTimeoutMs
+}
+
 const noop = () => undefined
 
 /**
@@ -63,6 +71,8 @@ export class BrokerCore {
 	/** The one refresh call in flight, and the generation it started from. It holds the slot until it answers. */
 	#call: { answer: Promise<TokenSnapshot>; startedAt: number } | null = null
 	readonly #exchanges = new Set<Promise<unknown>>()
+	/** User logouts still ending their session at the server (RefreshFunction.logout). */
+	readonly #serverLogouts = new Set<Promise<void>>()
 	#failures = 0
 	#retryAfter = 0
 	#sawOffline = false
@@ -75,14 +85,14 @@ export class BrokerCore {
 		this.#ready = this.#restore()
 	}
 
-	/** Whether a refresh or an exchange is running. */
+	/** Whether a refresh, an exchange or a server logout is running. */
 	get busy(): boolean {
-		return this.#call !== null || this.#exchanges.size > 0
+		return this.#call !== null || this.#exchanges.size > 0 || this.#serverLogouts.size > 0
 	}
 
-	/** Settles once no refresh or exchange is running: a version hand-over must not leave one behind. */
+	/** Settles once no refresh, exchange or server logout is running: a version hand-over must not leave one behind. */
 	idle(): Promise<void> {
-		const running = [...this.#exchanges, ...(this.#call === null ? [] : [this.#call.answer])]
+		const running = [...this.#exchanges, ...this.#serverLogouts, ...(this.#call === null ? [] : [this.#call.answer])]
 		return Promise.allSettled(running).then(() => undefined)
 	}
 
@@ -158,6 +168,9 @@ export class BrokerCore {
 		// A login or logout came after the running call started, so its answer is not for this caller;
 		// but it may still rotate the refresh token, so the next call waits for it.
 		if (call !== null) return this.#waitFor(call.answer.then(noop, noop).then(() => this.#refresh(failedToken)))
+		// A user logout is still ending its session at the server: until it has, the credential
+		// the browser holds (a cookie) may be that session's, which must not be presented again.
+		if (this.#serverLogouts.size > 0) return this.#waitFor(Promise.allSettled(this.#serverLogouts).then(() => this.#refresh(failedToken)))
 		if (this.#options.isOnline?.() === false) {
 			this.#sawOffline = true
 			return Promise.reject(new RefreshUnavailableError('the browser is offline'))
@@ -324,20 +337,28 @@ export class BrokerCore {
 		this.#options.broadcast(tab === undefined ? { type: 'logout', reason, generation } : { type: 'logout', reason, generation, tab })
 		// The logout's own state: a login may land while the server logout below is under way.
 		const loggedOut = this.snapshot()
+		// Started before anything awaits, so that no refresh after a quick new login slips in ahead of it.
+		const endedAtServer = reason === 'user' ? this.#endAtServer(credential) : undefined
 		await this.#persist()
-		if (reason === 'user') await this.#endAtServer(credential)
+		await endedAtServer
 		return loggedOut
 	}
 
 	/**
 	 * After a refresh that was running has answered (it may set a rotated cookie), so that the
 	 * server ends the session the browser holds now. Best effort: the tabs are logged out already.
+	 * Like a refresh call it holds the slot until it answers (up to the same hard cap): refreshes
+	 * wait for it (see #refresh), so none presents the credential it is ending.
 	 */
-	async #endAtServer(refreshToken: string | undefined): Promise<void> {
+	#endAtServer(refreshToken: string | undefined): Promise<void> {
 		const logout = this.#options.refresh.logout
-		if (logout === undefined) return
-		await this.idle()
-		await this.#withTimeout('logout', this.#refreshTimeoutMs, (signal) => logout(refreshToken === undefined ? { signal } : { refreshToken, signal })).catch(noop)
+		if (logout === undefined) return Promise.resolve()
+		const ending: Promise<void> = this.idle()
+			.then(() => this.#withTimeout('logout', this.#refreshTimeoutMs * REFRESH_HARD_CAP_FACTOR, (signal) => logout(refreshToken === undefined ? { signal } : { refreshToken, signal })))
+			.catch(noop)
+			.finally(() => this.#serverLogouts.delete(ending))
+		this.#serverLogouts.add(ending)
+		return ending
 	}
 
 	/** Telemetry must never break the broker. */

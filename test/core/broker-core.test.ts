@@ -541,6 +541,102 @@ describe('BrokerCore login and logout during an in-flight refresh', () => {
 	})
 })
 
+describe('BrokerCore server logout (RefreshFunction.logout)', () => {
+	/** A harness whose refresh function has a server logout answered by hand. */
+	function withServerLogout(options: Partial<BrokerCoreOptions> = {}) {
+		const logouts: Array<{ context: RefreshContext; answer: Deferred<void> }> = []
+		const logout = vi.fn((context: RefreshContext) => {
+			const answer = deferred<void>()
+			logouts.push({ context, answer })
+			return answer.promise
+		})
+		const calls: Harness['calls'] = []
+		const refresh = Object.assign(vi.fn((context: RefreshContext) => {
+			const answer = deferred<TokenSet>()
+			calls.push({ context, answer })
+			return answer.promise
+		}), { logout })
+		const h = harness({ refresh, ...options })
+		return { h: { ...h, calls, refresh }, logout, logouts }
+	}
+
+	it('a user logout ends the session at the server once the running refresh has answered, and answers after it', async () => {
+		const { h, logout, logouts } = withServerLogout()
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		const refreshing = track(h.refreshWith('A1'))
+		await refreshCalled(h, 1)
+		const loggedOut = track(h.handle({ type: 'logout', tab: 't' }))
+		await flush()
+		// The refresh may still set a rotated cookie: the server logout goes out after it.
+		expect(logout).not.toHaveBeenCalled()
+		expect(h.logouts()).toHaveLength(1)
+		h.calls[0]!.answer.resolve({ accessToken: 'A2-late', refreshToken: 'R2-late' })
+		await vi.waitFor(() => expect(logout).toHaveBeenCalledTimes(1), { timeout: 1000, interval: 1 })
+		expect(logouts[0]!.context.refreshToken).toBe('R1')
+		expect(loggedOut.settled).toBe(false)
+		logouts[0]!.answer.resolve()
+		await loggedOut.done
+		expect(loggedOut.value?.accessToken).toBeNull()
+		await refreshing.done
+		expect(refreshing.error).toBeInstanceOf(LoggedOutError)
+	})
+
+	it('a definitive refresh failure does not call it: the server ended the session itself', async () => {
+		const { h, logout } = withServerLogout()
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		const refreshing = h.refreshWith('A1')
+		await refreshCalled(h, 1)
+		h.calls[0]!.answer.reject(new RefreshRejectedError('invalid_grant'))
+		await expect(refreshing).rejects.toBeInstanceOf(LoggedOutError)
+		await flush()
+		expect(logout).not.toHaveBeenCalled()
+	})
+
+	it('a refresh after a new login waits for the server logout, which might otherwise end the credential it presents', async () => {
+		const { h, logouts } = withServerLogout()
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		const loggedOut = h.handle({ type: 'logout', tab: 't' })
+		await vi.waitFor(() => expect(logouts).toHaveLength(1), { timeout: 1000, interval: 1 })
+		await h.login({ accessToken: 'B1', refreshToken: 'RB1' })
+		const refreshing = h.refreshWith('B1')
+		await flush()
+		expect(h.refresh).not.toHaveBeenCalled()
+		expect(h.core.busy).toBe(true)
+		logouts[0]!.answer.resolve()
+		await loggedOut
+		await refreshCalled(h, 1)
+		expect(h.calls[0]!.context.refreshToken).toBe('RB1')
+		h.calls[0]!.answer.resolve({ accessToken: 'B2' })
+		expect((await refreshing).accessToken).toBe('B2')
+		expect(h.core.busy).toBe(false)
+	})
+
+	it('a hung server logout holds refreshes until the hard cap aborts it; a failed one does not fail the logout', async () => {
+		vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+		const { h, logouts } = withServerLogout({ refreshTimeoutMs: 500 })
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		const loggedOut = track(h.handle({ type: 'logout', tab: 't' }))
+		await vi.advanceTimersByTimeAsync(0)
+		await h.login({ accessToken: 'B1', refreshToken: 'RB1' })
+		const waiter = track(h.refreshWith('B1'))
+		await vi.advanceTimersByTimeAsync(500)
+		await waiter.done
+		expect(waiter.error).toBeInstanceOf(RefreshUnavailableError)
+		expect(h.refresh).not.toHaveBeenCalled()
+		await vi.advanceTimersByTimeAsync(999)
+		expect(logouts[0]!.context.signal.aborted).toBe(false)
+		await vi.advanceTimersByTimeAsync(1)
+		expect(logouts[0]!.context.signal.aborted).toBe(true)
+		await loggedOut.done
+		expect(loggedOut.value?.accessToken).toBeNull()
+		const next = h.refreshWith('B1')
+		await vi.advanceTimersByTimeAsync(0)
+		expect(h.refresh).toHaveBeenCalledTimes(1)
+		h.calls[0]!.answer.resolve({ accessToken: 'B2' })
+		expect((await next).accessToken).toBe('B2')
+	})
+})
+
 describe('BrokerCore generations and expiry', () => {
 	it('generation strictly increases on every change and is at least now()', async () => {
 		const h = harness()

@@ -15,24 +15,31 @@
  *     RefreshUnavailableError, CanceledError, BrokerTimeoutError; LoginFailedError for exchange);
  *  2. at most one call of the refresh function is in flight at any time (across worker instances);
  *  3. the auth server never sees a refresh token presented twice (rotation + reuse detection).
- *     Persistence is not modelled (memory mode only), so this must hold across restarts too;
+ *     Persistence is not modelled (memory mode only), so this must hold across restarts too.
+ *     Exempt, counted apart: a token whose rotation the broker never learnt of because it
+ *     abandoned the call at its hard cap (AuthServer.rotatedUnseen);
  *  4. a tab never goes back to an older token ("older" = adopted earlier by the broker): token
  *     events strictly newer, no request sent with a token older than one the tab had when the
  *     request was made, a retry uses a newer token than the refused one, at most one retry;
  *     a tab runs onLogout only for a logout the broker made after the newest token the tab holds;
  *  5. after a logout (definitive refresh failure, or the user) no refresh is called by that broker
  *     (or the version it handed over to) until the next login, and no broker — a restarted one
- *     included — presents a refresh token of the logged-out session;
+ *     included — presents a refresh token of the logged-out session. Exempt, counted apart: in
+ *     cookie mode a restarted worker that forgot a session ended by a definitive refresh failure
+ *     may present its (already rejected) cookie once more, and must be rejected again
+ *     (World.forgottenRejections); and a cookie a user logout could not clear because its server
+ *     logout did not get through (World.keptCookies);
  *  plus the refresh token never appears in a reply or broadcast (spec 11); at rest every tab agrees
  *  with the broker (spec 9); and, with the auth server healthy again and the backoff over, every
  *  tab's requests either succeed or fail with LoggedOutError (no tab is stuck with 401s).
  *
  * Model assumptions (what the browser and sw/broker-host.ts guarantee): messages tab→worker and
  * worker→tab are FIFO per tab, replies come on their own port; every delivered hop takes 1 ms of
- * wall clock; the browser stops a worker only when it is idle (nothing being handled — the host
- * holds requests with event.waitUntil — and nothing in transit), and it restarts 50 ms later with
- * empty memory and asks the tabs to seed it; a version hand-over waits for a running refresh (and,
- * like the host, for nothing else); a refresh aborted before it reaches the auth server is never
+ * wall clock; the browser stops a worker only when it is idle (nothing being handled and no
+ * refresh, exchange or server logout running — the host holds them with event.waitUntil — and
+ * nothing in transit), and it restarts 50 ms later with empty memory and asks the tabs to seed it;
+ * a version hand-over waits, like the host, for BrokerCore.idle() (refresh, exchanges, server
+ * logouts); a refresh or server logout aborted before it reaches the auth server is never
  * processed, one aborted after it was processed loses its answer (and, in cookie mode, the cookie).
  *
  * Replay a failure: fast-check prints "seed" and "path" (and the shrunk commands plus the
@@ -219,16 +226,16 @@ class OpenTab extends WorldCommand {
 /**
  * 'kill': the browser stops the worker (memory mode) while it is idle (event.waitUntil holds it
  * while it handles a request): its state is lost, the tabs are asked to seed it.
- * 'handover': a new version takes over with the old one's session; like sw/broker-host.ts, only
- * a running refresh is waited for.
+ * 'handover': a new version takes over with the old one's session; like sw/broker-host.ts, it
+ * waits until the old one is idle (no refresh, exchange or server logout running).
  */
 class Restart extends WorldCommand {
 	constructor(readonly kind: 'kill' | 'handover') {
 		super()
 	}
 	override check(model: Readonly<Model>) {
-		// The host's hand-over waits for a running refresh (and only for that); the browser stops only an idle worker.
-		return this.kind === 'kill' ? model.world.workerIdle : model.world.core.refreshing === null
+		// The host's hand-over waits for BrokerCore.idle(); the browser stops only an idle worker.
+		return this.kind === 'kill' ? model.world.workerIdle : !model.world.core.busy
 	}
 	protected act(world: World) {
 		if (this.kind === 'kill') world.killWorker()
@@ -301,6 +308,9 @@ function collect(world: World, commands: number): void {
 	count(`auth ${world.config.auth}`)
 	count('refresh calls', world.refreshCalls.length)
 	for (const received of world.server.received) count(`auth server refresh → ${received.result.split(' ')[0]}`)
+	count('unavoidable reuse (hard cap)', world.server.unavoidableReuse.length)
+	count('forgotten rejections (restart)', world.forgottenRejections.length)
+	count('cookies a failed server logout left', world.keptCookies.length)
 	for (const line of world.log) {
 		if (line.includes('killed')) count('worker kills')
 		if (line.includes('handed over')) count('hand-overs')

@@ -21,7 +21,7 @@ import { LoginFailedError } from '../../src/core/errors/login-failed-error.js'
 import { RefreshRejectedError } from '../../src/core/errors/refresh-rejected-error.js'
 import { RefreshUnavailableError } from '../../src/core/errors/refresh-unavailable-error.js'
 import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
-import type { RefreshContext } from '../../src/core/presets.js'
+import type { RefreshContext, RefreshFunction } from '../../src/core/presets.js'
 import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, type LogoutReason, type TokenSet, type TokenSnapshot, envelope, parseBrokerMessage, parseRequest } from '../../src/core/protocol.js'
 import { TabSession, type TokenEvent } from '../../src/token-client.js'
 
@@ -73,6 +73,14 @@ export class AuthServer {
 	mode: ServerMode = 'ok'
 	/** Presentations of a refresh token that had already been exchanged: must stay 0. */
 	reuse: string[] = []
+	/**
+	 * Refresh tokens the server rotated for a call the broker then abandoned (its hard cap, three
+	 * refresh timeouts) before the answer reached it: the broker cannot know the rotation
+	 * happened, so presenting the token again is the one reuse no client can avoid. Counted
+	 * apart, not as a violation.
+	 */
+	readonly rotatedUnseen = new Set<string>()
+	readonly unavoidableReuse: string[] = []
 	/** Refresh requests that reached the server, in order. */
 	readonly received: Array<{ credential: string; at: number; result: string }> = []
 	readonly #access = new Map<string, { family: number; expiresAt: number; login: boolean }>()
@@ -125,6 +133,12 @@ export class AuthServer {
 		return now < record.expiresAt && !this.#revokedFamilies.has(record.family) && indexOf(accessToken) >= this.#accessRevokedBefore
 	}
 
+	/** A user logout at the server (cookie logout URL, RFC 7009 revocation): the whole session ends. */
+	endSession(refreshToken: string): void {
+		const family = this.#refresh.get(refreshToken)?.family
+		if (family !== undefined) this.#revokedFamilies.add(family)
+	}
+
 	/** Invalidates every access token issued so far (a key rotation, a server-side session reset): the API answers 401. */
 	revokeAccessTokens(): void {
 		this.#accessRevokedBefore = this.#next
@@ -143,7 +157,8 @@ export class AuthServer {
 		if (record === undefined) return rejected('unknown refresh token')
 		if (record.used) {
 			// Reuse detection: somebody presented a rotated-away token; the whole family is revoked.
-			this.reuse.push(credential)
+			if (this.rotatedUnseen.has(credential)) this.unavoidableReuse.push(credential)
+			else this.reuse.push(credential)
 			this.#revokedFamilies.add(record.family)
 			return rejected('refresh token reuse detected, session revoked')
 		}
@@ -257,6 +272,26 @@ export class World {
 	readonly violations: string[] = []
 	/** Calls of the refresh function, by every broker instance, in order. */
 	readonly refreshCalls: Array<{ id: number; core: number; credential: string | undefined; at: number }> = []
+	/**
+	 * Cookie mode, memory mode: a restarted worker forgot that a session ended by a definitive
+	 * refresh failure and presented that session's cookie once more (so may a broker that adopted
+	 * a login since, if the browser's cookie is still that session's). Nothing can tell it: the
+	 * HttpOnly cookie is out of script's reach, and a rejecting refresh endpoint ends the session
+	 * at the server but does not clear the cookie. One extra rejected call, harmless, so counted
+	 * apart, not as a violation; the server must reject it. (A user logout is not exempt: the
+	 * server logout clears the cookie; see keptCookies for when it could not.)
+	 */
+	readonly forgottenRejections: string[] = []
+	/**
+	 * Cookie mode: a user logout whose server logout did not get through (the server was
+	 * unreachable or down, or the broker abandoned the call at its hard cap, possibly after the
+	 * server processed it but before the answer that clears the cookie arrived). The HttpOnly
+	 * cookie stays, out of the broker's reach; a broker that no longer knows of the logout (a
+	 * restarted worker in memory mode, or one that adopted a login since) may present it, and no
+	 * client can avoid that. Counted apart (the families, and the presentations), not as a violation.
+	 */
+	readonly #keptCookieFamilies = new Set<number>()
+	readonly keptCookies: string[] = []
 	readonly log: string[] = []
 	current!: CoreRecord
 	/** The cookie jar of the origin (cookie mode): the refresh token the browser would send. */
@@ -275,9 +310,9 @@ export class World {
 	#sequence = 0
 	/** Sequence number of the latest logout broadcast by any broker. */
 	#lastLogout = 0
-	/** Token family of the session the brokers last adopted a token of, and the families that were logged out. */
+	/** Token family of the session the brokers last adopted a token of, and the families that were logged out (with why). */
 	#sessionFamily: number | undefined
-	readonly #endedFamilies = new Set<number>()
+	readonly #endedFamilies = new Map<number, Set<LogoutReason>>()
 
 	constructor(readonly config: WorldConfig, readonly s: Scheduler) {
 		this.server = new AuthServer(config)
@@ -314,8 +349,11 @@ export class World {
 			handling: 0,
 			core: undefined as unknown as BrokerCore,
 		}
+		const refresh: RefreshFunction = Object.assign((context: RefreshContext) => this.#refreshFunction(record, context), {
+			logout: (context: RefreshContext) => this.#logoutFunction(context),
+		})
 		record.core = new BrokerCore({
-			refresh: (context) => this.#refreshFunction(record, context),
+			refresh,
 			exchange: (_request, signal) => this.#exchangeFunction(record, signal),
 			exchangeUrls: (url) => url.origin === APP,
 			origin: APP,
@@ -333,7 +371,7 @@ export class World {
 	 * after some 30 s without events, by which time every message to or from it has arrived.
 	 */
 	get workerIdle(): boolean {
-		return this.current.handling === 0 && this.current.core.refreshing === null && this.#inTransit === 0
+		return this.current.handling === 0 && !this.current.core.busy && this.#inTransit === 0
 	}
 
 	/**
@@ -350,7 +388,7 @@ export class World {
 		this.#broadcast(fresh, { type: 'seed-request' })
 	}
 
-	/** A new version takes over: the old one hands its session over (only when no refresh runs, as the host waits for it). */
+	/** A new version takes over: the old one hands its session over (only when it is idle, as the host waits for that). */
 	handOver(): void {
 		const old = this.current
 		const fresh = this.#startCore(old.lineage)
@@ -367,19 +405,34 @@ export class World {
 		if (owner.lineage.ended !== null) this.violation(`refresh #${call.id} called after the session ended (${owner.lineage.ended}) and before a new login`)
 		// …not even by a restarted worker that forgot the logout, with a refresh token the browser still holds (cookie).
 		const family = credential === undefined ? undefined : this.server.familyOfRefresh(credential)
-		if (owner.lineage.ended === null && family !== undefined && this.#endedFamilies.has(family)) {
-			this.violation(`refresh #${call.id} by worker ${owner.id} presents ${credential}, a refresh token of a session that was logged out (worker ${owner.id} does not know of that logout)`)
+		const endedBy = family === undefined ? undefined : this.#endedFamilies.get(family)
+		let mustBeRejected = false
+		if (owner.lineage.ended === null && family !== undefined && endedBy !== undefined) {
+			if (this.config.auth === 'cookie' && [...endedBy].every((reason) => reason === 'refresh-rejected')) {
+				this.forgottenRejections.push(`refresh #${call.id} with ${credential}`)
+				mustBeRejected = true
+			} else if (this.config.auth === 'cookie' && this.#keptCookieFamilies.has(family)) {
+				this.keptCookies.push(`refresh #${call.id} with ${credential}`)
+			} else {
+				this.violation(`refresh #${call.id} by worker ${owner.id} presents ${credential}, a refresh token of a session that was logged out (worker ${owner.id} does not know of that logout)`)
+			}
 		}
 		this.#active += 1
 		this.maxActive = Math.max(this.maxActive, this.#active)
 		if (this.#active > 1) this.violation(`refresh #${call.id} started while another refresh was in flight (${this.#active} in flight)`)
 		this.#openCalls.add(call)
+		/** Whether the server has rotated the credential for this call (its answer may still be on the way). */
+		let rotated = false
 		return new Promise<TokenSet>((resolve, reject) => {
 			const finish = (settle: () => void) => {
 				if (this.#closeCall(call)) settle()
 			}
 			// Like fetch: an abort ends the call at once (and its answer, if one comes, is lost).
-			context.signal.addEventListener('abort', () => finish(() => reject(context.signal.reason)), { once: true })
+			context.signal.addEventListener('abort', () => {
+				// The broker gave up (its hard cap) after the server rotated: it cannot learn of that rotation.
+				if (call.open && rotated && credential !== undefined) this.server.rotatedUnseen.add(credential)
+				finish(() => reject(context.signal.reason))
+			}, { once: true })
 			if (credential === undefined && this.config.auth === 'body') {
 				// oauth2Refresh throws this without a network call.
 				finish(() => reject(new RefreshRejectedError('no refresh token held', { reason: 'no-refresh-credentials' })))
@@ -397,6 +450,8 @@ export class World {
 				}
 				const outcome = this.server.refresh(credential, this.now)
 				this.log.push(`auth server: refresh #${call.id} with ${credential} → ${outcome.ok ? outcome.tokens.accessToken : outcome.error.name}`)
+				if (mustBeRejected && outcome.ok) this.violation(`refresh #${call.id} brought back the session of ${credential}, which a definitive refresh failure had ended`)
+				if (outcome.ok) rotated = true
 				void this.s.schedule(Promise.resolve(), `auth server answers refresh #${call.id}`).then(() => {
 					if (!call.open) {
 						this.log.push(`the answer to refresh #${call.id} is lost (aborted or worker gone)`)
@@ -404,6 +459,41 @@ export class World {
 					}
 					if (outcome.ok && this.config.auth === 'cookie') this.jar = outcome.refreshToken
 					finish(() => (outcome.ok ? resolve(outcome.tokens) : reject(outcome.error)))
+				})
+			})
+		})
+	}
+
+	/**
+	 * The preset's server logout: ends the session the browser holds and clears the cookie. Like a
+	 * refresh, it fails while the server is unreachable or down, one aborted before it reaches the
+	 * server is never processed, and one aborted after that loses its answer (the cookie stays).
+	 */
+	#logoutFunction(context: RefreshContext): Promise<void> {
+		const credential = this.config.auth === 'body' ? context.refreshToken : this.jar
+		const { signal } = context
+		let answered = false
+		const failed = (error: unknown, reject: (error: unknown) => void) => {
+			if (answered) return
+			answered = true
+			const family = credential === undefined ? undefined : this.server.familyOfRefresh(credential)
+			if (this.config.auth === 'cookie' && family !== undefined) this.#keptCookieFamilies.add(family)
+			this.log.push(`the server logout with ${credential ?? 'no credential'} failed (${describeError(error)}): the cookie stays`)
+			reject(error)
+		}
+		return new Promise<void>((resolve, reject) => {
+			signal.addEventListener('abort', () => failed(signal.reason, reject), { once: true })
+			void this.s.schedule(Promise.resolve(), 'server logout reaches the auth server').then(() => {
+				if (answered) return
+				if (this.server.mode === 'offline') return failed(new TypeError('Failed to fetch'), reject)
+				if (this.server.mode === 'down') return failed(new Error('the logout URL answered 503'), reject)
+				if (credential !== undefined) this.server.endSession(credential)
+				this.log.push(`auth server: logout with ${credential ?? 'no credential'}`)
+				void this.s.schedule(Promise.resolve(), 'auth server answers the logout').then(() => {
+					if (answered) return
+					answered = true
+					if (this.config.auth === 'cookie') this.jar = undefined
+					resolve()
 				})
 			})
 		})
@@ -439,7 +529,10 @@ export class World {
 		if (message.type === 'logout') {
 			from.lineage.ended = message.reason
 			this.#lastLogout = ++this.#sequence
-			if (this.#sessionFamily !== undefined) this.#endedFamilies.add(this.#sessionFamily)
+			if (this.#sessionFamily !== undefined) {
+				const reasons = this.#endedFamilies.get(this.#sessionFamily) ?? new Set<LogoutReason>()
+				this.#endedFamilies.set(this.#sessionFamily, reasons.add(message.reason))
+			}
 		}
 		if (message.type === 'token' && message.snapshot.accessToken !== null && this.server.isLoginToken(message.snapshot.accessToken)) from.lineage.ended = null
 		this.log.push(`worker ${from.id} broadcasts ${message.type === 'token' ? `token ${message.snapshot.accessToken} g${message.snapshot.generation}` : message.type === 'logout' ? `logout ${message.reason} g${message.generation}` : message.type}`)
