@@ -61,10 +61,12 @@ export async function fire(page: Page, count: number): Promise<FireOutcome> {
 /**
  * The core claim, as every mode checks it: the server expires the token under every tab, each
  * tab fires `perTab` requests at once, all succeed, and the server saw one refresh and no reuse.
- * Returns how long the tabs took.
+ * The refresh answers after 500 ms, so every tab's 401s arrive while it runs: without
+ * single-flight across tabs, each tab would refresh. Returns how long the tabs took.
  */
 export async function expectOneRefreshForAllTabs(server: DevAuthServer, tabs: Page[], perTab = 20): Promise<number> {
 	server.resetStats()
+	server.setRefreshDelay(500)
 	server.expireAccessTokens()
 	const started = Date.now()
 	const outcomes = await Promise.all(tabs.map((tab) => fire(tab, perTab)))
@@ -73,6 +75,7 @@ export async function expectOneRefreshForAllTabs(server: DevAuthServer, tabs: Pa
 	expect(server.stats().refreshCalls).toBe(1)
 	expect(server.stats().refreshSuccesses).toBe(1)
 	expect(server.stats().reuseDetections).toBe(0)
+	server.setRefreshDelay(0)
 	return elapsed
 }
 
