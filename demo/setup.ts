@@ -5,13 +5,13 @@ import { createTokenClient, oauth2Refresh } from 'sw-token-broker'
 /**
  * Shared by the demo's pages. The page URL's query (?refresh=cookie&persist=indexeddb) picks
  * the broker mode and is carried to the worker's URL, so one build shows every mode;
- * ?keepalive=ms and ?timeout=ms set the client's options for the e2e suite.
+ * ?keepalive=ms, ?timeout=ms and ?debug set the client's options (the e2e suite uses them).
  */
 const pageQuery = new URLSearchParams(location.search)
 const pick = (keys: string[]) => new URLSearchParams([...pageQuery].filter(([key]) => keys.includes(key)))
 const asQuery = (params: URLSearchParams) => params.size > 0 ? `?${params}` : ''
 /** Carried from page to page, so a tab stays in the mode it was opened in. */
-export const carriedQuery = asQuery(pick(['refresh', 'persist', 'keepalive', 'timeout']))
+export const carriedQuery = asQuery(pick(['refresh', 'persist', 'keepalive', 'timeout', 'debug']))
 const workerUrl = `/sw.js${asQuery(pick(['refresh', 'persist']))}`
 const numberParam = (key: string) => pageQuery.has(key) ? Number(pageQuery.get(key)) : undefined
 const keepAliveMs = numberParam('keepalive')
@@ -27,6 +27,7 @@ export const client = createTokenClient({
 	loginUrl: `/login${carriedQuery}`,
 	...(keepAliveMs === undefined ? {} : { keepAliveMs }),
 	...(timeoutMs === undefined ? {} : { timeoutMs }),
+	debug: pageQuery.has('debug'),
 })
 
 export const api = axios.create()

@@ -5,6 +5,7 @@ import { RefreshUnavailableError } from './core/errors/refresh-unavailable-error
 import { defaultExchangeUrls, performExchange } from './core/exchange.js'
 import type { RefreshFunction } from './core/presets.js'
 import { type BrokerBroadcast, type BrokerRequest, type PeerMessage, type TokenSnapshot, envelope, parsePeerMessage } from './core/protocol.js'
+import { holdTokens } from './core/tokens.js'
 import { sessionStorageStore } from './session-storage-store.js'
 import { withTimeout } from './timeout.js'
 
@@ -16,6 +17,8 @@ const GENERATION_KEY = 'sw-token-broker:generation'
 const SESSION_REQUEST_MS = 300
 /** How long a tab that got the refresh lock waits for the session the previous holder is sending. */
 const PEER_WAIT_MS = 2_000
+/** How long the refreshing tab keeps the lock after sending the new session to the others. */
+const PEER_GRACE_MS = 100
 
 export interface InPageOptions {
 	refresh: RefreshFunction
@@ -74,7 +77,13 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 			if (generation !== startedAt) return tokens ?? Promise.reject(new RefreshUnavailableError('another tab ended the session'))
 			try {
 				const fresh = await options.refresh(context)
-				writeGeneration(Math.max(startedAt + 1, Date.now()))
+				const generation = Math.max(startedAt + 1, Date.now())
+				writeGeneration(generation)
+				// The other tabs must have the rotated refresh token before the lock passes on, and
+				// neither localStorage nor the channel is ordered with the lock across processes:
+				// send the session now, and hold the lock a moment for it to arrive.
+				post({ type: 'session', state: { tokens: holdTokens(fresh, Date.now(), context.refreshToken), generation, ended: null } })
+				await new Promise((resolve) => setTimeout(resolve, PEER_GRACE_MS))
 				return fresh
 			} catch (error) {
 				if (error instanceof RefreshRejectedError) writeGeneration(Math.max(startedAt + 1, Date.now()))
