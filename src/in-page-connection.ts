@@ -34,12 +34,13 @@ function readGeneration(): number {
 	}
 }
 
-function writeGeneration(generation: number): void {
+function writeGeneration(generation: number): number {
 	try {
 		globalThis.localStorage?.setItem(GENERATION_KEY, String(generation))
 	} catch {
 		// Storage may be disabled; the lock and the channel still keep tabs in step.
 	}
+	return generation
 }
 
 /**
@@ -69,16 +70,17 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 	const lockedRefresh: RefreshFunction = (context) => {
 		if (locks === undefined) return options.refresh(context)
 		const startedAt = core.exportState().generation
+		// Marks, for the tab granted the lock next, that this one changed the session.
+		const markChanged = () => writeGeneration(Math.max(startedAt + 1, Date.now()))
 		return locks.request(REFRESH_LOCK, { signal: context.signal }, async () => {
 			// The previous lock holder finished a refresh: its session is on the channel, wait for it.
 			if (readGeneration() > startedAt && core.exportState().generation === startedAt) await adopted(PEER_WAIT_MS)
-			const { tokens, generation } = core.exportState()
+			const { tokens, generation: current } = core.exportState()
 			// Superseded by another tab: the core adopts that tab's state and ignores this answer.
-			if (generation !== startedAt) return tokens ?? Promise.reject(new RefreshUnavailableError('another tab ended the session'))
+			if (current !== startedAt) return tokens ?? Promise.reject(new RefreshUnavailableError('another tab ended the session'))
 			try {
 				const fresh = await options.refresh(context)
-				const generation = Math.max(startedAt + 1, Date.now())
-				writeGeneration(generation)
+				const generation = markChanged()
 				// The other tabs must have the rotated refresh token before the lock passes on, and
 				// neither localStorage nor the channel is ordered with the lock across processes:
 				// send the session now, and hold the lock a moment for it to arrive.
@@ -86,7 +88,7 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 				await new Promise((resolve) => setTimeout(resolve, PEER_GRACE_MS))
 				return fresh
 			} catch (error) {
-				if (error instanceof RefreshRejectedError) writeGeneration(Math.max(startedAt + 1, Date.now()))
+				if (error instanceof RefreshRejectedError) markChanged()
 				throw error
 			}
 		})

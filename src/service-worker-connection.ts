@@ -1,7 +1,7 @@
 import type { BrokerConnection } from './broker-connection.js'
-import { BrokerTimeoutError } from './core/errors/broker-timeout-error.js'
 import { deserializeError } from './core/errors/serialize.js'
 import { type BrokerBroadcast, type BrokerRequest, type TokenSnapshot, envelope, parseBrokerMessage } from './core/protocol.js'
+import { withTimeout } from './timeout.js'
 
 /**
  * Talks to `registration.active` over a fresh MessageChannel per request, never to
@@ -21,32 +21,25 @@ export function connectServiceWorker(container: ServiceWorkerContainer, registra
 
 	return {
 		request(message: BrokerRequest, timeoutMs: number): Promise<TokenSnapshot> {
-			return new Promise((resolve, reject) => {
-				const channel = new MessageChannel()
-				let settled = false
-				const settle = (outcome: () => void) => {
-					if (settled) return
-					settled = true
-					clearTimeout(timer)
-					channel.port1.close()
-					outcome()
-				}
-				const timer = setTimeout(() => settle(() => reject(new BrokerTimeoutError(message.type, timeoutMs))), timeoutMs)
+			const channel = new MessageChannel()
+			const reply = new Promise<TokenSnapshot>((resolve, reject) => {
 				channel.port1.onmessage = (event: MessageEvent) => {
 					const parsed = parseBrokerMessage(event.data)
 					if (parsed.kind === 'ok' && parsed.message.type === 'reply') {
-						const reply = parsed.message
-						settle(() => reply.ok ? resolve(reply.snapshot) : reject(deserializeError(reply.error)))
+						const answer = parsed.message
+						if (answer.ok) resolve(answer.snapshot)
+						else reject(deserializeError(answer.error))
 					} else if (parsed.kind === 'invalid') {
-						settle(() => reject(parsed.error))
+						reject(parsed.error)
 					}
 				}
 				// A registration handed in may still be installing; `ready` waits for its active worker.
 				registration
 					.then(async (given) => given.active ?? (await container.ready).active)
 					.then((worker) => worker?.postMessage(envelope(message), [channel.port2]))
-					.catch((error: unknown) => settle(() => reject(error)))
+					.catch(reject)
 			})
+			return withTimeout(reply, timeoutMs, message.type).finally(() => channel.port1.close())
 		},
 		onBroadcast(listener) {
 			listeners.add(listener)

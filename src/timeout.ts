@@ -1,9 +1,7 @@
 import { BrokerTimeoutError } from './core/errors/broker-timeout-error.js'
+import { timeLimit } from './core/time-limit.js'
 
-/** Every await on another context goes through here: nothing waits forever. */
+/** A page's wait on its broker: past timeoutMs it is a BrokerTimeoutError naming the operation. */
 export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, operation: string): Promise<T> {
-	return new Promise((resolve, reject) => {
-		const timer = setTimeout(() => reject(new BrokerTimeoutError(operation, timeoutMs)), timeoutMs)
-		promise.then(resolve, reject).finally(() => clearTimeout(timer))
-	})
+	return timeLimit(promise, timeoutMs, () => new BrokerTimeoutError(operation, timeoutMs))
 }

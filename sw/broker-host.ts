@@ -4,6 +4,7 @@ import { defaultExchangeUrls, performExchange } from '../src/core/exchange.js'
 import type { RefreshFunction } from '../src/core/presets.js'
 import { type BrokerBroadcast, type BrokerReply, type SessionState, envelope, parsePeerMessage, parseRequest } from '../src/core/protocol.js'
 import { reporter } from '../src/core/report.js'
+import { timeLimit } from '../src/core/time-limit.js'
 import { openIndexedDbStore } from './indexeddb-store.js'
 
 export interface TokenBrokerOptions {
@@ -74,8 +75,9 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 			const origin = scope.location.origin
 			let broadcasting: Promise<unknown> = Promise.resolve()
 			// includeUncontrolled reaches tabs opened with a hard reload, which this worker does not control.
+			const windows = () => scope.clients.matchAll({ type: 'window', includeUncontrolled: true })
 			const broadcast = (message: BrokerBroadcast) => {
-				broadcasting = scope.clients.matchAll({ type: 'window', includeUncontrolled: true })
+				broadcasting = windows()
 					.then((clients) => {
 						for (const client of clients) client.postMessage(envelope(message))
 					})
@@ -100,7 +102,7 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 			 * seed it. Requests wait briefly for the first seed, so a tab opened now is not sent to login.
 			 */
 			let seeded: () => void = () => undefined
-			const warmUp = store !== undefined ? Promise.resolve() : scope.clients.matchAll({ type: 'window', includeUncontrolled: true })
+			const warmUp = store !== undefined ? Promise.resolve() : windows()
 				.then((clients) => {
 					if (clients.length === 0) return
 					for (const client of clients) client.postMessage(envelope({ type: 'seed-request' }))
@@ -186,18 +188,13 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 
 /** Settles within timeoutMs: an old version that does not speak the protocol simply yields nothing. */
 function requestSession(worker: PeerWorker, timeoutMs: number): Promise<SessionState | undefined> {
-	return new Promise((resolve) => {
-		const channel = new MessageChannel()
-		const timer = setTimeout(() => done(undefined), timeoutMs)
-		const done = (state: SessionState | undefined) => {
-			clearTimeout(timer)
-			channel.port1.close()
-			resolve(state)
-		}
+	const channel = new MessageChannel()
+	const state = new Promise<SessionState | undefined>((resolve) => {
 		channel.port1.onmessage = (event: MessageEvent) => {
 			const parsed = parsePeerMessage(event.data)
-			done(parsed.kind === 'ok' && parsed.message.type === 'session' ? parsed.message.state : undefined)
+			resolve(parsed.kind === 'ok' && parsed.message.type === 'session' ? parsed.message.state : undefined)
 		}
 		worker.postMessage(envelope({ type: 'session-request' }), [channel.port2])
 	})
+	return timeLimit(state, timeoutMs, () => undefined).catch(() => undefined).finally(() => channel.port1.close())
 }

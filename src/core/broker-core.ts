@@ -4,6 +4,7 @@ import { RefreshUnavailableError } from './errors/refresh-unavailable-error.js'
 import { type BrokerBroadcast, type BrokerRequest, type ExchangeRequest, type LogoutReason, type SessionState, type TokenSet, type TokenSnapshot, parseSessionState } from './protocol.js'
 import type { RefreshFunction } from './presets.js'
 import { asTransient, backoffMs, isDefinitive } from './refresh-policy.js'
+import { timeLimit } from './time-limit.js'
 import { type HeldTokens, holdTokens, snapshotOf } from './tokens.js'
 
 /** Where the session survives a restart of the broker's host, when persistence is on. */
@@ -217,10 +218,7 @@ export class BrokerCore {
 	 */
 	#waitFor(answer: Promise<TokenSnapshot>): Promise<TokenSnapshot> {
 		const timeoutMs = this.#refreshTimeoutMs
-		return new Promise((resolve, reject) => {
-			const timer = setTimeout(() => reject(new RefreshUnavailableError(`the refresh did not answer within ${timeoutMs} ms`)), timeoutMs)
-			answer.then(resolve, reject).finally(() => clearTimeout(timer))
-		})
+		return timeLimit(answer, timeoutMs, () => new RefreshUnavailableError(`the refresh did not answer within ${timeoutMs} ms`))
 	}
 
 	async #runRefresh(): Promise<TokenSnapshot> {
@@ -257,22 +255,16 @@ export class BrokerCore {
 		return this.snapshot()
 	}
 
-	async #withTimeout<T>(operation: string, timeoutMs: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+	/** Raced as well as signalled: a refresh function that ignores its signal must not hang us. */
+	#withTimeout<T>(operation: string, timeoutMs: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
 		const controller = new AbortController()
-		let timer: ReturnType<typeof setTimeout> | undefined
-		// Raced as well as signalled: a refresh function that ignores its signal must not hang us.
-		const timeout = new Promise<never>((_, reject) => {
-			timer = setTimeout(() => {
-				const error = new RefreshUnavailableError(`${operation} timed out after ${timeoutMs} ms`)
-				controller.abort(error)
-				reject(error)
-			}, timeoutMs)
+		// A function that throws at once fails like one that rejects.
+		const running = new Promise<T>((resolve) => resolve(run(controller.signal)))
+		return timeLimit(running, timeoutMs, () => {
+			const error = new RefreshUnavailableError(`${operation} timed out after ${timeoutMs} ms`)
+			controller.abort(error)
+			return error
 		})
-		try {
-			return await Promise.race([run(controller.signal), timeout])
-		} finally {
-			clearTimeout(timer)
-		}
 	}
 
 	async #exchange(request: ExchangeRequest): Promise<TokenSnapshot> {
@@ -310,7 +302,7 @@ export class BrokerCore {
 
 	async #set(tokens: HeldTokens): Promise<TokenSnapshot> {
 		this.#tokens = tokens
-		const generation = this.#nextGeneration()
+		this.#nextGeneration()
 		const snapshot = this.snapshot()
 		this.#options.broadcast({ type: 'token', snapshot })
 		await this.#persist()
