@@ -1,4 +1,4 @@
-import { type AxiosError, type AxiosInstance, type InternalAxiosRequestConfig, CanceledError, isAxiosError } from 'axios'
+import { type AxiosInstance, type AxiosResponse, type InternalAxiosRequestConfig, CanceledError, isAxiosError } from 'axios'
 import type { TabSession } from './token-client.js'
 import { abortable } from './token-client.js'
 
@@ -48,20 +48,35 @@ export function attachInterceptors(instance: AxiosInstance, session: TabSession,
 
 	const onRequest = (config: Config): Config | Promise<Config> => {
 		if (!authorized(config)) return config
+		session.requestStarted(config)
 		// The hot path: a valid token in memory, no await, no message.
 		const token = session.freshToken()
 		if (token !== undefined) return send(config, token)
 		return session.tokenForRequest(config.signal as AbortSignal | undefined).then(
 			(fresh) => send(config, fresh),
 			(error: unknown) => {
+				session.requestSettled(config)
 				throw cancelled(config, error)
 			},
 		)
 	}
 
+	const onResponse = (response: AxiosResponse): AxiosResponse => {
+		session.requestSettled(response.config)
+		return response
+	}
+
 	const onResponseError = async (error: unknown): Promise<unknown> => {
+		const config = isAxiosError(error) ? error.config as Config | undefined : undefined
+		try {
+			return await refreshAndRetry(error, config)
+		} finally {
+			if (config !== undefined) session.requestSettled(config)
+		}
+	}
+
+	const refreshAndRetry = async (error: unknown, config: Config | undefined): Promise<unknown> => {
 		if (!isAxiosError(error) || error.response?.status !== 401) throw error
-		const config = (error as AxiosError).config as Config | undefined
 		if (config === undefined || config[RETRIED] === true || !sentWith.has(config)) throw error
 		// After a redirect the 401 may come from an origin we never sent the token to: not ours to refresh.
 		const finalUrl = (error.request as { responseURL?: unknown } | undefined)?.responseURL
@@ -79,7 +94,7 @@ export function attachInterceptors(instance: AxiosInstance, session: TabSession,
 	}
 
 	const requestId = instance.interceptors.request.use(onRequest)
-	const responseId = instance.interceptors.response.use(undefined, onResponseError)
+	const responseId = instance.interceptors.response.use(onResponse, onResponseError)
 	return () => {
 		instance.interceptors.request.eject(requestId)
 		instance.interceptors.response.eject(responseId)

@@ -15,6 +15,8 @@ export type TabEvent =
 
 export const DEFAULT_TIMEOUT_MS = 15_000
 const DEFAULT_REFRESH_AHEAD_MS = 30_000
+/** How long onLogout waits for this tab's requests in flight: a slow upload must not keep a logged-out page. */
+export const LOGOUT_SETTLE_MS = 1_000
 
 export interface SessionOptions {
 	timeoutMs?: number
@@ -39,9 +41,14 @@ export class TabSession {
 	#snapshot: TokenSnapshot = { accessToken: null, generation: 0 }
 	/** Whether this tab saw a token since the last logout; onLogout runs only for tabs that had a session. */
 	#hadSession = false
+	/** Counts the sessions this tab has seen, so a deferred onLogout can tell that a new one began meanwhile. */
+	#sessions = 0
 	#synced: Promise<void> | null
 	/** Requests of this tab waiting on the same refresh share one message to the broker. */
 	#pendingRefresh: { failedToken: string | null; result: Promise<TokenSnapshot>; end: (error: LoggedOutError) => void } | null = null
+	/** This tab's authorized requests on their way: onLogout waits for them, so each settles before the page navigates away. */
+	readonly #inFlight = new Set<object>()
+	#afterInFlight: (() => void)[] = []
 
 	constructor(connection: BrokerConnection, options: SessionOptions) {
 		this.#connection = connection
@@ -133,6 +140,16 @@ export class TabSession {
 		if (this.#synced === null && this.freshToken() === undefined) this.refreshAfter(this.#snapshot.accessToken).catch(() => undefined)
 	}
 
+	requestStarted(request: object): void {
+		this.#inFlight.add(request)
+	}
+
+	requestSettled(request: object): void {
+		if (!this.#inFlight.delete(request) || this.#inFlight.size > 0) return
+		// A macrotask later, so the request's own rejection has reached its caller first.
+		for (const run of this.#afterInFlight.splice(0)) setTimeout(run, 0)
+	}
+
 	get accessToken(): string | null {
 		return this.#snapshot.accessToken
 	}
@@ -200,6 +217,7 @@ export class TabSession {
 		const changed = snapshot.accessToken !== this.#snapshot.accessToken
 		this.#snapshot = snapshot
 		if (snapshot.accessToken !== null && changed) {
+			if (!this.#hadSession) this.#sessions += 1
 			this.#hadSession = true
 			const event: TokenEvent = snapshot.expiresAt === undefined
 				? { type: 'token', accessToken: snapshot.accessToken }
@@ -218,7 +236,28 @@ export class TabSession {
 		this.#hadSession = false
 		this.#options.onEvent?.({ type: 'session-ended', reason })
 		this.#emit({ type: 'logout', reason })
-		this.#options.onLogout(reason)
+		const ended = this.#sessions
+		this.#whenRequestsSettled(() => {
+			// A login while the requests settled: that session must not be sent to the login page.
+			if (this.#sessions === ended) this.#options.onLogout(reason)
+		})
+	}
+
+	/** Runs `run` once no request of this tab is in flight, or after LOGOUT_SETTLE_MS at the latest. */
+	#whenRequestsSettled(run: () => void): void {
+		if (this.#inFlight.size === 0) {
+			run()
+			return
+		}
+		let ran = false
+		const once = () => {
+			if (ran) return
+			ran = true
+			clearTimeout(timer)
+			run()
+		}
+		const timer = setTimeout(once, LOGOUT_SETTLE_MS)
+		this.#afterInFlight.push(once)
 	}
 
 	#emit(event: TokenEvent): void {

@@ -10,7 +10,7 @@ import { RefreshUnavailableError } from '../../src/core/errors/refresh-unavailab
 import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
 import type { RefreshContext } from '../../src/core/presets.js'
 import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, type LogoutReason, type TokenSet, type TokenSnapshot, envelope, parseBrokerMessage, parseRequest } from '../../src/core/protocol.js'
-import { TabSession } from '../../src/token-client.js'
+import { LOGOUT_SETTLE_MS, TabSession } from '../../src/token-client.js'
 import { deferred, flush } from '../core/helpers.js'
 
 const APP = 'http://app.test'
@@ -453,6 +453,67 @@ describe('axios interceptors over a shared broker', () => {
 		expect(a.logouts).toEqual(['remote'])
 		expect(api.calls.at(-1)?.authorization).toBeNull()
 		expect(world.refreshCalls).toHaveLength(0)
+	})
+
+	it('a request in flight when the session ends settles before onLogout runs, so the page does not navigate away from it', async () => {
+		const { world, api, tabs } = await setup(2)
+		const [a, b] = tabs as [Tab, Tab]
+		const release = api.holdRequests()
+		let logoutsWhenSettled: LogoutReason[] | undefined
+		const settled = errorOf(a.http.get('/api/slow')).then((error) => {
+			logoutsWhenSettled = [...a.logouts]
+			return error
+		})
+		await vi.waitFor(() => expect(api.arrived).toHaveLength(1))
+		world.validToken = 'revoked'
+		await b.session.logout()
+		await flush()
+		expect(a.session.accessToken).toBeNull()
+		expect(a.logouts).toEqual([])
+		release()
+		const error = await settled
+		expect(error).toBeInstanceOf(LoggedOutError)
+		expect(logoutsWhenSettled).toEqual([])
+		await vi.waitFor(() => expect(a.logouts).toEqual(['remote']))
+	})
+
+	it('a login while onLogout waits for a request cancels it: the new session stays', async () => {
+		const { world, api, tabs } = await setup(2)
+		const [a, b] = tabs as [Tab, Tab]
+		const release = api.holdRequests()
+		const pending = a.http.get('/api/slow').catch((error: unknown) => error)
+		await vi.waitFor(() => expect(api.arrived).toHaveLength(1))
+		await b.session.logout()
+		await flush()
+		await b.session.login(world.issue())
+		await flush()
+		release()
+		await pending
+		await new Promise((resolve) => setTimeout(resolve, 10))
+		expect(a.logouts).toEqual([])
+		expect(a.session.accessToken).toBe(world.validToken)
+	})
+
+	it('onLogout waits at most LOGOUT_SETTLE_MS for a request that does not settle', async () => {
+		const { world, api, tabs } = await setup(2)
+		const [a, b] = tabs as [Tab, Tab]
+		vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+		try {
+			api.holdRequests()
+			void a.http.get('/api/never').catch(() => undefined)
+			await vi.advanceTimersByTimeAsync(0)
+			expect(api.arrived).toHaveLength(1)
+			const logout = b.session.logout()
+			await vi.advanceTimersByTimeAsync(1)
+			await logout
+			expect(b.logouts).toEqual(['user'])
+			await vi.advanceTimersByTimeAsync(LOGOUT_SETTLE_MS - 10)
+			expect(a.logouts).toEqual([])
+			await vi.advanceTimersByTimeAsync(10)
+			expect(a.logouts).toEqual(['remote'])
+		} finally {
+			vi.useRealTimers()
+		}
 	})
 
 	it('detach removes both interceptors', async () => {
