@@ -33,11 +33,14 @@ function isWorkbox(value: ServiceWorkerOption): value is WorkboxLike {
 
 /**
  * For a Workbox we still wait on `ready`, not `wb.active`: after a hard reload the page has no
- * controller and `wb.active` never resolves, while `ready` does.
+ * controller and `wb.active` never resolves, while `ready` does. A registration the app hands in
+ * races `ready` too: `register()` queues behind every other tab's update check for the scope, so
+ * with many tabs opening at once (a restored browser session) it can take seconds, while `ready`
+ * answers at once when a worker is already active.
  */
 function registrationOf(container: ServiceWorkerContainer, option: ServiceWorkerOption | undefined): Promise<ServiceWorkerRegistration> {
 	if (option === undefined || isWorkbox(option)) return container.ready
-	return Promise.resolve(option)
+	return Promise.race([Promise.resolve(option), container.ready])
 }
 
 function unavailable(): BrokerConnection {
