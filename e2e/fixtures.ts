@@ -44,7 +44,8 @@ export async function openSignedInTabs(context: BrowserContext, server: DevAuthS
 	const others = await Promise.all(Array.from({ length: count - 1 }, async () => {
 		const page = await context.newPage()
 		await page.goto(`${server.url}/${query}`)
-		await expect(page.locator('#state')).toHaveText('signed in')
+		// Tabs opening at once, like a restored browser session, queue for one worker thread on a shared CI machine.
+		await expect(page.locator('#state')).toHaveText('signed in', { timeout: 30_000 })
 		return page
 	}))
 	return [first, ...others]
