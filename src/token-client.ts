@@ -48,7 +48,7 @@ export class TabSession {
 	#pendingRefresh: { failedToken: string | null; result: Promise<TokenSnapshot>; end: (error: LoggedOutError) => void } | null = null
 	/** This tab's authorized requests on their way: onLogout waits for them, so each settles before the page navigates away. */
 	readonly #inFlight = new Set<object>()
-	#afterInFlight: (() => void)[] = []
+	readonly #afterInFlight: (() => void)[] = []
 
 	constructor(connection: BrokerConnection, options: SessionOptions) {
 		this.#connection = connection
@@ -145,9 +145,8 @@ export class TabSession {
 	}
 
 	requestSettled(request: object): void {
-		if (!this.#inFlight.delete(request) || this.#inFlight.size > 0) return
 		// A macrotask later, so the request's own rejection has reached its caller first.
-		for (const run of this.#afterInFlight.splice(0)) setTimeout(run, 0)
+		if (this.#inFlight.delete(request) && this.#inFlight.size === 0) setTimeout(() => this.#runAfterInFlight(), 0)
 	}
 
 	get accessToken(): string | null {
@@ -245,19 +244,13 @@ export class TabSession {
 
 	/** Runs `run` once no request of this tab is in flight, or after LOGOUT_SETTLE_MS at the latest. */
 	#whenRequestsSettled(run: () => void): void {
-		if (this.#inFlight.size === 0) {
-			run()
-			return
-		}
-		let ran = false
-		const once = () => {
-			if (ran) return
-			ran = true
-			clearTimeout(timer)
-			run()
-		}
-		const timer = setTimeout(once, LOGOUT_SETTLE_MS)
-		this.#afterInFlight.push(once)
+		this.#afterInFlight.push(run)
+		if (this.#inFlight.size === 0) this.#runAfterInFlight()
+		else setTimeout(() => this.#runAfterInFlight(), LOGOUT_SETTLE_MS)
+	}
+
+	#runAfterInFlight(): void {
+		for (const run of this.#afterInFlight.splice(0)) run()
 	}
 
 	#emit(event: TokenEvent): void {
