@@ -62,6 +62,7 @@ export interface TokenBroker {
 
 /** How long a new version waits for its predecessor's session beyond what the predecessor may be finishing (maxIdleWaitMs). */
 const HANDOVER_SLACK_MS = 2_000
+const SESSION_REQUEST_RESEND_MS = 250
 /** How long a restarted worker holds requests while the open tabs seed it. */
 const SEED_WAIT_MS = 500
 
@@ -186,15 +187,30 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 	}
 }
 
-/** Settles within timeoutMs: an old version that does not speak the protocol simply yields nothing. */
+/**
+ * Asks again every SESSION_REQUEST_RESEND_MS: the old version knows a peer by its registration's
+ * `installing`, which the browser updates by a task of its own that may run after our message
+ * arrives, and then the request is ignored. Settles within timeoutMs: an old version that does
+ * not speak the protocol simply yields nothing.
+ */
 function requestSession(worker: PeerWorker, timeoutMs: number): Promise<SessionState | undefined> {
-	const channel = new MessageChannel()
+	const channels: MessageChannel[] = []
+	let resend: ReturnType<typeof setTimeout> | undefined
 	const state = new Promise<SessionState | undefined>((resolve) => {
-		channel.port1.onmessage = (event: MessageEvent) => {
-			const parsed = parsePeerMessage(event.data)
-			resolve(parsed.kind === 'ok' && parsed.message.type === 'session' ? parsed.message.state : undefined)
+		const ask = () => {
+			const channel = new MessageChannel()
+			channels.push(channel)
+			channel.port1.onmessage = (event: MessageEvent) => {
+				const parsed = parsePeerMessage(event.data)
+				resolve(parsed.kind === 'ok' && parsed.message.type === 'session' ? parsed.message.state : undefined)
+			}
+			worker.postMessage(envelope({ type: 'session-request' }), [channel.port2])
+			resend = setTimeout(ask, SESSION_REQUEST_RESEND_MS)
 		}
-		worker.postMessage(envelope({ type: 'session-request' }), [channel.port2])
+		ask()
 	})
-	return timeLimit(state, timeoutMs, () => undefined).catch(() => undefined).finally(() => channel.port1.close())
+	return timeLimit(state, timeoutMs, () => undefined).catch(() => undefined).finally(() => {
+		clearTimeout(resend)
+		for (const channel of channels) channel.port1.close()
+	})
 }

@@ -120,4 +120,26 @@ describe('service-worker host', () => {
 		expect(refreshes).toEqual(['R1'])
 		expect(await newScope.send({ swtb: 1, type: 'hello' })).toMatchObject({ snapshot: { accessToken: 'A2' } })
 	})
+
+	it("hands over even when the old version learns of its successor only after the first request", async () => {
+		const oldScope = new FakeScope()
+		const newScope = new FakeScope()
+		const refresh = vi.fn(async (): Promise<TokenSet> => ({ accessToken: 'unused' }))
+		const events: BrokerEvent[] = []
+		createTokenBroker({ refresh }).listen(oldScope)
+		createTokenBroker({ refresh, onEvent: (event) => events.push(event) }).listen(newScope)
+		await oldScope.send(login('A1', 'R1'))
+
+		const oldWorker: PeerWorker = workerOf(() => oldScope, () => newWorker, 'activated')
+		const newWorker: PeerWorker = workerOf(() => newScope, () => oldWorker, 'installing')
+		// The browser updates each worker's view of the registration by a task of its own: the new
+		// version's request can arrive while the old one does not yet list it as installing.
+		Object.assign(newScope.registration, { active: oldWorker, installing: newWorker })
+		Object.assign(oldScope.registration, { active: oldWorker, installing: null })
+		setTimeout(() => Object.assign(oldScope.registration, { installing: newWorker }), 100)
+
+		await newScope.install()
+		expect(events).toContainEqual({ type: 'recovered', from: 'peer' })
+		expect(await newScope.send({ swtb: 1, type: 'hello' })).toMatchObject({ ok: true, snapshot: { accessToken: 'A1' } })
+	}, 5_000)
 })
