@@ -166,6 +166,24 @@ test.describe('no service worker: the broker runs in the page', () => {
 		for (const tab of tabs) await tab.waitForURL(/\/login/)
 	})
 
+	test('a slow BroadcastChannel and stale localStorage cannot make the next lock holder refresh with a rotated token', async ({ context, server }) => {
+		await context.addInitScript(() => {
+			delete (Navigator.prototype as { serviceWorker?: unknown }).serviceWorker
+			// Neither BroadcastChannel messages nor localStorage writes are ordered with the Web Lock
+			// across tab processes: here both trail it by 400 ms. IndexedDB transactions are ordered.
+			const delayed = <A extends unknown[]>(send: (...args: A) => void) => function (this: unknown, ...args: A) {
+				const delayMs = (window as { swtbChannelDelayMs?: number }).swtbChannelDelayMs ?? 0
+				if (delayMs === 0) send.apply(this, args)
+				else setTimeout(() => send.apply(this, args), delayMs)
+			}
+			BroadcastChannel.prototype.postMessage = delayed(BroadcastChannel.prototype.postMessage)
+			Storage.prototype.setItem = delayed(Storage.prototype.setItem)
+		})
+		const tabs = await openSignedInTabs(context, server, 3)
+		for (const tab of tabs) await tab.evaluate(() => Object.assign(window, { swtbChannelDelayMs: 400 }))
+		for (let cycle = 0; cycle < 2; cycle++) await expectOneRefreshForAllTabs(server, tabs)
+	})
+
 	test('when register() rejects: the same guarantees', async ({ context, server }) => {
 		await context.addInitScript(() => {
 			ServiceWorkerContainer.prototype.register = () => Promise.reject(new Error('blocked by policy'))

@@ -6,41 +6,21 @@ import { defaultExchangeUrls, performExchange } from './core/exchange.js'
 import type { RefreshFunction } from './core/presets.js'
 import { type BrokerBroadcast, type BrokerRequest, type PeerMessage, type TokenSnapshot, envelope, parsePeerMessage } from './core/protocol.js'
 import { holdTokens } from './core/tokens.js'
+import { indexedDbMarker } from './refresh-marker.js'
 import { sessionStorageStore } from './session-storage-store.js'
 import { withTimeout } from './timeout.js'
 
 const CHANNEL = 'sw-token-broker'
 const REFRESH_LOCK = 'sw-token-broker:refresh'
-/** Not a secret: only the newest generation, so a tab that got the lock knows a fresher session is on its way. */
-const GENERATION_KEY = 'sw-token-broker:generation'
 /** How long a new tab asks the others for their session before it starts without one. */
 const SESSION_REQUEST_MS = 300
-/** How long a tab that got the refresh lock waits for the session the previous holder is sending. */
+/** How long a tab that got the refresh lock waits for the session the previous holder sent. */
 const PEER_WAIT_MS = 2_000
-/** How long the refreshing tab keeps the lock after sending the new session to the others. */
-const PEER_GRACE_MS = 100
 
 export interface InPageOptions {
 	refresh: RefreshFunction
 	refreshTimeoutMs?: number
 	onEvent?: (event: BrokerEvent) => void
-}
-
-function readGeneration(): number {
-	try {
-		return Number(globalThis.localStorage?.getItem(GENERATION_KEY)) || 0
-	} catch {
-		return 0
-	}
-}
-
-function writeGeneration(generation: number): number {
-	try {
-		globalThis.localStorage?.setItem(GENERATION_KEY, String(generation))
-	} catch {
-		// Storage may be disabled; the lock and the channel still keep tabs in step.
-	}
-	return generation
 }
 
 /**
@@ -51,6 +31,7 @@ function writeGeneration(generation: number): number {
 export function connectInPage(options: InPageOptions): BrokerConnection {
 	const channel = new BroadcastChannel(CHANNEL)
 	const locks = globalThis.navigator?.locks
+	const marker = indexedDbMarker()
 	const listeners = new Set<(message: BrokerBroadcast) => void>()
 	const deliver = (message: BrokerBroadcast) => {
 		for (const listener of listeners) listener(message)
@@ -70,25 +51,30 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 	const lockedRefresh: RefreshFunction = (context) => {
 		if (locks === undefined) return options.refresh(context)
 		const startedAt = core.exportState().generation
-		// Marks, for the tab granted the lock next, that this one changed the session.
-		const markChanged = () => writeGeneration(Math.max(startedAt + 1, Date.now()))
 		return locks.request(REFRESH_LOCK, { signal: context.signal }, async () => {
-			// The previous lock holder finished a refresh: its session is on the channel, wait for it.
-			if (readGeneration() > startedAt && core.exportState().generation === startedAt) await adopted(PEER_WAIT_MS)
+			// The previous holder changed the session: its new tokens are on the channel. Refreshing
+			// with the refresh token this tab still holds would present a rotated one (reuse).
+			if (await marker.read() > startedAt && core.exportState().generation === startedAt) {
+				await adopted(PEER_WAIT_MS)
+				// Not arrived: ask the open tabs. If none holds it, it left with its tab, and the
+				// server decides on the token this tab has.
+				if (core.exportState().generation === startedAt) {
+					post({ type: 'session-request' })
+					await adopted(SESSION_REQUEST_MS)
+				}
+			}
 			const { tokens, generation: current } = core.exportState()
 			// Superseded by another tab: the core adopts that tab's state and ignores this answer.
 			if (current !== startedAt) return tokens ?? Promise.reject(new RefreshUnavailableError('another tab ended the session'))
 			try {
 				const fresh = await options.refresh(context)
-				const generation = markChanged()
-				// The other tabs must have the rotated refresh token before the lock passes on, and
-				// neither localStorage nor the channel is ordered with the lock across processes:
-				// send the session now, and hold the lock a moment for it to arrive.
+				const generation = Math.max(startedAt + 1, Date.now())
 				post({ type: 'session', state: { tokens: holdTokens(fresh, Date.now(), context.refreshToken), generation, ended: null } })
-				await new Promise((resolve) => setTimeout(resolve, PEER_GRACE_MS))
+				// Committed before the lock passes on, so the next holder knows to wait for that session.
+				await marker.write(generation)
 				return fresh
 			} catch (error) {
-				if (error instanceof RefreshRejectedError) markChanged()
+				if (error instanceof RefreshRejectedError) await marker.write(Math.max(startedAt + 1, Date.now()))
 				throw error
 			}
 		})
