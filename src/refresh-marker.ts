@@ -1,5 +1,5 @@
-const DATABASE = 'sw-token-broker-in-page'
-const OBJECT_STORE = 'marker'
+import { objectStore } from './indexeddb.js'
+
 const KEY = 'generation'
 
 /**
@@ -14,26 +14,7 @@ export interface RefreshMarker {
 }
 
 export function indexedDbMarker(): RefreshMarker {
-	let database: Promise<IDBDatabase> | undefined
-	const open = () => {
-		database ??= new Promise((resolve, reject) => {
-			const opening = indexedDB.open(DATABASE, 1)
-			opening.onupgradeneeded = () => opening.result.createObjectStore(OBJECT_STORE)
-			opening.onsuccess = () => resolve(opening.result)
-			opening.onerror = () => reject(opening.error)
-		})
-		return database
-	}
-	/** Settles when the transaction has committed, not merely when its request succeeded. */
-	const transact = async <T>(mode: IDBTransactionMode, run: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> => {
-		const transaction = (await open()).transaction(OBJECT_STORE, mode)
-		const pending = run(transaction.objectStore(OBJECT_STORE))
-		return new Promise((resolve, reject) => {
-			transaction.oncomplete = () => resolve(pending.result)
-			transaction.onerror = () => reject(transaction.error)
-			transaction.onabort = () => reject(transaction.error)
-		})
-	}
+	const transact = objectStore('sw-token-broker-in-page', 'marker')
 	return {
 		// Without IndexedDB (some private modes) tabs still adopt each other's sessions; they just cannot be sure when.
 		read: () => transact('readonly', (store) => store.get(KEY)).then((value) => typeof value === 'number' ? value : 0, () => 0),

@@ -58,6 +58,17 @@ function workerOf(scope: () => FakeScope, self: () => PeerWorker, state: string)
 
 const login = (accessToken: string, refreshToken: string) => ({ swtb: 1, type: 'login', tokens: { accessToken, refreshToken } })
 
+/** An old version signed in with A1/R1 and a new one about to install, each seeing the other as a worker. */
+async function twoVersions(oldScope: FakeScope, newScope: FakeScope, refresh: (context: { refreshToken?: string }) => Promise<TokenSet>) {
+	const events: BrokerEvent[] = []
+	createTokenBroker({ refresh }).listen(oldScope)
+	createTokenBroker({ refresh, onEvent: (event) => events.push(event) }).listen(newScope)
+	await oldScope.send(login('A1', 'R1'))
+	const oldWorker: PeerWorker = workerOf(() => oldScope, () => newWorker, 'activated')
+	const newWorker: PeerWorker = workerOf(() => newScope, () => oldWorker, 'installing')
+	return { events, oldWorker, newWorker }
+}
+
 describe('service-worker host', () => {
 	it('answers window clients of its own origin, and ignores other origins and other sources', async () => {
 		const scope = new FakeScope()
@@ -101,13 +112,7 @@ describe('service-worker host', () => {
 			refreshes.push(refreshToken)
 			return { accessToken: `A${refreshes.length + 1}`, refreshToken: `R${refreshes.length + 1}` }
 		})
-		const events: BrokerEvent[] = []
-		createTokenBroker({ refresh }).listen(oldScope)
-		createTokenBroker({ refresh, onEvent: (event) => events.push(event) }).listen(newScope)
-		await oldScope.send(login('A1', 'R1'))
-
-		const oldWorker: PeerWorker = workerOf(() => oldScope, () => newWorker, 'activated')
-		const newWorker: PeerWorker = workerOf(() => newScope, () => oldWorker, 'installing')
+		const { events, newWorker, oldWorker } = await twoVersions(oldScope, newScope, refresh)
 		for (const scope of [oldScope, newScope]) Object.assign(scope.registration, { active: oldWorker, installing: newWorker })
 
 		await newScope.install()
@@ -125,13 +130,7 @@ describe('service-worker host', () => {
 		const oldScope = new FakeScope()
 		const newScope = new FakeScope()
 		const refresh = vi.fn(async (): Promise<TokenSet> => ({ accessToken: 'unused' }))
-		const events: BrokerEvent[] = []
-		createTokenBroker({ refresh }).listen(oldScope)
-		createTokenBroker({ refresh, onEvent: (event) => events.push(event) }).listen(newScope)
-		await oldScope.send(login('A1', 'R1'))
-
-		const oldWorker: PeerWorker = workerOf(() => oldScope, () => newWorker, 'activated')
-		const newWorker: PeerWorker = workerOf(() => newScope, () => oldWorker, 'installing')
+		const { events, newWorker, oldWorker } = await twoVersions(oldScope, newScope, refresh)
 		// The browser updates each worker's view of the registration by a task of its own: the new
 		// version's request can arrive while the old one does not yet list it as installing.
 		Object.assign(newScope.registration, { active: oldWorker, installing: newWorker })
