@@ -2,10 +2,17 @@ import { type AxiosInstance, type AxiosResponse, type InternalAxiosRequestConfig
 import type { TabSession } from './token-client.js'
 import { abortable } from './token-client.js'
 
-/** Marks the one retry a refused request gets; a plain key, because axios copies configs by their own keys. */
+/**
+ * What the glue keeps on a request: plain keys on its config, because axios and other
+ * interceptors copy configs by their own keys, so an object's identity does not survive.
+ */
 const RETRIED = '__swTokenBrokerRetry'
+/** The token the request went out with, so a 401 can be told apart from an already-replaced token. */
+const SENT_WITH = '__swTokenBrokerSentWith'
+/** The request's ticket with the session, for the wait before onLogout. */
+const TICKET = '__swTokenBrokerTicket'
 
-type Config = InternalAxiosRequestConfig & { [RETRIED]?: true }
+type Config = InternalAxiosRequestConfig & { [RETRIED]?: true; [SENT_WITH]?: string | null; [TICKET]?: number }
 
 const ABSOLUTE_URL = /^([a-z][a-z\d+\-.]*:)?\/\//i
 
@@ -26,9 +33,6 @@ function cancelled(config: Config, error: unknown): unknown {
  * and a response interceptor that turns a 401 into one broker refresh and one retry.
  */
 export function attachInterceptors(instance: AxiosInstance, session: TabSession, authorize: (url: URL) => boolean, base: () => string): () => void {
-	/** The token each request went out with, so a 401 can be told apart from an already-replaced token. */
-	const sentWith = new WeakMap<object, string | null>()
-
 	const allowed = (url: string): boolean => {
 		try {
 			return authorize(new URL(url, base()))
@@ -39,7 +43,7 @@ export function attachInterceptors(instance: AxiosInstance, session: TabSession,
 	// The hot path: instance.getUri() would merge the whole config again on every request.
 	const authorized = (config: Config): boolean => allowed(requestUrl(config))
 	const send = (config: Config, token: string | null): Config => {
-		sentWith.set(config, token)
+		config[SENT_WITH] = token
 		// A retried config still carries the refused header: without a token it must go.
 		if (token === null) config.headers.delete('Authorization')
 		else config.headers.set('Authorization', `Bearer ${token}`)
@@ -48,21 +52,23 @@ export function attachInterceptors(instance: AxiosInstance, session: TabSession,
 
 	const onRequest = (config: Config): Config | Promise<Config> => {
 		if (!authorized(config)) return config
-		session.requestStarted(config)
+		config[TICKET] = session.requestStarted()
 		// The hot path: a valid token in memory, no await, no message.
 		const token = session.freshToken()
 		if (token !== undefined) return send(config, token)
 		return session.tokenForRequest(config.signal as AbortSignal | undefined).then(
 			(fresh) => send(config, fresh),
 			(error: unknown) => {
-				session.requestSettled(config)
+				session.requestSettled(config[TICKET])
 				throw cancelled(config, error)
 			},
 		)
 	}
 
 	const onResponse = (response: AxiosResponse): AxiosResponse => {
-		session.requestSettled(response.config)
+		// An app interceptor registered earlier may already have turned the response into its data.
+		const config = (response as Partial<AxiosResponse> | null | undefined)?.config as Config | undefined
+		session.requestSettled(config?.[TICKET])
 		return response
 	}
 
@@ -71,20 +77,20 @@ export function attachInterceptors(instance: AxiosInstance, session: TabSession,
 		try {
 			return await refreshAndRetry(error, config)
 		} finally {
-			if (config !== undefined) session.requestSettled(config)
+			session.requestSettled(config?.[TICKET])
 		}
 	}
 
 	const refreshAndRetry = async (error: unknown, config: Config | undefined): Promise<unknown> => {
 		if (!isAxiosError(error) || error.response?.status !== 401) throw error
-		if (config === undefined || config[RETRIED] === true || !sentWith.has(config)) throw error
+		if (config === undefined || config[RETRIED] === true || config[SENT_WITH] === undefined) throw error
 		// After a redirect the 401 may come from an origin we never sent the token to: not ours to refresh.
 		const finalUrl = (error.request as { responseURL?: unknown } | undefined)?.responseURL
 		if (typeof finalUrl === 'string' && finalUrl !== '' && !allowed(finalUrl)) throw error
 		const signal = config.signal as AbortSignal | undefined
 		let fresh: string | null
 		try {
-			fresh = (await abortable(session.refreshAfter(sentWith.get(config) ?? null), signal)).accessToken
+			fresh = (await abortable(session.refreshAfter(config[SENT_WITH]), signal)).accessToken
 		} catch (refreshError) {
 			throw cancelled(config, refreshError)
 		}

@@ -54,14 +54,11 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 		return locks.request(REFRESH_LOCK, { signal: context.signal }, async () => {
 			// The previous holder changed the session: its new tokens are on the channel. Refreshing
 			// with the refresh token this tab still holds would present a rotated one (reuse).
+			// It may also have been sent while this tab was frozen: ask the open tabs too. If none
+			// answers, it left with its tab, and the server decides on the token this tab has.
 			if (await marker.read() > startedAt && core.exportState().generation === startedAt) {
+				post({ type: 'session-request' })
 				await adopted(PEER_WAIT_MS)
-				// Not arrived: ask the open tabs. If none holds it, it left with its tab, and the
-				// server decides on the token this tab has.
-				if (core.exportState().generation === startedAt) {
-					post({ type: 'session-request' })
-					await adopted(SESSION_REQUEST_MS)
-				}
 			}
 			const { tokens, generation: current } = core.exportState()
 			// Superseded by another tab: the core adopts that tab's state and ignores this answer.

@@ -5,11 +5,25 @@
 export function objectStore(database: string, name: string) {
 	let opened: Promise<IDBDatabase> | undefined
 	const open = () => {
-		opened ??= new Promise((resolve, reject) => {
+		opened ??= new Promise<IDBDatabase>((resolve, reject) => {
 			const opening = indexedDB.open(database, 1)
 			opening.onupgradeneeded = () => opening.result.createObjectStore(name)
-			opening.onsuccess = () => resolve(opening.result)
+			opening.onsuccess = () => {
+				const db = opening.result
+				// Closed by the browser, or asked to let an upgrade or deletion through: open anew next time.
+				db.onclose = () => {
+					opened = undefined
+				}
+				db.onversionchange = () => {
+					db.close()
+					opened = undefined
+				}
+				resolve(db)
+			}
 			opening.onerror = () => reject(opening.error)
+		}).catch((error: unknown) => {
+			opened = undefined
+			throw error
 		})
 		return opened
 	}

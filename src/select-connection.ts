@@ -36,11 +36,14 @@ function isWorkbox(value: ServiceWorkerOption): value is WorkboxLike {
  * controller and `wb.active` never resolves, while `ready` does. A registration the app hands in
  * races `ready` too: `register()` queues behind every other tab's update check for the scope, so
  * with many tabs opening at once (a restored browser session) it can take seconds, while `ready`
- * answers at once when a worker is already active.
+ * answers at once when a worker is already active. That worker is taken to be the broker's: the
+ * one that controls the page's scope.
  */
 function registrationOf(container: ServiceWorkerContainer, option: ServiceWorkerOption | undefined): Promise<ServiceWorkerRegistration> {
 	if (option === undefined || isWorkbox(option)) return container.ready
-	return Promise.race([Promise.resolve(option), container.ready])
+	// A register() that fails while a worker already controls the page does not send it to the fallback.
+	const given = Promise.resolve(option).catch((error: unknown) => container.controller === null ? Promise.reject(error) : container.ready)
+	return Promise.race([given, container.ready])
 }
 
 function unavailable(): BrokerConnection {

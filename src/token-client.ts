@@ -46,9 +46,11 @@ export class TabSession {
 	#synced: Promise<void> | null
 	/** Requests of this tab waiting on the same refresh share one message to the broker. */
 	#pendingRefresh: { failedToken: string | null; result: Promise<TokenSnapshot>; end: (error: LoggedOutError) => void } | null = null
-	/** This tab's authorized requests on their way: onLogout waits for them, so each settles before the page navigates away. */
-	readonly #inFlight = new Set<object>()
+	/** This tab's authorized requests on their way, by ticket: onLogout waits for them, so each settles before the page navigates away. */
+	readonly #inFlight = new Set<number>()
+	#tickets = 0
 	readonly #afterInFlight: (() => void)[] = []
+	#settleLimit: ReturnType<typeof setTimeout> | undefined
 
 	constructor(connection: BrokerConnection, options: SessionOptions) {
 		this.#connection = connection
@@ -140,13 +142,19 @@ export class TabSession {
 		if (this.#synced === null && this.freshToken() === undefined) this.refreshAfter(this.#snapshot.accessToken).catch(() => undefined)
 	}
 
-	requestStarted(request: object): void {
-		this.#inFlight.add(request)
+	requestStarted(): number {
+		// Requests whose end went unseen (an interceptor added before attach() hid it) must not pile
+		// up; no tab has this many really in flight.
+		if (this.#inFlight.size >= 500) this.#inFlight.clear()
+		this.#inFlight.add(++this.#tickets)
+		return this.#tickets
 	}
 
-	requestSettled(request: object): void {
+	requestSettled(ticket: number | undefined): void {
+		if (ticket === undefined || !this.#inFlight.delete(ticket) || this.#inFlight.size > 0 || this.#afterInFlight.length === 0) return
+		clearTimeout(this.#settleLimit)
 		// A macrotask later, so the request's own rejection has reached its caller first.
-		if (this.#inFlight.delete(request) && this.#inFlight.size === 0) setTimeout(() => this.#runAfterInFlight(), 0)
+		setTimeout(() => this.#runAfterInFlight(), 0)
 	}
 
 	get accessToken(): string | null {
@@ -183,6 +191,7 @@ export class TabSession {
 	}
 
 	close(): void {
+		this.#afterInFlight.length = 0
 		this.#listeners.clear()
 		this.#stopListening()
 		this.#connection.close()
@@ -245,8 +254,16 @@ export class TabSession {
 	/** Runs `run` once no request of this tab is in flight, or after LOGOUT_SETTLE_MS at the latest. */
 	#whenRequestsSettled(run: () => void): void {
 		this.#afterInFlight.push(run)
-		if (this.#inFlight.size === 0) this.#runAfterInFlight()
-		else setTimeout(() => this.#runAfterInFlight(), LOGOUT_SETTLE_MS)
+		if (this.#inFlight.size === 0) {
+			this.#runAfterInFlight()
+			return
+		}
+		clearTimeout(this.#settleLimit)
+		this.#settleLimit = setTimeout(() => {
+			// Requests still out after the limit are not waited for again by a later logout.
+			this.#inFlight.clear()
+			this.#runAfterInFlight()
+		}, LOGOUT_SETTLE_MS)
 	}
 
 	#runAfterInFlight(): void {

@@ -62,6 +62,7 @@ export interface TokenBroker {
 
 /** How long a new version waits for its predecessor's session beyond what the predecessor may be finishing (maxIdleWaitMs). */
 const HANDOVER_SLACK_MS = 2_000
+/** How often a new version asks again for its predecessor's session (see requestSession). */
 const SESSION_REQUEST_RESEND_MS = 250
 /** How long a restarted worker holds requests while the open tabs seed it. */
 const SEED_WAIT_MS = 500

@@ -494,6 +494,52 @@ describe('axios interceptors over a shared broker', () => {
 		expect(a.session.accessToken).toBe(world.validToken)
 	})
 
+	it("the app's own interceptors may copy the config or replace the response: 401s are still refreshed, and no request stays counted in flight", async () => {
+		const { world, api, tabs } = await setup(2)
+		const [a, b] = tabs as [Tab, Tab]
+		const http = axios.create({ baseURL: APP, adapter: api.adapter })
+		// Registered before attach(), so axios runs it after ours, right before the request goes out.
+		http.interceptors.request.use((config) => ({ ...config }) as InternalAxiosRequestConfig)
+		attachInterceptors(http, a.session, authorize, base)
+		// Registered after attach(), as the README says, so ours sees the response first.
+		http.interceptors.response.use(() => null as unknown as AxiosResponse)
+		expect(await http.get('/api/a')).toBeNull()
+		world.validToken = 'rotated-by-the-server'
+		expect(await http.get('/api/b')).toBeNull()
+		expect(world.refreshCalls).toHaveLength(1)
+		await flush()
+
+		await b.session.logout()
+		await flush()
+		expect(a.logouts).toEqual(['remote'])
+	})
+
+	it('a request whose end the glue never sees holds one logout back for LOGOUT_SETTLE_MS, not the next one', async () => {
+		const { world, api, tabs } = await setup(2)
+		const [a, b] = tabs as [Tab, Tab]
+		const http = axios.create({ baseURL: APP, adapter: api.adapter })
+		// Registered before attach(): it hides the response from ours.
+		http.interceptors.response.use(() => null as unknown as AxiosResponse)
+		attachInterceptors(http, a.session, authorize, base)
+		expect(await http.get('/api/a')).toBeNull()
+		vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+		try {
+			const logout = b.session.logout()
+			await vi.advanceTimersByTimeAsync(1)
+			await logout
+			expect(a.logouts).toEqual([])
+			await vi.advanceTimersByTimeAsync(LOGOUT_SETTLE_MS)
+			expect(a.logouts).toEqual(['remote'])
+		} finally {
+			vi.useRealTimers()
+		}
+		await b.session.login(world.issue())
+		await flush()
+		await b.session.logout()
+		await flush()
+		expect(a.logouts).toEqual(['remote', 'remote'])
+	})
+
 	it('onLogout waits at most LOGOUT_SETTLE_MS for a request that does not settle', async () => {
 		const { world, api, tabs } = await setup(2)
 		const [a, b] = tabs as [Tab, Tab]

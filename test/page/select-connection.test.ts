@@ -17,8 +17,8 @@ function fakeActiveWorker() {
 	return { received, registration: { active: worker } as unknown as ServiceWorkerRegistration }
 }
 
-function fakeContainer(ready: Promise<ServiceWorkerRegistration>): ServiceWorkerContainer {
-	return { ready, addEventListener() {}, removeEventListener() {}, startMessages() {} } as unknown as ServiceWorkerContainer
+function fakeContainer(ready: Promise<ServiceWorkerRegistration>, controller: object | null = null): ServiceWorkerContainer {
+	return { ready, controller, addEventListener() {}, removeEventListener() {}, startMessages() {} } as unknown as ServiceWorkerContainer
 }
 
 afterEach(() => {
@@ -35,6 +35,18 @@ describe('selectConnection', () => {
 		await expect(host).resolves.toBe('service-worker')
 		await expect(connection.request({ type: 'hello' }, 1_000)).resolves.toEqual({ accessToken: 'at-1', generation: 1 })
 		expect(received).toEqual([{ type: 'hello' }])
+		connection.close()
+	})
+
+	it('a register() that fails while a worker controls the page keeps that worker, not the fallback', async () => {
+		const { received, registration } = fakeActiveWorker()
+		// `ready` answers a moment after the rejection, as it does in a browser: a task later.
+		const ready = new Promise<ServiceWorkerRegistration>((resolve) => setTimeout(() => resolve(registration), 20))
+		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(ready, registration.active) })
+		const { connection, host } = selectConnection({ serviceWorker: Promise.reject(new Error('blocked by policy')), fallback: { refresh: async () => ({ accessToken: 'x' }) }, timeoutMs: 1_000, onEvent: undefined })
+		await expect(host).resolves.toBe('service-worker')
+		await expect(connection.request({ type: 'hello' }, 1_000)).resolves.toMatchObject({ accessToken: 'at-1' })
+		expect(received).toHaveLength(1)
 		connection.close()
 	})
 
