@@ -21,7 +21,7 @@ export const SIZE_TARGETS = { page: 2500, worker: 2500 } as const
 /**
  * Gzipped bytes the CI gate allows: the smallest reached (page 6,332 B, worker 5,897 B) plus 3 %.
  * The page's gate then moved from 6,520 B to 6,700 B for what the bytes buy: requests in flight
- * settle before onLogout navigates, and the glue works with the app's own interceptors (6,617 B).
+ * settle before onLogout navigates, and the glue works with the app's own interceptors (6,620 B).
  */
 export const SIZE_BUDGETS = { page: 6_700, worker: 6_070 } as const
 

@@ -9,10 +9,10 @@ import { abortable } from './token-client.js'
 const RETRIED = '__swTokenBrokerRetry'
 /** The token the request went out with, so a 401 can be told apart from an already-replaced token. */
 const SENT_WITH = '__swTokenBrokerSentWith'
-/** The request's ticket with the session, for the wait before onLogout. */
-const TICKET = '__swTokenBrokerTicket'
+/** Set while the request counts as in flight for the wait before onLogout; cleared when it ends, so it ends once. */
+const IN_FLIGHT = '__swTokenBrokerInFlight'
 
-type Config = InternalAxiosRequestConfig & { [RETRIED]?: true; [SENT_WITH]?: string | null; [TICKET]?: number }
+type Config = InternalAxiosRequestConfig & { [RETRIED]?: true; [SENT_WITH]?: string | null; [IN_FLIGHT]?: boolean }
 
 const ABSOLUTE_URL = /^([a-z][a-z\d+\-.]*:)?\/\//i
 
@@ -50,16 +50,23 @@ export function attachInterceptors(instance: AxiosInstance, session: TabSession,
 		return config
 	}
 
+	const settled = (config: Config | undefined) => {
+		if (config?.[IN_FLIGHT] !== true) return
+		config[IN_FLIGHT] = false
+		session.requestSettled()
+	}
+
 	const onRequest = (config: Config): Config | Promise<Config> => {
 		if (!authorized(config)) return config
-		config[TICKET] = session.requestStarted()
+		config[IN_FLIGHT] = true
+		session.requestStarted()
 		// The hot path: a valid token in memory, no await, no message.
 		const token = session.freshToken()
 		if (token !== undefined) return send(config, token)
 		return session.tokenForRequest(config.signal as AbortSignal | undefined).then(
 			(fresh) => send(config, fresh),
 			(error: unknown) => {
-				session.requestSettled(config[TICKET])
+				settled(config)
 				throw cancelled(config, error)
 			},
 		)
@@ -67,8 +74,7 @@ export function attachInterceptors(instance: AxiosInstance, session: TabSession,
 
 	const onResponse = (response: AxiosResponse): AxiosResponse => {
 		// An app interceptor registered earlier may already have turned the response into its data.
-		const config = (response as Partial<AxiosResponse> | null | undefined)?.config as Config | undefined
-		session.requestSettled(config?.[TICKET])
+		settled((response as Partial<AxiosResponse> | null | undefined)?.config)
 		return response
 	}
 
@@ -77,7 +83,7 @@ export function attachInterceptors(instance: AxiosInstance, session: TabSession,
 		try {
 			return await refreshAndRetry(error, config)
 		} finally {
-			session.requestSettled(config?.[TICKET])
+			settled(config)
 		}
 	}
 
@@ -95,7 +101,7 @@ export function attachInterceptors(instance: AxiosInstance, session: TabSession,
 			throw cancelled(config, refreshError)
 		}
 		if (fresh === null) throw error
-		const retry: Config = { ...config, [RETRIED]: true }
+		const retry: Config = { ...config, [RETRIED]: true, [IN_FLIGHT]: false }
 		return instance.request(retry)
 	}
 

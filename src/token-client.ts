@@ -46,9 +46,8 @@ export class TabSession {
 	#synced: Promise<void> | null
 	/** Requests of this tab waiting on the same refresh share one message to the broker. */
 	#pendingRefresh: { failedToken: string | null; result: Promise<TokenSnapshot>; end: (error: LoggedOutError) => void } | null = null
-	/** This tab's authorized requests on their way, by ticket: onLogout waits for them, so each settles before the page navigates away. */
-	readonly #inFlight = new Set<number>()
-	#tickets = 0
+	/** How many of this tab's authorized requests are on their way: onLogout waits for them, so each settles before the page navigates away. */
+	#inFlight = 0
 	readonly #afterInFlight: (() => void)[] = []
 	#settleLimit: ReturnType<typeof setTimeout> | undefined
 
@@ -142,16 +141,14 @@ export class TabSession {
 		if (this.#synced === null && this.freshToken() === undefined) this.refreshAfter(this.#snapshot.accessToken).catch(() => undefined)
 	}
 
-	requestStarted(): number {
-		// Requests whose end went unseen (an interceptor added before attach() hid it) must not pile
-		// up; no tab has this many really in flight.
-		if (this.#inFlight.size >= 500) this.#inFlight.clear()
-		this.#inFlight.add(++this.#tickets)
-		return this.#tickets
+	requestStarted(): void {
+		this.#inFlight += 1
 	}
 
-	requestSettled(ticket: number | undefined): void {
-		if (ticket === undefined || !this.#inFlight.delete(ticket) || this.#inFlight.size > 0 || this.#afterInFlight.length === 0) return
+	requestSettled(): void {
+		// Never below zero: a request still out when the wait gave up may settle afterwards.
+		this.#inFlight = Math.max(0, this.#inFlight - 1)
+		if (this.#inFlight > 0 || this.#afterInFlight.length === 0) return
 		clearTimeout(this.#settleLimit)
 		// A macrotask later, so the request's own rejection has reached its caller first.
 		setTimeout(() => this.#runAfterInFlight(), 0)
@@ -254,14 +251,15 @@ export class TabSession {
 	/** Runs `run` once no request of this tab is in flight, or after LOGOUT_SETTLE_MS at the latest. */
 	#whenRequestsSettled(run: () => void): void {
 		this.#afterInFlight.push(run)
-		if (this.#inFlight.size === 0) {
+		if (this.#inFlight === 0) {
 			this.#runAfterInFlight()
 			return
 		}
 		clearTimeout(this.#settleLimit)
 		this.#settleLimit = setTimeout(() => {
-			// Requests still out after the limit are not waited for again by a later logout.
-			this.#inFlight.clear()
+			// Requests still out after the limit (or whose end went unseen: an interceptor added
+			// before attach() hid it) are not waited for again by a later logout.
+			this.#inFlight = 0
 			this.#runAfterInFlight()
 		}, LOGOUT_SETTLE_MS)
 	}
