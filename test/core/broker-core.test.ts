@@ -67,6 +67,20 @@ async function refreshCalled(h: Harness, count: number): Promise<void> {
 	await vi.waitFor(() => expect(h.refresh).toHaveBeenCalledTimes(count), { timeout: 1000, interval: 1 })
 }
 
+/** Waits for the `count`-th call of the refresh function, answers it with `tokens`, and returns what it was called with. */
+async function answerRefresh(h: Harness, count: number, tokens: TokenSet): Promise<RefreshContext> {
+	await refreshCalled(h, count)
+	h.calls[count - 1]!.answer.resolve(tokens)
+	return h.calls[count - 1]!.context
+}
+
+/** Waits for the `count`-th call of the refresh function, fails it with `error`, and returns what it was called with. */
+async function failRefresh(h: Harness, count: number, error: unknown): Promise<RefreshContext> {
+	await refreshCalled(h, count)
+	h.calls[count - 1]!.answer.reject(error)
+	return h.calls[count - 1]!.context
+}
+
 afterEach(() => {
 	vi.useRealTimers()
 })
@@ -94,12 +108,10 @@ describe('BrokerCore single-flight refresh', () => {
 		const h = harness()
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 		const first = h.refreshWith('A1')
-		await refreshCalled(h, 1)
-		h.calls[0]!.answer.resolve({ accessToken: 'A2' })
+		await answerRefresh(h, 1, { accessToken: 'A2' })
 		await first
 		const second = h.refreshWith('A2')
-		await refreshCalled(h, 2)
-		h.calls[1]!.answer.resolve({ accessToken: 'A3' })
+		await answerRefresh(h, 2, { accessToken: 'A3' })
 		expect((await second).accessToken).toBe('A3')
 	})
 
@@ -120,21 +132,15 @@ describe('BrokerCore single-flight refresh', () => {
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 
 		const first = h.refreshWith('A1')
-		await refreshCalled(h, 1)
-		expect(h.calls[0]!.context.refreshToken).toBe('R1')
-		h.calls[0]!.answer.resolve({ accessToken: 'A2', refreshToken: 'R2' })
+		expect((await answerRefresh(h, 1, { accessToken: 'A2', refreshToken: 'R2' })).refreshToken).toBe('R1')
 		await first
 
 		const second = h.refreshWith('A2')
-		await refreshCalled(h, 2)
-		expect(h.calls[1]!.context.refreshToken).toBe('R2')
-		h.calls[1]!.answer.resolve({ accessToken: 'A3' })
+		expect((await answerRefresh(h, 2, { accessToken: 'A3' })).refreshToken).toBe('R2')
 		await second
 
 		const third = h.refreshWith('A3')
-		await refreshCalled(h, 3)
-		expect(h.calls[2]!.context.refreshToken).toBe('R2')
-		h.calls[2]!.answer.resolve({ accessToken: 'A4' })
+		expect((await answerRefresh(h, 3, { accessToken: 'A4' })).refreshToken).toBe('R2')
 		await third
 	})
 
@@ -143,8 +149,7 @@ describe('BrokerCore single-flight refresh', () => {
 		const replies: TokenSnapshot[] = []
 		replies.push(await h.login({ accessToken: 'A1', refreshToken: 'secret-R1' }))
 		const refreshed = h.refreshWith('A1')
-		await refreshCalled(h, 1)
-		h.calls[0]!.answer.resolve({ accessToken: 'A2', refreshToken: 'secret-R2' })
+		await answerRefresh(h, 1, { accessToken: 'A2', refreshToken: 'secret-R2' })
 		replies.push(await refreshed)
 		replies.push(await h.handle({ type: 'hello' }))
 		replies.push(await h.handle({ type: 'ping' }))
@@ -170,8 +175,7 @@ describe('BrokerCore definitive refresh failure', () => {
 		const h = harness()
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 		const waiters = Array.from({ length: 6 }, () => track(h.refreshWith('A1')))
-		await refreshCalled(h, 1)
-		h.calls[0]!.answer.reject(new RefreshRejectedError('invalid_grant'))
+		await failRefresh(h, 1, new RefreshRejectedError('invalid_grant'))
 		await Promise.all(waiters.map((w) => w.done))
 		for (const waiter of waiters) {
 			expect(waiter.error).toBeInstanceOf(LoggedOutError)
@@ -196,9 +200,7 @@ describe('BrokerCore definitive refresh failure', () => {
 		// The next login opens the session again.
 		await h.login({ accessToken: 'B1', refreshToken: 'RB1' })
 		const again = h.refreshWith('B1')
-		await refreshCalled(h, 2)
-		expect(h.calls[1]!.context.refreshToken).toBe('RB1')
-		h.calls[1]!.answer.resolve({ accessToken: 'B2' })
+		expect((await answerRefresh(h, 2, { accessToken: 'B2' })).refreshToken).toBe('RB1')
 		expect((await again).accessToken).toBe('B2')
 	})
 
@@ -249,9 +251,7 @@ describe('BrokerCore transient refresh failure and backoff', () => {
 
 		// The next request tries again immediately, with the same refresh token.
 		const retry = h.refreshWith('A1')
-		await refreshCalled(h, 2)
-		expect(h.calls[1]!.context.refreshToken).toBe('R1')
-		h.calls[1]!.answer.resolve({ accessToken: 'A2' })
+		expect((await answerRefresh(h, 2, { accessToken: 'A2' })).refreshToken).toBe('R1')
 		expect((await retry).accessToken).toBe('A2')
 	})
 
@@ -271,13 +271,11 @@ describe('BrokerCore transient refresh failure and backoff', () => {
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 
 		const first = track(h.refreshWith('A1'))
-		await refreshCalled(h, 1)
-		h.calls[0]!.answer.reject(new Error('down'))
+		await failRefresh(h, 1, new Error('down'))
 		await first.done
 
 		const second = track(h.refreshWith('A1'))
-		await refreshCalled(h, 2)
-		h.calls[1]!.answer.reject(new Error('down'))
+		await failRefresh(h, 2, new Error('down'))
 		await second.done
 		expect(second.error).toBeInstanceOf(RefreshUnavailableError)
 
@@ -293,8 +291,7 @@ describe('BrokerCore transient refresh failure and backoff', () => {
 
 		h.clock.now += 1
 		const third = track(h.refreshWith('A1'))
-		await refreshCalled(h, 3)
-		h.calls[2]!.answer.reject(new Error('still down'))
+		await failRefresh(h, 3, new Error('still down'))
 		await third.done
 		expect(third.error).toBeInstanceOf(RefreshUnavailableError)
 
@@ -305,18 +302,15 @@ describe('BrokerCore transient refresh failure and backoff', () => {
 		expect(h.refresh).toHaveBeenCalledTimes(3)
 		h.clock.now += 1
 		const fourth = h.refreshWith('A1')
-		await refreshCalled(h, 4)
-		h.calls[3]!.answer.resolve({ accessToken: 'A2' })
+		await answerRefresh(h, 4, { accessToken: 'A2' })
 		expect((await fourth).accessToken).toBe('A2')
 
 		// A success resets the count: the next failure again allows an immediate retry.
 		const fifth = track(h.refreshWith('A2'))
-		await refreshCalled(h, 5)
-		h.calls[4]!.answer.reject(new Error('blip'))
+		await failRefresh(h, 5, new Error('blip'))
 		await fifth.done
 		const sixth = h.refreshWith('A2')
-		await refreshCalled(h, 6)
-		h.calls[5]!.answer.resolve({ accessToken: 'A3' })
+		await answerRefresh(h, 6, { accessToken: 'A3' })
 		expect((await sixth).accessToken).toBe('A3')
 	})
 
@@ -325,8 +319,7 @@ describe('BrokerCore transient refresh failure and backoff', () => {
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 		for (let i = 0; i < 2; i++) {
 			const attempt = track(h.refreshWith('A1'))
-			await refreshCalled(h, i + 1)
-			h.calls[i]!.answer.reject(new Error('down'))
+			await failRefresh(h, i + 1, new Error('down'))
 			await attempt.done
 		}
 		expect((await h.refreshWith('A0')).accessToken).toBe('A1')
@@ -337,14 +330,12 @@ describe('BrokerCore transient refresh failure and backoff', () => {
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 		for (let i = 0; i < 2; i++) {
 			const attempt = track(h.refreshWith('A1'))
-			await refreshCalled(h, i + 1)
-			h.calls[i]!.answer.reject(new Error('down'))
+			await failRefresh(h, i + 1, new Error('down'))
 			await attempt.done
 		}
 		await h.login({ accessToken: 'B1', refreshToken: 'RB1' })
 		const pending = h.refreshWith('B1')
-		await refreshCalled(h, 3)
-		h.calls[2]!.answer.resolve({ accessToken: 'B2' })
+		await answerRefresh(h, 3, { accessToken: 'B2' })
 		expect((await pending).accessToken).toBe('B2')
 	})
 
@@ -357,8 +348,7 @@ describe('BrokerCore transient refresh failure and backoff', () => {
 		const h = harness()
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 		const pending = track(h.refreshWith('A1'))
-		await refreshCalled(h, 1)
-		h.calls[0]!.answer.resolve(answer as unknown as TokenSet)
+		await answerRefresh(h, 1, answer as unknown as TokenSet)
 		await pending.done
 		expect(pending.error).toBeInstanceOf(RefreshUnavailableError)
 		expect(h.logouts()).toHaveLength(0)
@@ -366,9 +356,7 @@ describe('BrokerCore transient refresh failure and backoff', () => {
 		expect(h.tokens()).toHaveLength(1)
 		// The session and its refresh token are intact for the next attempt.
 		const retry = h.refreshWith('A1')
-		await refreshCalled(h, 2)
-		expect(h.calls[1]!.context.refreshToken).toBe('R1')
-		h.calls[1]!.answer.resolve({ accessToken: 'A2' })
+		expect((await answerRefresh(h, 2, { accessToken: 'A2' })).refreshToken).toBe('R1')
 		expect((await retry).accessToken).toBe('A2')
 	})
 
@@ -491,9 +479,7 @@ describe('BrokerCore login and logout during an in-flight refresh', () => {
 
 		// The login's refresh token is the one used next, not the late rotated one.
 		const next = h.refreshWith('B1')
-		await refreshCalled(h, 2)
-		expect(h.calls[1]!.context.refreshToken).toBe('RB1')
-		h.calls[1]!.answer.resolve({ accessToken: 'B2' })
+		expect((await answerRefresh(h, 2, { accessToken: 'B2' })).refreshToken).toBe('RB1')
 		await next
 	})
 
@@ -585,8 +571,7 @@ describe('BrokerCore server logout (RefreshFunction.logout)', () => {
 		const { h, logout } = withServerLogout()
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 		const refreshing = h.refreshWith('A1')
-		await refreshCalled(h, 1)
-		h.calls[0]!.answer.reject(new RefreshRejectedError('invalid_grant'))
+		await failRefresh(h, 1, new RefreshRejectedError('invalid_grant'))
 		await expect(refreshing).rejects.toBeInstanceOf(LoggedOutError)
 		await flush()
 		expect(logout).not.toHaveBeenCalled()
@@ -604,9 +589,7 @@ describe('BrokerCore server logout (RefreshFunction.logout)', () => {
 		expect(h.core.busy).toBe(true)
 		logouts[0]!.answer.resolve()
 		await loggedOut
-		await refreshCalled(h, 1)
-		expect(h.calls[0]!.context.refreshToken).toBe('RB1')
-		h.calls[0]!.answer.resolve({ accessToken: 'B2' })
+		expect((await answerRefresh(h, 1, { accessToken: 'B2' })).refreshToken).toBe('RB1')
 		expect((await refreshing).accessToken).toBe('B2')
 		expect(h.core.busy).toBe(false)
 	})
@@ -650,8 +633,7 @@ describe('BrokerCore generations and expiry', () => {
 		// The clock does not move: still strictly increasing.
 		record(await h.login({ accessToken: 'A2', refreshToken: 'R1' }))
 		const refreshed = h.refreshWith('A2')
-		await refreshCalled(h, 1)
-		h.calls[0]!.answer.resolve({ accessToken: 'A3' })
+		await answerRefresh(h, 1, { accessToken: 'A3' })
 		record(await refreshed)
 		h.clock.now += 60_000
 		record(await h.handle({ type: 'logout', tab: 't' }))
@@ -710,9 +692,7 @@ describe('BrokerCore seed', () => {
 
 		// A seeded token is refreshed like any other (without a refresh token: cookie refresh).
 		const pending = h.refreshWith('S1')
-		await refreshCalled(h, 1)
-		expect(h.calls[0]!.context.refreshToken).toBeUndefined()
-		h.calls[0]!.answer.resolve({ accessToken: 'S1-refreshed' })
+		expect((await answerRefresh(h, 1, { accessToken: 'S1-refreshed' })).refreshToken).toBeUndefined()
 		await pending
 
 		// After a logout, a tab that missed it cannot bring the session back by seeding.
@@ -726,8 +706,7 @@ describe('BrokerCore seed', () => {
 		const h = harness()
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 		const pending = track(h.refreshWith('A1'))
-		await refreshCalled(h, 1)
-		h.calls[0]!.answer.reject(new RefreshRejectedError('revoked'))
+		await failRefresh(h, 1, new RefreshRejectedError('revoked'))
 		await pending.done
 		expect((await h.handle({ type: 'seed', accessToken: 'A1', generation: 1 })).accessToken).toBeNull()
 	})
@@ -752,9 +731,7 @@ describe('BrokerCore persistence (store)', () => {
 		const hello = await h.handle({ type: 'hello' })
 		expect(hello).toMatchObject({ accessToken: 'P1', expiresAt: T0 + 1_000, generation: T0 + 99_999 })
 		const pending = h.refreshWith('P1')
-		await refreshCalled(h, 1)
-		expect(h.calls[0]!.context.refreshToken).toBe('PR1')
-		h.calls[0]!.answer.resolve({ accessToken: 'P2' })
+		expect((await answerRefresh(h, 1, { accessToken: 'P2' })).refreshToken).toBe('PR1')
 		expect((await pending).generation).toBeGreaterThan(T0 + 99_999)
 	})
 
@@ -775,9 +752,7 @@ describe('BrokerCore persistence (store)', () => {
 		await flush()
 		expect(h.refresh).not.toHaveBeenCalled()
 		load.resolve({ tokens: { accessToken: 'P1', refreshToken: 'PR1' }, generation: T0, ended: null })
-		await refreshCalled(h, 1)
-		expect(h.calls[0]!.context.refreshToken).toBe('PR1')
-		h.calls[0]!.answer.resolve({ accessToken: 'P2' })
+		expect((await answerRefresh(h, 1, { accessToken: 'P2' })).refreshToken).toBe('PR1')
 		expect((await refresh).accessToken).toBe('P2')
 	})
 
@@ -789,8 +764,7 @@ describe('BrokerCore persistence (store)', () => {
 		expect(saved[0]).toEqual({ tokens: { accessToken: 'A1', refreshToken: 'R1', expiresAt: T0 + 60_000, issuedAt: T0 }, generation: login.generation, ended: null })
 
 		const pending = h.refreshWith('A1')
-		await refreshCalled(h, 1)
-		h.calls[0]!.answer.resolve({ accessToken: 'A2', refreshToken: 'R2' })
+		await answerRefresh(h, 1, { accessToken: 'A2', refreshToken: 'R2' })
 		const refreshed = await pending
 		expect(saved).toHaveLength(2)
 		expect(saved[1]).toMatchObject({ tokens: { accessToken: 'A2', refreshToken: 'R2' }, generation: refreshed.generation })
@@ -810,8 +784,7 @@ describe('BrokerCore persistence (store)', () => {
 		const h = harness({ store })
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 		const pending = track(h.refreshWith('A1'))
-		await refreshCalled(h, 1)
-		h.calls[0]!.answer.reject(new RefreshRejectedError('revoked'))
+		await failRefresh(h, 1, new RefreshRejectedError('revoked'))
 		await pending.done
 		expect(store.clear).toHaveBeenCalledTimes(1)
 	})
@@ -917,9 +890,7 @@ describe('BrokerCore exchange', () => {
 
 		// The session is open again and refreshes with the exchanged refresh token.
 		const pending = h.refreshWith('exchanged')
-		await refreshCalled(h, 1)
-		expect(h.calls[0]!.context.refreshToken).toBe('exchanged-refresh')
-		h.calls[0]!.answer.resolve({ accessToken: 'E2' })
+		expect((await answerRefresh(h, 1, { accessToken: 'E2' })).refreshToken).toBe('exchanged-refresh')
 		expect((await pending).accessToken).toBe('E2')
 	})
 })
@@ -931,8 +902,7 @@ describe('BrokerCore offline', () => {
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 		for (let attempt = 1; attempt <= 2; attempt++) {
 			const failed = h.refreshWith('A1')
-			await refreshCalled(h, attempt)
-			h.calls[attempt - 1]!.answer.reject(new TypeError('Failed to fetch'))
+			await failRefresh(h, attempt, new TypeError('Failed to fetch'))
 			await expect(failed).rejects.toBeInstanceOf(RefreshUnavailableError)
 		}
 		await expect(h.refreshWith('A1')).rejects.toThrow(/allowed in/)
@@ -944,8 +914,7 @@ describe('BrokerCore offline', () => {
 
 		network.online = true
 		const retried = h.refreshWith('A1')
-		await refreshCalled(h, 3)
-		h.calls[2]!.answer.resolve({ accessToken: 'A2' })
+		await answerRefresh(h, 3, { accessToken: 'A2' })
 		expect((await retried).accessToken).toBe('A2')
 	})
 })
