@@ -6,10 +6,10 @@
 import axios, { type AxiosAdapter, type AxiosInstance } from 'axios'
 import { createAuthRefresh } from 'axios-auth-refresh'
 import { Bench } from 'tinybench'
-import { attachInterceptors } from '../src/axios-interceptors.js'
-import type { BrokerConnection } from '../src/broker-connection.js'
+import { attachInterceptors } from '../src/adapters/axios.js'
+import type { BrokerConnection } from '../src/transports/connection.js'
 import type { TokenSnapshot } from '../src/core/protocol.js'
-import { TabSession } from '../src/token-client.js'
+import { TabSession } from '../src/session/tab-session.js'
 
 /** axios-auth-refresh's types see axios through its CommonJS typings, ours through the ESM ones: same object, two type identities. */
 const asRefreshTarget = (instance: unknown) => instance as Parameters<typeof createAuthRefresh>[0]

@@ -1,11 +1,11 @@
 import { BrokerCore, type BrokerEvent, type SessionStore, maxIdleWaitMs } from '../src/core/broker-core.js'
 import { serializeError } from '../src/core/errors/serialize.js'
 import { defaultExchangeUrls, performExchange } from '../src/core/exchange.js'
-import type { RefreshFunction } from '../src/core/presets.js'
+import type { RefreshFunction } from '../src/core/refresh-function.js'
 import { type BrokerBroadcast, type BrokerReply, type SessionState, envelope, parsePeerMessage, parseRequest } from '../src/core/protocol.js'
 import { reporter } from '../src/core/report.js'
 import { timeLimit } from '../src/core/time-limit.js'
-import { openIndexedDbStore } from './indexeddb-store.js'
+import { openIndexedDbStore } from '../src/storage/indexeddb-store.js'
 
 export interface TokenBrokerOptions {
 	refresh: RefreshFunction

@@ -1,11 +1,11 @@
 import { LoggedOutError } from './errors/logged-out-error.js'
 import { LoginFailedError } from './errors/login-failed-error.js'
 import { RefreshUnavailableError } from './errors/refresh-unavailable-error.js'
-import { type BrokerBroadcast, type BrokerRequest, type ExchangeRequest, type LogoutReason, type SessionState, type TokenSet, type TokenSnapshot, parseSessionState } from './protocol.js'
-import type { RefreshFunction } from './presets.js'
+import { type BrokerBroadcast, type BrokerRequest, type ExchangeRequest, type HeldTokens, type LogoutReason, type SessionState, type TokenSet, type TokenSnapshot, parseSessionState } from './protocol.js'
+import type { RefreshFunction } from './refresh-function.js'
 import { asTransient, backoffMs, isDefinitive } from './refresh-policy.js'
 import { timeLimit } from './time-limit.js'
-import { type HeldTokens, holdTokens, snapshotOf } from './tokens.js'
+import { holdTokens, snapshotOf } from './tokens.js'
 
 /** Where the session survives a restart of the broker's host, when persistence is on. */
 export interface SessionStore {
@@ -70,7 +70,7 @@ export class BrokerCore {
 	/** Set by a logout or a definitive refresh failure; only login or exchange clears it. */
 	#ended: LogoutReason | null = null
 	/** The one refresh call in flight, and the generation it started from. It holds the slot until it answers. */
-	#call: { answer: Promise<TokenSnapshot>; startedAt: number } | null = null
+	#call: { answer: Promise<TokenSnapshot>; generation: number } | null = null
 	readonly #exchanges = new Set<Promise<unknown>>()
 	/** User logouts still ending their session at the server (RefreshFunction.logout). */
 	readonly #serverLogouts = new Set<Promise<void>>()
@@ -162,7 +162,7 @@ export class BrokerCore {
 
 	#refresh(failedToken: string | null): Promise<TokenSnapshot> {
 		const call = this.#call
-		if (call !== null && call.startedAt === this.#generation) return this.#waitFor(call.answer)
+		if (call !== null && call.generation === this.#generation) return this.#waitFor(call.answer)
 		// The caller's token is already replaced: retry with the current one, no refresh needed.
 		if (this.#tokens !== null && failedToken !== this.#tokens.accessToken) return Promise.resolve(this.snapshot())
 		if (this.#ended !== null) return Promise.reject(this.#loggedOut(this.#ended))
@@ -207,7 +207,7 @@ export class BrokerCore {
 		})
 		// Nobody may be listening when a late answer fails; the failure is reported through the event above.
 		answer.catch(noop)
-		this.#call = { answer, startedAt: this.#generation }
+		this.#call = { answer, generation: this.#generation }
 		return this.#waitFor(answer)
 	}
 
@@ -222,16 +222,16 @@ export class BrokerCore {
 	}
 
 	async #runRefresh(): Promise<TokenSnapshot> {
-		const startedAt = this.#generation
+		const generation = this.#generation
 		const previous = this.#tokens
 		let result: TokenSet
 		try {
-			result = await this.#withTimeout('refresh', this.#refreshTimeoutMs * REFRESH_HARD_CAP_FACTOR, (signal) => this.#options.refresh(previous?.refreshToken === undefined ? { signal } : { refreshToken: previous.refreshToken, signal }))
+			result = await this.#abortAfter('refresh', this.#refreshTimeoutMs * REFRESH_HARD_CAP_FACTOR, (signal) => this.#options.refresh(previous?.refreshToken === undefined ? { signal } : { refreshToken: previous.refreshToken, signal }))
 			if (typeof result?.accessToken !== 'string' || result.accessToken.length === 0) {
 				throw new RefreshUnavailableError('the refresh function returned no access token')
 			}
 		} catch (error) {
-			if (this.#generation !== startedAt) return this.#settledMeanwhile()
+			if (this.#generation !== generation) return this.#settledMeanwhile()
 			if (isDefinitive(error)) {
 				await this.#logout(error.reason)
 				throw this.#loggedOut(error.reason)
@@ -241,7 +241,7 @@ export class BrokerCore {
 			throw asTransient(error)
 		}
 		// A login or logout while the refresh ran wins: its state is newer than this answer.
-		if (this.#generation !== startedAt) return this.#settledMeanwhile()
+		if (this.#generation !== generation) return this.#settledMeanwhile()
 		this.#resetBackoff()
 		return this.#set(holdTokens(result, this.#now(), previous?.refreshToken))
 	}
@@ -256,7 +256,7 @@ export class BrokerCore {
 	}
 
 	/** Raced as well as signalled: a refresh function that ignores its signal must not hang us. */
-	#withTimeout<T>(operation: string, timeoutMs: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+	#abortAfter<T>(operation: string, timeoutMs: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
 		const controller = new AbortController()
 		// A function that throws at once fails like one that rejects.
 		const running = new Promise<T>((resolve) => resolve(run(controller.signal)))
@@ -277,7 +277,7 @@ export class BrokerCore {
 		if (!this.#options.exchangeUrls(url)) {
 			throw new LoginFailedError(`The broker does not exchange tokens with ${url.origin}${url.pathname}. Allow it with the broker's exchangeUrls option.`)
 		}
-		const exchanged = this.#withTimeout('exchange', this.#refreshTimeoutMs, (signal) => this.#options.exchange({ ...request, url: url.href }, signal))
+		const exchanged = this.#abortAfter('exchange', this.#refreshTimeoutMs, (signal) => this.#options.exchange({ ...request, url: url.href }, signal))
 		this.#exchanges.add(exchanged)
 		const tokens = await exchanged
 			.catch((error: unknown) => {
@@ -346,7 +346,7 @@ export class BrokerCore {
 		const logout = this.#options.refresh.logout
 		if (logout === undefined) return Promise.resolve()
 		const ending: Promise<void> = this.idle()
-			.then(() => this.#withTimeout('logout', this.#refreshTimeoutMs * REFRESH_HARD_CAP_FACTOR, (signal) => logout(refreshToken === undefined ? { signal } : { refreshToken, signal })))
+			.then(() => this.#abortAfter('logout', this.#refreshTimeoutMs * REFRESH_HARD_CAP_FACTOR, (signal) => logout(refreshToken === undefined ? { signal } : { refreshToken, signal })))
 			.catch(noop)
 			.finally(() => this.#serverLogouts.delete(ending))
 		this.#serverLogouts.add(ending)

@@ -1,5 +1,4 @@
 import { ProtocolError } from './errors/protocol-error.js'
-import type { HeldTokens } from './tokens.js'
 
 /**
  * The one message protocol between pages and the broker. Every message carries
@@ -24,6 +23,15 @@ export interface TokenSnapshot {
 	issuedAt?: number
 	/** Increases on every login, refresh and logout, so a tab never goes back to an older state. */
 	generation: number
+}
+
+/** The broker's own view of a session: the only place a refresh token is kept. */
+export interface HeldTokens {
+	accessToken: string
+	refreshToken?: string
+	expiresAt?: number
+	/** When the broker received it; with expiresAt it gives the lifetime that scales refresh-ahead. */
+	issuedAt?: number
 }
 
 export interface ExchangeRequest {

@@ -1,7 +1,5 @@
 import { RefreshRejectedError } from './errors/refresh-rejected-error.js'
 import { RefreshUnavailableError } from './errors/refresh-unavailable-error.js'
-import type { TokenSet } from './protocol.js'
-import { oauthErrorOf, readJsonBody, tokenSetFromBody } from './token-response.js'
 
 /**
  * When a refresh fails, is the session over or should we try again later?
@@ -30,19 +28,4 @@ export function backoffMs(failures: number, random: () => number): number {
 	if (failures <= 1) return 0
 	const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (failures - 2))
 	return Math.round(ceiling * (0.5 + random() / 2))
-}
-
-/** Reads a token endpoint's answer the way RFC 6749 §5 writes it, classifying every failure. */
-export async function readTokenResponse(response: Response): Promise<TokenSet> {
-	const body = await readJsonBody(response)
-	const oauthError = oauthErrorOf(body)
-	const status = `${response.status}${oauthError ? ` ${oauthError}` : ''}`
-	if (response.status === 401 || (response.status === 400 && oauthError === 'invalid_grant')) {
-		throw new RefreshRejectedError(`The token endpoint rejected the refresh (${status}). Sign in again.`, { status: response.status })
-	}
-	if (!response.ok) throw new RefreshUnavailableError(`the token endpoint answered ${status}`)
-	if (body === undefined) throw new RefreshUnavailableError('the token endpoint answered with something that is not JSON')
-	const tokens = tokenSetFromBody(body)
-	if (tokens === undefined) throw new RefreshUnavailableError('the token endpoint answered without an access token')
-	return tokens
 }

@@ -1,3 +1,5 @@
+import { RefreshRejectedError } from './errors/refresh-rejected-error.js'
+import { RefreshUnavailableError } from './errors/refresh-unavailable-error.js'
 import type { TokenSet } from './protocol.js'
 
 export type JsonBody = Record<string, unknown> | undefined
@@ -21,5 +23,20 @@ export function tokenSetFromBody(body: JsonBody): TokenSet | undefined {
 	if (typeof refreshToken === 'string' && refreshToken.length > 0) tokens.refreshToken = refreshToken
 	const expiresIn = Number(body?.expires_in ?? body?.expiresIn)
 	if (Number.isFinite(expiresIn) && expiresIn > 0) tokens.expiresIn = expiresIn
+	return tokens
+}
+
+/** Reads a token endpoint's answer the way RFC 6749 §5 writes it, classifying every failure. */
+export async function readTokenResponse(response: Response): Promise<TokenSet> {
+	const body = await readJsonBody(response)
+	const oauthError = oauthErrorOf(body)
+	const status = `${response.status}${oauthError ? ` ${oauthError}` : ''}`
+	if (response.status === 401 || (response.status === 400 && oauthError === 'invalid_grant')) {
+		throw new RefreshRejectedError(`The token endpoint rejected the refresh (${status}). Sign in again.`, { status: response.status })
+	}
+	if (!response.ok) throw new RefreshUnavailableError(`the token endpoint answered ${status}`)
+	if (body === undefined) throw new RefreshUnavailableError('the token endpoint answered with something that is not JSON')
+	const tokens = tokenSetFromBody(body)
+	if (tokens === undefined) throw new RefreshUnavailableError('the token endpoint answered without an access token')
 	return tokens
 }

@@ -1,13 +1,4 @@
-import type { TokenSet, TokenSnapshot } from './protocol.js'
-
-/** The broker's own view of a session: the only place a refresh token is kept. */
-export interface HeldTokens {
-	accessToken: string
-	refreshToken?: string
-	expiresAt?: number
-	/** When the broker received it; with expiresAt it gives the lifetime that scales refresh-ahead. */
-	issuedAt?: number
-}
+import type { HeldTokens, TokenSet, TokenSnapshot } from './protocol.js'
 
 /** Reads the `exp` claim of a JWT access token, if it is one; opaque tokens yield undefined. */
 export function jwtExpiry(token: string): number | undefined {

@@ -4,7 +4,7 @@ import { LoggedOutError } from '../../src/core/errors/logged-out-error.js'
 import { LoginFailedError } from '../../src/core/errors/login-failed-error.js'
 import { RefreshRejectedError } from '../../src/core/errors/refresh-rejected-error.js'
 import { RefreshUnavailableError } from '../../src/core/errors/refresh-unavailable-error.js'
-import type { RefreshContext } from '../../src/core/presets.js'
+import type { RefreshContext } from '../../src/core/refresh-function.js'
 import type { BrokerBroadcast, BrokerRequest, ExchangeRequest, SessionState, TokenSet, TokenSnapshot } from '../../src/core/protocol.js'
 import { type Deferred, deferred, flush, jwt, track } from './helpers.js'
 

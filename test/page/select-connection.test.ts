@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type BrokerRequest, envelope, parseRequest } from '../../src/core/protocol.js'
-import { selectConnection } from '../../src/select-connection.js'
+import { selectConnection } from '../../src/transports/select.js'
 
 /** An active worker that answers every request with a signed-in snapshot, and records what it got. */
 function fakeActiveWorker() {

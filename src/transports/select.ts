@@ -1,9 +1,9 @@
-import type { BrokerConnection } from './broker-connection.js'
-import type { BrokerEvent } from './core/broker-core.js'
-import { RefreshUnavailableError } from './core/errors/refresh-unavailable-error.js'
-import type { RefreshFunction } from './core/presets.js'
-import { connectServiceWorker } from './service-worker-connection.js'
-import { withTimeout } from './timeout.js'
+import type { BrokerConnection } from './connection.js'
+import type { BrokerEvent } from '../core/broker-core.js'
+import { RefreshUnavailableError } from '../core/errors/refresh-unavailable-error.js'
+import type { RefreshFunction } from '../core/refresh-function.js'
+import { connectServiceWorker } from './service-worker.js'
+import { brokerTimeLimit } from '../core/time-limit.js'
 
 /** A workbox-window Workbox, recognised by shape so workbox-window stays optional. */
 export interface WorkboxLike {
@@ -52,11 +52,11 @@ function unavailable(): BrokerConnection {
 }
 
 /** Waits for the choice; the whole request, choice included, still settles within timeoutMs. */
-function deferred(chosen: Promise<BrokerConnection>): BrokerConnection {
+function afterChoice(chosen: Promise<BrokerConnection>): BrokerConnection {
 	return {
 		request(message, timeoutMs) {
 			const started = Date.now()
-			return withTimeout(chosen.then((connection) => connection.request(message, Math.max(1, timeoutMs - (Date.now() - started)))), timeoutMs, message.type)
+			return brokerTimeLimit(chosen.then((connection) => connection.request(message, Math.max(1, timeoutMs - (Date.now() - started)))), timeoutMs, message.type)
 		},
 		onBroadcast(listener) {
 			const off = chosen.then((connection) => connection.onBroadcast(listener))
@@ -76,7 +76,7 @@ export function selectConnection({ serviceWorker, fallback, timeoutMs, onEvent }
 	const container = globalThis.navigator?.serviceWorker
 	// Loaded only when needed: most pages never run the broker core themselves.
 	const inPage = fallback
-		? () => import('./in-page-connection.js').then(({ connectInPage }) => connectInPage({ refresh: fallback.refresh, ...(onEvent === undefined ? {} : { onEvent }) }))
+		? () => import('./in-page.js').then(({ connectInPage }) => connectInPage({ refresh: fallback.refresh, ...(onEvent === undefined ? {} : { onEvent }) }))
 		: undefined
 	if (container === undefined) {
 		if (globalThis.isSecureContext === false && !warnedInsecure) {
@@ -85,10 +85,10 @@ export function selectConnection({ serviceWorker, fallback, timeoutMs, onEvent }
 		}
 		return inPage === undefined
 			? { connection: unavailable(), host: Promise.resolve('none') }
-			: { connection: deferred(inPage()), host: Promise.resolve('in-page') }
+			: { connection: afterChoice(inPage()), host: Promise.resolve('in-page') }
 	}
 	const registration = registrationOf(container, serviceWorker)
 	if (inPage === undefined) return { connection: connectServiceWorker(container, registration), host: Promise.resolve('service-worker') }
-	const host = withTimeout(registration, timeoutMs, 'service worker registration').then((): BrokerHost => 'service-worker', (): BrokerHost => 'in-page')
-	return { connection: deferred(host.then((chosen) => chosen === 'service-worker' ? connectServiceWorker(container, registration) : inPage())), host }
+	const host = brokerTimeLimit(registration, timeoutMs, 'service worker registration').then((): BrokerHost => 'service-worker', (): BrokerHost => 'in-page')
+	return { connection: afterChoice(host.then((chosen) => chosen === 'service-worker' ? connectServiceWorker(container, registration) : inPage())), host }
 }

@@ -1,6 +1,6 @@
 import { type AxiosInstance, type AxiosResponse, type InternalAxiosRequestConfig, CanceledError, isAxiosError } from 'axios'
-import type { TabSession } from './token-client.js'
-import { abortable } from './token-client.js'
+import type { TabSession } from '../session/tab-session.js'
+import { abortable } from '../session/tab-session.js'
 
 /**
  * What the glue keeps on a request: plain keys on its config, because axios and other

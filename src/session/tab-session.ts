@@ -1,6 +1,6 @@
-import type { BrokerConnection } from './broker-connection.js'
-import { LoggedOutError } from './core/errors/logged-out-error.js'
-import type { BrokerBroadcast, ExchangeRequest, LogoutReason, TokenSet, TokenSnapshot } from './core/protocol.js'
+import type { BrokerConnection } from '../transports/connection.js'
+import { LoggedOutError } from '../core/errors/logged-out-error.js'
+import type { BrokerBroadcast, ExchangeRequest, LogoutReason, TokenSet, TokenSnapshot } from '../core/protocol.js'
 
 export type TokenEvent =
 	| { type: 'token'; accessToken: string; expiresAt?: number }

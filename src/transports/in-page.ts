@@ -1,14 +1,14 @@
-import type { BrokerConnection } from './broker-connection.js'
-import { BrokerCore, type BrokerEvent } from './core/broker-core.js'
-import { RefreshRejectedError } from './core/errors/refresh-rejected-error.js'
-import { RefreshUnavailableError } from './core/errors/refresh-unavailable-error.js'
-import { defaultExchangeUrls, performExchange } from './core/exchange.js'
-import type { RefreshFunction } from './core/presets.js'
-import { type BrokerBroadcast, type BrokerRequest, type PeerMessage, type TokenSnapshot, envelope, parsePeerMessage } from './core/protocol.js'
-import { holdTokens } from './core/tokens.js'
-import { indexedDbMarker } from './refresh-marker.js'
-import { sessionStorageStore } from './session-storage-store.js'
-import { withTimeout } from './timeout.js'
+import type { BrokerConnection } from './connection.js'
+import { BrokerCore, type BrokerEvent } from '../core/broker-core.js'
+import { RefreshRejectedError } from '../core/errors/refresh-rejected-error.js'
+import { RefreshUnavailableError } from '../core/errors/refresh-unavailable-error.js'
+import { defaultExchangeUrls, performExchange } from '../core/exchange.js'
+import type { RefreshFunction } from '../core/refresh-function.js'
+import { type BrokerBroadcast, type BrokerRequest, type PeerMessage, type TokenSnapshot, envelope, parsePeerMessage } from '../core/protocol.js'
+import { holdTokens } from '../core/tokens.js'
+import { indexedDbMarker } from '../storage/refresh-marker.js'
+import { sessionStorageStore } from '../storage/session-storage.js'
+import { brokerTimeLimit } from '../core/time-limit.js'
 
 const CHANNEL = 'sw-token-broker'
 const REFRESH_LOCK = 'sw-token-broker:refresh'
@@ -113,7 +113,7 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 
 	return {
 		async request(message: BrokerRequest, timeoutMs: number): Promise<TokenSnapshot> {
-			return withTimeout(ready.then(() => core.handle(message)), timeoutMs, message.type)
+			return brokerTimeLimit(ready.then(() => core.handle(message)), timeoutMs, message.type)
 		},
 		onBroadcast(listener) {
 			listeners.add(listener)

@@ -1,7 +1,7 @@
-import type { BrokerConnection } from './broker-connection.js'
-import { deserializeError } from './core/errors/serialize.js'
-import { type BrokerBroadcast, type BrokerRequest, type TokenSnapshot, envelope, parseBrokerMessage } from './core/protocol.js'
-import { withTimeout } from './timeout.js'
+import type { BrokerConnection } from './connection.js'
+import { deserializeError } from '../core/errors/serialize.js'
+import { type BrokerBroadcast, type BrokerRequest, type TokenSnapshot, envelope, parseBrokerMessage } from '../core/protocol.js'
+import { brokerTimeLimit } from '../core/time-limit.js'
 
 /**
  * Talks to `registration.active` over a fresh MessageChannel per request, never to
@@ -39,7 +39,7 @@ export function connectServiceWorker(container: ServiceWorkerContainer, registra
 					.then((worker) => worker?.postMessage(envelope(message), [channel.port2]))
 					.catch(reject)
 			})
-			return withTimeout(reply, timeoutMs, message.type).finally(() => channel.port1.close())
+			return brokerTimeLimit(reply, timeoutMs, message.type).finally(() => channel.port1.close())
 		},
 		onBroadcast(listener) {
 			listeners.add(listener)
