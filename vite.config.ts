@@ -7,6 +7,7 @@ const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 // The demo imports the package by its public names; the aliases point them at the sources.
 const alias = [
 	{ find: /^sw-token-broker\/sw$/, replacement: here('./sw/index.ts') },
+	{ find: /^sw-token-broker\/axios$/, replacement: here('./src/axios.ts') },
 	{ find: /^sw-token-broker$/, replacement: here('./src/index.ts') },
 ]
 

@@ -20,7 +20,7 @@ client.subscribe((event) => {
 		expiresAt = event.expiresAt
 		showToken(event.accessToken)
 		log('new access token')
-	} else {
+	} else if (event.type === 'logout') {
 		expiresAt = undefined
 		showToken(null)
 		log(`logged out (${event.reason})`)

@@ -1,6 +1,7 @@
 import axios from 'axios'
 import { Workbox } from 'workbox-window'
 import { createTokenClient, oauth2Refresh } from 'sw-token-broker'
+import { attachAxios } from 'sw-token-broker/axios'
 
 /**
  * Shared by the demo's pages. The page URL's query (?refresh=cookie&persist=indexeddb) picks
@@ -31,7 +32,7 @@ export const client = createTokenClient({
 })
 
 export const api = axios.create()
-client.attach(api)
+attachAxios(client, api)
 
 export const cookieMode = pageQuery.get('refresh') === 'cookie'
 

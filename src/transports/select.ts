@@ -1,5 +1,6 @@
 import type { BrokerConnection } from './connection.js'
 import type { BrokerEvent } from '../core/broker-core.js'
+import { NoServiceWorkerError } from '../core/errors/no-service-worker-error.js'
 import { RefreshUnavailableError } from '../core/errors/refresh-unavailable-error.js'
 import type { RefreshFunction } from '../core/refresh-function.js'
 import { connectServiceWorker } from './service-worker.js'
@@ -23,7 +24,6 @@ export interface SelectedConnection {
 export interface SelectOptions {
 	serviceWorker: ServiceWorkerOption | undefined
 	fallback: { refresh: RefreshFunction } | false | undefined
-	timeoutMs: number
 	onEvent: ((event: BrokerEvent) => void) | undefined
 }
 
@@ -31,26 +31,47 @@ function isWorkbox(value: ServiceWorkerOption): value is WorkboxLike {
 	return typeof value === 'object' && value !== null && typeof (value as Partial<WorkboxLike>).getSW === 'function'
 }
 
+/** How long a page looks for its service worker's registration before deciding there is none (vite dev, no register()). */
+const FIND_REGISTRATION_MS = 1_000
+const POLL_MS = 100
+
 /**
- * For a Workbox we still wait on `ready`, not `wb.active`: after a hard reload the page has no
- * controller and `wb.active` never resolves, while `ready` does. A registration the app hands in
- * races `ready` too: `register()` queues behind every other tab's update check for the scope, so
- * with many tabs opening at once (a restored browser session) it can take seconds, while `ready`
- * answers at once when a worker is already active. That worker is taken to be the broker's: the
- * one that controls the page's scope.
+ * The registration the app hands in, or the one of the page's scope, whichever is known first:
+ * `register()` queues behind every other tab's update check for the scope, so with many tabs
+ * opening at once (a restored browser session) it can take seconds, while getRegistration()
+ * answers at once. A registration that exists but has no active worker yet still counts: the
+ * worker is installing. Undefined when none turns up within FIND_REGISTRATION_MS. A Workbox is
+ * not asked for its worker: after a hard reload `wb.active` never resolves.
  */
-function registrationOf(container: ServiceWorkerContainer, option: ServiceWorkerOption | undefined): Promise<ServiceWorkerRegistration> {
-	if (option === undefined || isWorkbox(option)) return container.ready
-	// A register() that fails while a worker already controls the page does not send it to the fallback.
-	const given = Promise.resolve(option).catch((error: unknown) => container.controller === null ? Promise.reject(error) : container.ready)
-	return Promise.race([given, container.ready])
+function findRegistration(container: ServiceWorkerContainer, option: ServiceWorkerOption | undefined): Promise<ServiceWorkerRegistration | undefined> {
+	return new Promise((resolve) => {
+		let found = false
+		const finish = (registration: ServiceWorkerRegistration | undefined) => {
+			if (found) return
+			found = true
+			clearTimeout(deadline)
+			resolve(registration)
+		}
+		const deadline = setTimeout(() => finish(undefined), FIND_REGISTRATION_MS)
+		if (option !== undefined && !isWorkbox(option)) {
+			Promise.resolve(option).then(finish, () => undefined)
+		}
+		const poll = () => {
+			container.getRegistration().then(
+				(registration) => {
+					if (registration !== undefined) finish(registration)
+					else if (!found) setTimeout(poll, POLL_MS)
+				},
+				() => undefined,
+			)
+		}
+		poll()
+	})
 }
 
-function unavailable(): BrokerConnection {
-	const error = () => new RefreshUnavailableError('no service worker can be used here and no fallback.refresh was given to createTokenClient')
+function unavailable(error: () => Error): BrokerConnection {
 	return { request: () => Promise.reject(error()), onBroadcast: () => () => undefined, close: () => undefined }
 }
-
 /** Waits for the choice; the whole request, choice included, still settles within timeoutMs. */
 function afterChoice(chosen: Promise<BrokerConnection>): BrokerConnection {
 	return {
@@ -72,7 +93,7 @@ let warnedInsecure = false
  * The service worker when one becomes active within timeoutMs; otherwise, when a fallback
  * refresh is given, the same broker core in the page.
  */
-export function selectConnection({ serviceWorker, fallback, timeoutMs, onEvent }: SelectOptions): SelectedConnection {
+export function selectConnection({ serviceWorker, fallback, onEvent }: SelectOptions): SelectedConnection {
 	const container = globalThis.navigator?.serviceWorker
 	// Loaded only when needed: most pages never run the broker core themselves.
 	const inPage = fallback
@@ -84,11 +105,16 @@ export function selectConnection({ serviceWorker, fallback, timeoutMs, onEvent }
 			console.warn('sw-token-broker: this origin is not secure (plain http), so there is no service worker and no Web Locks: each tab refreshes on its own. Serve the app over https or from localhost.')
 		}
 		return inPage === undefined
-			? { connection: unavailable(), host: Promise.resolve('none') }
+			? { connection: unavailable(() => new RefreshUnavailableError('no service worker can be used here and no fallback.refresh was given to createTokenClient')), host: Promise.resolve('none') }
 			: { connection: afterChoice(inPage()), host: Promise.resolve('in-page') }
 	}
-	const registration = registrationOf(container, serviceWorker)
-	if (inPage === undefined) return { connection: connectServiceWorker(container, registration), host: Promise.resolve('service-worker') }
-	const host = brokerTimeLimit(registration, timeoutMs, 'service worker registration').then((): BrokerHost => 'service-worker', (): BrokerHost => 'in-page')
-	return { connection: afterChoice(host.then((chosen) => chosen === 'service-worker' ? connectServiceWorker(container, registration) : inPage())), host }
+	const registration = findRegistration(container, serviceWorker)
+	const host = registration.then((found): BrokerHost => found !== undefined ? 'service-worker' : inPage === undefined ? 'none' : 'in-page')
+	return {
+		connection: afterChoice(registration.then((found) => {
+			if (found !== undefined) return connectServiceWorker(container, found)
+			return inPage === undefined ? unavailable(() => new NoServiceWorkerError()) : inPage()
+		})),
+		host,
+	}
 }

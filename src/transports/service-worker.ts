@@ -3,12 +3,16 @@ import { deserializeError } from '../core/errors/serialize.js'
 import { type BrokerBroadcast, type BrokerRequest, type TokenSnapshot, envelope, parseBrokerMessage } from '../core/protocol.js'
 import { brokerTimeLimit } from '../core/time-limit.js'
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
 /**
- * Talks to `registration.active` over a fresh MessageChannel per request, never to
- * `navigator.serviceWorker.controller`: a hard-reloaded tab has no controller but the
- * active worker still answers it.
+ * Talks to the registration's active worker over a fresh MessageChannel per request, never to
+ * `navigator.serviceWorker.controller`: a hard-reloaded tab has no controller but the active
+ * worker still answers it. A worker that became redundant (replaced, or lost a race between
+ * tabs registering at once, as Firefox shows) drops messages silently, so it is never used:
+ * the registration is read again until it has a live active worker.
  */
-export function connectServiceWorker(container: ServiceWorkerContainer, registration: Promise<ServiceWorkerRegistration>): BrokerConnection {
+export function connectServiceWorker(container: ServiceWorkerContainer, registration: ServiceWorkerRegistration): BrokerConnection {
 	const listeners = new Set<(message: BrokerBroadcast) => void>()
 	const onMessage = (event: MessageEvent) => {
 		const parsed = parseBrokerMessage(event.data)
@@ -18,6 +22,18 @@ export function connectServiceWorker(container: ServiceWorkerContainer, registra
 	container.addEventListener('message', onMessage)
 	// Messages to the container are queued until this is called (or onmessage is set).
 	container.startMessages()
+
+	let current = registration
+	const activeWorker = async (deadline: number): Promise<ServiceWorker> => {
+		for (let wait = 25; ; wait = Math.min(2 * wait, 400)) {
+			const active = current.active
+			if (active !== null && active.state !== 'redundant') return active
+			if (Date.now() > deadline) throw new Error('no active service worker')
+			// An installing worker becomes active through `ready`; a redundant one only shows in a fresh read.
+			await (active === null ? Promise.race([sleep(wait), container.ready]) : sleep(wait))
+			current = await container.getRegistration(current.scope) ?? current
+		}
+	}
 
 	return {
 		request(message: BrokerRequest, timeoutMs: number): Promise<TokenSnapshot> {
@@ -33,10 +49,8 @@ export function connectServiceWorker(container: ServiceWorkerContainer, registra
 						reject(parsed.error)
 					}
 				}
-				// A registration handed in may still be installing; `ready` waits for its active worker.
-				registration
-					.then(async (given) => given.active ?? (await container.ready).active)
-					.then((worker) => worker?.postMessage(envelope(message), [channel.port2]))
+				activeWorker(Date.now() + timeoutMs)
+					.then((worker) => worker.postMessage(envelope(message), [channel.port2]))
 					.catch(reject)
 			})
 			return brokerTimeLimit(reply, timeoutMs, message.type).finally(() => channel.port1.close())

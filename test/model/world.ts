@@ -12,7 +12,8 @@
 import axios, { AxiosError, AxiosHeaders, CanceledError, type AxiosAdapter, type AxiosInstance, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios'
 import type { Scheduler } from 'fast-check'
 import { vi } from 'vitest'
-import { attachInterceptors } from '../../src/adapters/axios.js'
+import { attachAxios } from '../../src/adapters/axios.js'
+import { clientOver } from '../../src/create-token-client.js'
 import type { BrokerConnection } from '../../src/transports/connection.js'
 import { BrokerCore } from '../../src/core/broker-core.js'
 import { BrokerTimeoutError } from '../../src/core/errors/broker-timeout-error.js'
@@ -663,7 +664,7 @@ export class World {
 			}
 		})
 		tab.http = axios.create({ baseURL: APP, adapter: this.#api(tab) })
-		attachInterceptors(tab.http, tab.session, (url) => url.origin === APP, () => `${APP}/`)
+		attachAxios(clientOver(tab.session, Promise.resolve('service-worker'), { authorize: (url) => url.origin === APP, keepAliveMs: false }), tab.http)
 		return tab
 	}
 
@@ -674,7 +675,8 @@ export class World {
 			const op = this.ops[Number(headers.get('x-op')) - 1]
 			const authorization = headers.get('Authorization')
 			const token = typeof authorization === 'string' && authorization.startsWith('Bearer ') ? authorization.slice(7) : null
-			const retry = (config as unknown as Record<string, unknown>).__swTokenBrokerRetry === true
+			// The glue retries below the interceptors, with the same config: a second send of an op is its retry.
+			const retry = op !== undefined && op.attempts.length > 0
 			if (op !== undefined) this.#checkSent(tab, op, token, retry)
 			return new Promise<AxiosResponse>((resolve, reject) => {
 				const signal = config.signal as AbortSignal | undefined
