@@ -1,18 +1,17 @@
 import { authorizedFetch } from './adapters/fetch.js'
 import type { BrokerEvent } from './core/broker-core.js'
 import type { ExchangeRequest, LogoutReason, TokenSet } from './core/protocol.js'
-import type { RefreshFunction } from './core/refresh-function.js'
 import { reporter } from './core/report.js'
 import { AuthorizedSender, registerSender } from './session/authorized-send.js'
 import { type ClientState, type TabEvent, TabSession, type TokenEvent } from './session/tab-session.js'
 import { DEFAULT_KEEP_ALIVE_MS, keepAlive } from './transports/keep-alive.js'
-import { type BrokerHost, type ServiceWorkerOption, selectConnection } from './transports/select.js'
+import { type BrokerHost, type Fallback, type ServiceWorkerOption, selectConnection } from './transports/select.js'
 
 export interface TokenClientOptions {
 	/** How to reach the broker. Default: the service worker registered for this page, if any. */
 	serviceWorker?: ServiceWorkerOption
 	/** Used when no service worker can be used. */
-	fallback?: { refresh: RefreshFunction } | false
+	fallback?: Fallback | false
 	/** Default '/login'. */
 	loginUrl?: string
 	/** Default: location.assign(loginUrl). */

@@ -1,6 +1,7 @@
 export { createTokenClient, type TokenClient, type TokenClientOptions, type TokenClientEvent } from './create-token-client.js'
 export type { BrokerEvent } from './core/broker-core.js'
-export type { WorkboxLike, ServiceWorkerOption, BrokerHost } from './transports/select.js'
+export type { WorkboxLike, ServiceWorkerOption, BrokerHost, Fallback } from './transports/select.js'
+export type { ReadTokens } from './core/exchange.js'
 export type { TokenEvent, TabEvent, ClientState } from './session/tab-session.js'
 export { oauth2Refresh, cookieRefresh, type OAuth2RefreshOptions, type CookieRefreshOptions } from './core/presets.js'
 export type { RefreshFunction, RefreshContext } from './core/refresh-function.js'

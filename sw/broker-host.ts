@@ -1,6 +1,6 @@
 import { BrokerCore, type BrokerEvent, type SessionStore, maxIdleWaitMs } from '../src/core/broker-core.js'
 import { serializeError } from '../src/core/errors/serialize.js'
-import { defaultExchangeUrls, performExchange } from '../src/core/exchange.js'
+import { type ReadTokens, defaultExchangeUrls, exchangeWith } from '../src/core/exchange.js'
 import type { RefreshFunction } from '../src/core/refresh-function.js'
 import { type BrokerBroadcast, type BrokerReply, type SessionState, envelope, parsePeerMessage, parseRequest } from '../src/core/protocol.js'
 import { reporter } from '../src/core/report.js'
@@ -14,6 +14,8 @@ export interface TokenBrokerOptions {
 	refreshTimeoutMs?: number
 	/** Which URLs exchange() may call. Default: the worker's origin and the refresh preset's token endpoint. */
 	exchangeUrls?: (url: URL) => boolean
+	/** Reads an exchange() answer that is not OAuth-shaped (access_token / accessToken …) into a TokenSet. */
+	readTokens?: ReadTokens
 	/** Refresh start/end with duration and outcome, logins, logouts with reasons, recoveries. */
 	onEvent?: (event: BrokerEvent) => void
 	/** Logs the same events with console.debug. */
@@ -89,7 +91,7 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 			const onEvent = reporter(options.onEvent, options.debug, 'worker')
 			const core = new BrokerCore({
 				refresh: options.refresh,
-				exchange: performExchange,
+				exchange: exchangeWith(options.readTokens),
 				exchangeUrls: options.exchangeUrls ?? defaultExchangeUrls(origin, options.refresh.tokenEndpoint),
 				origin,
 				broadcast,

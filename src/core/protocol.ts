@@ -36,7 +36,10 @@ export interface HeldTokens {
 
 export interface ExchangeRequest {
 	url: string
-	body: Record<string, string>
+	/** Sent as a form (application/x-www-form-urlencoded), as OAuth token endpoints take it. */
+	body?: Record<string, string>
+	/** Sent as application/json, for existing JSON login endpoints. */
+	json?: unknown
 	headers?: Record<string, string>
 }
 
@@ -88,6 +91,7 @@ export type Parsed<T> = { kind: 'ignore' } | { kind: 'invalid'; error: ProtocolE
 
 const MAX_TOKEN_LENGTH = 16_384
 const MAX_URL_LENGTH = 4_096
+const MAX_JSON_LENGTH = 65_536
 const MAX_FIELDS = 64
 const LOGOUT_REASONS: ReadonlySet<string> = new Set(['refresh-rejected', 'no-refresh-credentials', 'user', 'remote'])
 
@@ -145,6 +149,18 @@ function tokenFields(value: unknown, what: string, time: 'expiresIn' | 'issuedAt
 		if (field !== undefined) tokens[key] = field
 	}
 	return tokens
+}
+
+/** A JSON body for an exchange: what JSON.stringify can write, within MAX_JSON_LENGTH. */
+function jsonValue(value: unknown): unknown {
+	let text: string | undefined
+	try {
+		text = JSON.stringify(value)
+	} catch {
+		throw new ProtocolError('"json" cannot be written as JSON')
+	}
+	if (text === undefined || text.length > MAX_JSON_LENGTH) throw new ProtocolError(`"json" must be a JSON value of at most ${MAX_JSON_LENGTH} characters`)
+	return JSON.parse(text)
 }
 
 function snapshot(value: unknown): TokenSnapshot {
@@ -212,7 +228,10 @@ export function parseRequest(data: unknown): Parsed<BrokerRequest> {
 			case 'exchange': {
 				const request = fields.request
 				if (!isRecord(request)) throw new ProtocolError('"request" must be an object')
-				const exchange: ExchangeRequest = { url: string(request, 'url', MAX_URL_LENGTH), body: stringMap(request.body, 'body') }
+				const exchange: ExchangeRequest = { url: string(request, 'url', MAX_URL_LENGTH) }
+				if (request.body !== undefined && request.json !== undefined) throw new ProtocolError('an exchange sends "body" or "json", not both')
+				if (request.body !== undefined) exchange.body = stringMap(request.body, 'body')
+				if (request.json !== undefined) exchange.json = jsonValue(request.json)
 				if (request.headers !== undefined) exchange.headers = stringMap(request.headers, 'headers')
 				return { type, request: exchange }
 			}

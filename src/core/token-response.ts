@@ -4,14 +4,30 @@ import type { TokenSet } from './protocol.js'
 
 export type JsonBody = Record<string, unknown> | undefined
 
+/** A JSON object, or undefined for anything else (arrays, strings, nothing). */
+export function asRecord(value: unknown): JsonBody {
+	return typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+}
+
 /** The body as JSON object, or undefined when it is not one (HTML error pages, empty bodies). */
 export async function readJsonBody(response: Response): Promise<JsonBody> {
-	const body: unknown = await response.json().catch(() => undefined)
-	return typeof body === 'object' && body !== null && !Array.isArray(body) ? body as Record<string, unknown> : undefined
+	return asRecord(await response.json().catch(() => undefined))
 }
 
 export function oauthErrorOf(body: JsonBody): string | undefined {
 	return typeof body?.error === 'string' ? body.error.slice(0, 200) : undefined
+}
+
+/** What an app's readTokens returned, checked as any input: undefined unless it is a usable TokenSet. */
+export function checkedTokenSet(value: unknown): TokenSet | undefined {
+	if (typeof value !== 'object' || value === null) return undefined
+	const { accessToken, refreshToken, expiresAt, expiresIn } = value as Record<string, unknown>
+	if (typeof accessToken !== 'string' || accessToken.length === 0) return undefined
+	const tokens: TokenSet = { accessToken }
+	if (typeof refreshToken === 'string' && refreshToken.length > 0) tokens.refreshToken = refreshToken
+	if (typeof expiresAt === 'number' && Number.isFinite(expiresAt)) tokens.expiresAt = expiresAt
+	if (typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0) tokens.expiresIn = expiresIn
+	return tokens
 }
 
 /** Accepts both RFC 6749 snake_case and camelCase token responses; undefined without a usable access token. */

@@ -2,7 +2,7 @@ import type { BrokerConnection } from './connection.js'
 import { BrokerCore, type BrokerEvent } from '../core/broker-core.js'
 import { RefreshRejectedError } from '../core/errors/refresh-rejected-error.js'
 import { RefreshUnavailableError } from '../core/errors/refresh-unavailable-error.js'
-import { defaultExchangeUrls, performExchange } from '../core/exchange.js'
+import { type ReadTokens, defaultExchangeUrls, exchangeWith } from '../core/exchange.js'
 import type { RefreshFunction } from '../core/refresh-function.js'
 import { type BrokerBroadcast, type BrokerRequest, type PeerMessage, type TokenSnapshot, envelope, parsePeerMessage } from '../core/protocol.js'
 import { holdTokens } from '../core/tokens.js'
@@ -19,6 +19,7 @@ const PEER_WAIT_MS = 2_000
 
 export interface InPageOptions {
 	refresh: RefreshFunction
+	readTokens?: ReadTokens | undefined
 	refreshTimeoutMs?: number
 	onEvent?: (event: BrokerEvent) => void
 }
@@ -79,7 +80,7 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 
 	const core: BrokerCore = new BrokerCore({
 		refresh: lockedRefresh,
-		exchange: performExchange,
+		exchange: exchangeWith(options.readTokens),
 		exchangeUrls: defaultExchangeUrls(globalThis.location.origin, options.refresh.tokenEndpoint),
 		origin: globalThis.location.origin,
 		isOnline: () => globalThis.navigator?.onLine ?? true,

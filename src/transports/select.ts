@@ -2,6 +2,7 @@ import type { BrokerConnection } from './connection.js'
 import type { BrokerEvent } from '../core/broker-core.js'
 import { NoServiceWorkerError } from '../core/errors/no-service-worker-error.js'
 import { RefreshUnavailableError } from '../core/errors/refresh-unavailable-error.js'
+import type { ReadTokens } from '../core/exchange.js'
 import type { RefreshFunction } from '../core/refresh-function.js'
 import { connectServiceWorker } from './service-worker.js'
 import { brokerTimeLimit } from '../core/time-limit.js'
@@ -13,6 +14,12 @@ export interface WorkboxLike {
 
 export type ServiceWorkerOption = ServiceWorkerRegistration | Promise<ServiceWorkerRegistration> | WorkboxLike
 
+/** The in-page broker, for pages where no service worker can be used. */
+export interface Fallback {
+	refresh: RefreshFunction
+	readTokens?: ReadTokens
+}
+
 export type BrokerHost = 'service-worker' | 'in-page' | 'none'
 
 export interface SelectedConnection {
@@ -23,7 +30,7 @@ export interface SelectedConnection {
 
 export interface SelectOptions {
 	serviceWorker: ServiceWorkerOption | undefined
-	fallback: { refresh: RefreshFunction } | false | undefined
+	fallback: Fallback | false | undefined
 	onEvent: ((event: BrokerEvent) => void) | undefined
 }
 
@@ -97,7 +104,7 @@ export function selectConnection({ serviceWorker, fallback, onEvent }: SelectOpt
 	const container = globalThis.navigator?.serviceWorker
 	// Loaded only when needed: most pages never run the broker core themselves.
 	const inPage = fallback
-		? () => import('./in-page.js').then(({ connectInPage }) => connectInPage({ refresh: fallback.refresh, ...(onEvent === undefined ? {} : { onEvent }) }))
+		? () => import('./in-page.js').then(({ connectInPage }) => connectInPage({ ...fallback, ...(onEvent === undefined ? {} : { onEvent }) }))
 		: undefined
 	if (container === undefined) {
 		if (globalThis.isSecureContext === false && !warnedInsecure) {

@@ -7,7 +7,7 @@ import { RefreshRejectedError } from '../../src/core/errors/refresh-rejected-err
 import { RefreshUnavailableError } from '../../src/core/errors/refresh-unavailable-error.js'
 import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
 import { TokenBrokerError } from '../../src/core/errors/token-broker-error.js'
-import { defaultExchangeUrls, performExchange } from '../../src/core/exchange.js'
+import { defaultExchangeUrls, exchangeWith } from '../../src/core/exchange.js'
 import { cookieRefresh, oauth2Refresh } from '../../src/core/presets.js'
 import { envelope, parseBrokerMessage } from '../../src/core/protocol.js'
 import { asTransient, backoffMs, isDefinitive } from '../../src/core/refresh-policy.js'
@@ -238,13 +238,13 @@ describe('tokens', () => {
 	})
 })
 
-describe('performExchange', () => {
+describe('exchangeWith', () => {
 	const request = { url: 'https://app.test/oauth/token', body: { grant_type: 'authorization_code', code: 'c', code_verifier: 'v' }, headers: { 'x-requested-with': 'swtb' } }
 
 	it('POSTs the form inside the broker and returns the full token set', async () => {
 		answer(() => json(200, { access_token: 'A1', refresh_token: 'R1', expires_in: 60 }))
 		const s = signal()
-		const tokens = await performExchange(request, s)
+		const tokens = await exchangeWith()(request, s)
 		expect(tokens).toEqual({ accessToken: 'A1', refreshToken: 'R1', expiresIn: 60 })
 		expect(String(fetchMock.mock.calls[0]![0])).toBe(request.url)
 		const init = lastInit()
@@ -257,7 +257,7 @@ describe('performExchange', () => {
 
 	it('refused (400 invalid_grant) → LoginFailedError with status 400 and oauthError', async () => {
 		answer(() => json(400, { error: 'invalid_grant', error_description: 'code already used' }))
-		const error = await performExchange(request, signal()).catch((e: unknown) => e)
+		const error = await exchangeWith()(request, signal()).catch((e: unknown) => e)
 		expect(error).toBeInstanceOf(LoginFailedError)
 		expect((error as LoginFailedError).status).toBe(400)
 		expect((error as LoginFailedError).oauthError).toBe('invalid_grant')
@@ -265,7 +265,7 @@ describe('performExchange', () => {
 
 	it('a 500 → LoginFailedError with status 500', async () => {
 		answer(() => new Response('oops', { status: 500 }))
-		const error = await performExchange(request, signal()).catch((e: unknown) => e)
+		const error = await exchangeWith()(request, signal()).catch((e: unknown) => e)
 		expect(error).toBeInstanceOf(LoginFailedError)
 		expect((error as LoginFailedError).status).toBe(500)
 		expect((error as LoginFailedError).oauthError).toBeUndefined()
@@ -274,7 +274,7 @@ describe('performExchange', () => {
 	it('a network failure → LoginFailedError with the cause', async () => {
 		const failure = new TypeError('Failed to fetch')
 		fetchMock.mockRejectedValue(failure)
-		const error = await performExchange(request, signal()).catch((e: unknown) => e)
+		const error = await exchangeWith()(request, signal()).catch((e: unknown) => e)
 		expect(error).toBeInstanceOf(LoginFailedError)
 		expect((error as Error).cause).toBe(failure)
 		expect((error as LoginFailedError).status).toBeUndefined()
@@ -282,9 +282,48 @@ describe('performExchange', () => {
 
 	it('a 200 without an access token → LoginFailedError', async () => {
 		answer(() => json(200, { id_token: 'x' }))
-		const error = await performExchange(request, signal()).catch((e: unknown) => e)
+		const error = await exchangeWith()(request, signal()).catch((e: unknown) => e)
 		expect(error).toBeInstanceOf(LoginFailedError)
 		expect((error as LoginFailedError).status).toBe(200)
+	})
+})
+
+describe('exchangeWith a JSON login endpoint', () => {
+	const request = { url: 'https://app.test/api/login', json: { username: 'ada', password: 'pw' } }
+
+	it('POSTs the JSON and reads an OAuth-shaped or camelCase answer without readTokens', async () => {
+		answer(() => json(200, { accessToken: 'A1', refreshToken: 'R1', expiresIn: 60 }))
+		expect(await exchangeWith()(request, signal())).toEqual({ accessToken: 'A1', refreshToken: 'R1', expiresIn: 60 })
+		const init = lastInit()
+		expect(headersOf(init).get('content-type')).toBe('application/json')
+		expect(JSON.parse(String(init.body))).toEqual(request.json)
+	})
+
+	it('maps any other shape with readTokens', async () => {
+		answer(() => json(200, { data: { jwt: 'A2', renew: 'R2', ttl: 300 } }))
+		const readTokens = (body: unknown) => {
+			const { data } = body as { data: { jwt: string; renew: string; ttl: number } }
+			return { accessToken: data.jwt, refreshToken: data.renew, expiresIn: data.ttl }
+		}
+		expect(await exchangeWith(readTokens)(request, signal())).toEqual({ accessToken: 'A2', refreshToken: 'R2', expiresIn: 300 })
+	})
+
+	it('a refused login rejects with LoginFailedError carrying its status', async () => {
+		answer(() => json(401, { message: 'wrong password' }))
+		const error = await exchangeWith(() => ({ accessToken: 'never' }))(request, signal()).catch((e: unknown) => e)
+		expect(error).toBeInstanceOf(LoginFailedError)
+		expect((error as LoginFailedError).status).toBe(401)
+	})
+
+	it('an answer readTokens cannot read, or reads into no access token, rejects with a LoginFailedError that says so', async () => {
+		answer(() => json(200, { data: null }))
+		const throwing = await exchangeWith((body) => ({ accessToken: (body as { data: { jwt: string } }).data.jwt }))(request, signal()).catch((e: unknown) => e)
+		expect(throwing).toBeInstanceOf(LoginFailedError)
+		expect((throwing as Error).message).toMatch(/readTokens could not read it/)
+		answer(() => json(200, { data: {} }))
+		const empty = await exchangeWith(() => ({ accessToken: '' }))(request, signal()).catch((e: unknown) => e)
+		expect(empty).toBeInstanceOf(LoginFailedError)
+		expect((empty as Error).message).toMatch(/without an access token in what readTokens returned/)
 	})
 })
 

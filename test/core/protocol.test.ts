@@ -141,7 +141,7 @@ describe('parseRequest: malformed protocol messages are invalid', () => {
 		['exchange with request as a string', { swtb: 1, type: 'exchange', request: '/token' }],
 		['exchange without url', { swtb: 1, type: 'exchange', request: { body: {} } }],
 		['exchange with a huge url', { swtb: 1, type: 'exchange', request: { url: `/${'u'.repeat(4096)}`, body: {} } }],
-		['exchange without body', { swtb: 1, type: 'exchange', request: { url: '/t' } }],
+		['exchange whose body is not a map of strings', { swtb: 1, type: 'exchange', request: { url: '/t', body: 'code=1' } }],
 		['exchange with body as an array', { swtb: 1, type: 'exchange', request: { url: '/t', body: [['a', 'b']] } }],
 		['exchange with body as a string', { swtb: 1, type: 'exchange', request: { url: '/t', body: 'a=b' } }],
 		['exchange with a number in the body', { swtb: 1, type: 'exchange', request: { url: '/t', body: { a: 1 } } }],
@@ -220,7 +220,7 @@ describe('prototype pollution', () => {
 		const parsed = parseRequest(data)
 		expect(parsed.kind).toBe('ok')
 		if (parsed.kind !== 'ok' || parsed.message.type !== 'exchange') throw new Error('unreachable')
-		for (const map of [parsed.message.request.body, parsed.message.request.headers!]) {
+		for (const map of [parsed.message.request.body!, parsed.message.request.headers!]) {
 			expect(Object.getPrototypeOf(map)).toBe(Object.prototype)
 			expect(Object.hasOwn(map, '__proto__')).toBe(true)
 			expect(Object.getOwnPropertyDescriptor(map, '__proto__')?.value).toBe('p')
@@ -263,5 +263,20 @@ describe('prototype pollution', () => {
 	it('a top-level "__proto__" key does not make a foreign message look like ours', () => {
 		const data = JSON.parse('{"__proto__":{"swtb":1,"type":"hello"}}') as unknown
 		expect(parseRequest(data)).toEqual({ kind: 'ignore' })
+	})
+})
+
+describe('exchange with a JSON body', () => {
+	const exchange = (request: unknown) => parseRequest({ swtb: 1, type: 'exchange', request })
+
+	it('carries a JSON value as it was given', () => {
+		const parsed = exchange({ url: '/api/login', json: { user: 'ada', remember: true, roles: ['a'] } })
+		expect(parsed).toEqual({ kind: 'ok', message: { type: 'exchange', request: { url: '/api/login', json: { user: 'ada', remember: true, roles: ['a'] } } } })
+	})
+
+	it('refuses both a form body and a JSON one, a value JSON cannot write, and an oversized one', () => {
+		expect(exchange({ url: '/api/login', body: { a: 'b' }, json: { a: 'b' } }).kind).toBe('invalid')
+		expect(exchange({ url: '/api/login', json: 10n }).kind).toBe('invalid')
+		expect(exchange({ url: '/api/login', json: 'x'.repeat(70_000) }).kind).toBe('invalid')
 	})
 })
