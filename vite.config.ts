@@ -16,7 +16,7 @@ export default defineConfig({
 	build: {
 		outDir: 'dist-demo',
 		emptyOutDir: true,
-		rollupOptions: { input: { main: here('./index.html'), login: here('./login.html') } },
+		rollupOptions: { input: { main: here('./index.html'), login: here('./login.html'), react: here('./react.html') } },
 	},
 	plugins: [
 		VitePWA({

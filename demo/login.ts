@@ -1,5 +1,5 @@
 import { LoginFailedError } from 'sw-token-broker'
-import { client, cookieMode } from './setup.js'
+import { client, connected, cookieMode } from './setup.js'
 
 // The sign-in's own answer and its broadcast both arrive here: navigate once.
 let leaving = false
@@ -31,4 +31,4 @@ form.addEventListener('submit', async (event) => {
 
 if (await client.getAccessToken().catch(() => null)) goToApp()
 
-Object.assign(window, { swtbDemo: { client } })
+Object.assign(window, { swtbDemo: { client, connected } })

@@ -316,7 +316,9 @@ class DevAuthApp {
 			this.counters.api401++
 			return sendJson(res, 401, { error: 'invalid_token' }, { 'WWW-Authenticate': 'Bearer error="invalid_token"' })
 		}
-		sendJson(res, 200, this.apiResult(url.pathname, claims, req))
+		// /api/echo answers with the body it was sent, so tests see that a retried request carried it again.
+		const body = url.pathname === '/api/echo' && req.method === 'POST' ? await readBody(req) : undefined
+		sendJson(res, 200, { ...this.apiResult(url.pathname, claims, req), ...(body === undefined ? {} : { body }) })
 	}
 
 	private authorize(req: IncomingMessage): AccessClaims | undefined {

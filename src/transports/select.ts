@@ -46,8 +46,8 @@ const POLL_MS = 100
  * The registration the app hands in, or the one of the page's scope, whichever is known first:
  * `register()` queues behind every other tab's update check for the scope, so with many tabs
  * opening at once (a restored browser session) it can take seconds, while getRegistration()
- * answers at once. A registration that exists but has no active worker yet still counts: the
- * worker is installing. Undefined when none turns up within FIND_REGISTRATION_MS. A Workbox is
+ * answers at once. A registration whose worker is installing or waiting counts: it will be active. Undefined when the app's register() failed and none is listed, or none
+ * turns up within FIND_REGISTRATION_MS. A Workbox is
  * not asked for its worker: after a hard reload `wb.active` never resolves.
  */
 function findRegistration(container: ServiceWorkerContainer, option: ServiceWorkerOption | undefined): Promise<ServiceWorkerRegistration | undefined> {
@@ -60,19 +60,20 @@ function findRegistration(container: ServiceWorkerContainer, option: ServiceWork
 			resolve(registration)
 		}
 		const deadline = setTimeout(() => finish(undefined), FIND_REGISTRATION_MS)
-		if (option !== undefined && !isWorkbox(option)) {
-			Promise.resolve(option).then(finish, () => undefined)
-		}
-		const poll = () => {
+		const poll = (again: boolean) => {
 			container.getRegistration().then(
-				(registration) => {
-					if (registration !== undefined) finish(registration)
-					else if (!found) setTimeout(poll, POLL_MS)
+				(listed) => {
+					// A registration without a worker is one whose first script is still loading, or failed to.
+					const registration = listed?.installing ?? listed?.waiting ?? listed?.active ? listed : undefined
+					if (registration !== undefined || !again) finish(registration)
+					else if (!found) setTimeout(() => poll(true), POLL_MS)
 				},
 				() => undefined,
 			)
 		}
-		poll()
+		// A register() that failed (no worker script, as under vite dev) leaves none to wait for.
+		if (option !== undefined && !isWorkbox(option)) Promise.resolve(option).then(finish, () => poll(false))
+		poll(true)
 	})
 }
 

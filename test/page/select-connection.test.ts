@@ -86,6 +86,16 @@ describe('selectConnection', () => {
 		expect(await request).toBeInstanceOf(NoServiceWorkerError)
 	})
 
+	it('a registration whose first script failed to load (vite dev) is not taken for a worker: the fallback is chosen at once', async () => {
+		// The browser lists the registration while its script loads; it never gets a worker.
+		const empty = { active: null, waiting: null, installing: null, scope: 'http://app.test/' } as unknown as ServiceWorkerRegistration
+		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(() => empty) })
+		const { host } = selectConnection({ serviceWorker: Promise.reject(new TypeError('unsupported MIME type')), fallback: false, onEvent: undefined })
+		const started = Date.now()
+		await expect(host).resolves.toBe('none')
+		expect(Date.now() - started).toBeLessThan(500)
+	})
+
 	it('a worker registered within the first second is found', async () => {
 		vi.useFakeTimers()
 		const { received, registration } = fakeWorker()
