@@ -1,6 +1,7 @@
 import type { BrokerConnection } from './connection.js'
 import { deserializeError } from '../core/errors/serialize.js'
-import { type BrokerBroadcast, type BrokerRequest, type TokenSnapshot, envelope, parseBrokerMessage } from '../core/protocol.js'
+import { type BrokerBroadcast, type BrokerRequest, type TokenSnapshot, envelope } from '../core/protocol.js'
+import { readBrokerMessage } from './broker-message.js'
 import { brokerTimeLimit } from '../core/time-limit.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -15,7 +16,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 export function connectServiceWorker(container: ServiceWorkerContainer, registration: ServiceWorkerRegistration): BrokerConnection {
 	const listeners = new Set<(message: BrokerBroadcast) => void>()
 	const onMessage = (event: MessageEvent) => {
-		const parsed = parseBrokerMessage(event.data)
+		const parsed = readBrokerMessage(event.data)
 		if (parsed.kind !== 'ok' || parsed.message.type === 'reply') return
 		for (const listener of listeners) listener(parsed.message)
 	}
@@ -40,7 +41,7 @@ export function connectServiceWorker(container: ServiceWorkerContainer, registra
 			const channel = new MessageChannel()
 			const reply = new Promise<TokenSnapshot>((resolve, reject) => {
 				channel.port1.onmessage = (event: MessageEvent) => {
-					const parsed = parseBrokerMessage(event.data)
+					const parsed = readBrokerMessage(event.data)
 					if (parsed.kind === 'ok' && parsed.message.type === 'reply') {
 						const answer = parsed.message
 						if (answer.ok) resolve(answer.snapshot)
