@@ -45,3 +45,12 @@ export function expireToken(server: DevAuthServer): void {
 export function refreshCount(server: DevAuthServer): number {
 	return server.stats().refreshCalls
 }
+
+export {
+	startOidcProvider,
+	type OidcProvider,
+	type OidcProviderOptions,
+	type OidcProviderStats,
+	type OidcGrantStats,
+	type HeadlessSignIn,
+} from './oidc-provider.js'
