@@ -16,7 +16,7 @@ declare module 'oidc-provider' {
 		oidc?: {
 			route?: string
 			params?: Record<string, unknown>
-			entities: { RefreshToken?: { grantId?: string }; AccessToken?: { grantId?: string } }
+			entities: { RefreshToken?: { grantId?: string } }
 		}
 	}
 
@@ -40,7 +40,6 @@ declare module 'oidc-provider' {
 		on(event: 'grant.success', listener: (ctx: KoaContext) => void): this
 		on(event: 'grant.error', listener: (ctx: KoaContext, error: Error) => void): this
 		on(event: 'grant.revoked', listener: (ctx: KoaContext, grantId: string) => void): this
-		on(event: 'server_error', listener: (ctx: KoaContext, error: Error) => void): this
 		interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<InteractionDetails>
 		interactionResult(req: IncomingMessage, res: ServerResponse, result: Record<string, unknown>, options?: { mergeWithLastSubmission?: boolean }): Promise<string>
 		Grant: {

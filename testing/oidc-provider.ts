@@ -331,8 +331,10 @@ function signInPage(provider: Provider, account: { username: string; password: s
 		ctx.set('Cache-Control', 'no-store')
 		let result: Record<string, unknown> | undefined
 		if (details.prompt.name === 'consent') {
+			const accountId = details.session?.accountId
+			if (accountId === undefined) throw new Error('oidc-provider asked for consent before anyone signed in')
 			const grant = details.grantId === undefined
-				? new provider.Grant({ accountId: details.session?.accountId ?? '', clientId: String(details.params.client_id) })
+				? new provider.Grant({ accountId, clientId: String(details.params.client_id) })
 				: await provider.Grant.find(details.grantId)
 			if (grant === undefined) throw new Error('oidc-provider: the interaction names a grant that does not exist')
 			grant.addOIDCScope((details.prompt.details.missingOIDCScope ?? []).join(' '))
