@@ -10,6 +10,7 @@ export {
 	type DevAuthServer,
 	type DevAuthServerOptions,
 	type DevAuthStats,
+	type ExternalIssuer,
 	type RefreshMode,
 } from '../server/dev-auth-server.js'
 
