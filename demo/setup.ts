@@ -3,6 +3,7 @@ import ky from 'ky'
 import { Workbox } from 'workbox-window'
 import { createTokenClient, oauth2Refresh } from 'sw-token-broker'
 import { attachAxios } from 'sw-token-broker/axios'
+import { openIdProvider } from './idp.js'
 
 /**
  * Shared by the demo's pages. The page URL's query (?refresh=cookie&persist=indexeddb) picks
@@ -15,11 +16,13 @@ const pageQuery = new URLSearchParams(location.search)
 const pick = (keys: string[]) => new URLSearchParams([...pageQuery].filter(([key]) => keys.includes(key)))
 const asQuery = (params: URLSearchParams) => params.size > 0 ? `?${params}` : ''
 /** Carried from page to page, so a tab stays in the mode it was opened in. */
-export const carriedQuery = asQuery(pick(['refresh', 'persist', 'keepalive', 'timeout', 'debug', 'adapter', 'worker', 'fallback']))
-const workerUrl = `/sw.js${asQuery(pick(['refresh', 'persist']))}`
+export const carriedQuery = asQuery(pick(['refresh', 'persist', 'idp', 'keepalive', 'timeout', 'debug', 'adapter', 'worker', 'fallback']))
+const workerUrl = `/sw.js${asQuery(pick(['refresh', 'persist', 'idp']))}`
 const numberParam = (key: string) => pageQuery.has(key) ? Number(pageQuery.get(key)) : undefined
 const keepAliveMs = numberParam('keepalive')
 const timeoutMs = numberParam('timeout')
+
+export const idp = openIdProvider(pageQuery)
 
 const workbox = 'serviceWorker' in navigator && pageQuery.get('worker') !== 'none' ? new Workbox(workerUrl) : undefined
 const registration = workbox?.register().then((registered) => registered ?? Promise.reject(new Error('service worker not registered')))
@@ -31,7 +34,11 @@ const started = performance.now()
 export const client = createTokenClient({
 	...(registration === undefined ? {} : { serviceWorker: registration }),
 	// Without a usable worker (private modes, policy, a failed registration, vite dev) the broker runs in the page.
-	...(pageQuery.get('fallback') === 'none' ? {} : { fallback: { refresh: oauth2Refresh({ tokenEndpoint: '/oauth/token', clientId: 'demo' }) } }),
+	...(pageQuery.get('fallback') === 'none' ? {} : {
+		fallback: { refresh: idp === undefined
+			? oauth2Refresh({ tokenEndpoint: '/oauth/token', clientId: 'demo' })
+			: oauth2Refresh({ tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId, revocationEndpoint: idp.revocationEndpoint }) },
+	}),
 	loginUrl: `/login${carriedQuery}`,
 	...(keepAliveMs === undefined ? {} : { keepAliveMs }),
 	...(timeoutMs === undefined ? {} : { timeoutMs }),

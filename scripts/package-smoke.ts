@@ -4,7 +4,8 @@
  * declarations, relative imports, no `any` in public declarations), installs it into a fresh
  * app in a temporary folder outside the repository (templates in package-smoke/), type-checks
  * that app in strict mode (page with lib dom, worker with lib webworker, tests with node),
- * bundles its page and worker with esbuild, and runs its own Playwright multi-tab expiry test.
+ * bundles its page and worker with esbuild, and runs its own Playwright multi-tab expiry tests,
+ * against the dev auth server and against the OpenID provider the testing entry starts.
  *
  * Assumes `npm run build` ran (runs it when dist/ is missing). Exits 1 on any failure.
  * KEEP_SMOKE=1 keeps the temporary folder for inspection. SMOKE_AXIOS=<version> installs that
@@ -27,6 +28,8 @@ const CONSUMER_DEPENDENCIES = [
 	'typescript@7',
 	'esbuild@0.28',
 	'@types/node@20',
+	// The optional peer of sw-token-broker/testing's startOidcProvider.
+	'oidc-provider@9',
 ]
 const STEP_TIMEOUT_MS = 5 * 60_000
 /** Sources whose build output is packed; a newer one than dist/ means the tarball is stale. */
@@ -395,7 +398,7 @@ async function main(): Promise<void> {
 			await run(bin('esbuild'), ['src/sw.ts', ...common, '--format=iife', '--outfile=public/sw.js'], consumer)
 			cpSync(join(consumer, 'index.html'), join(consumer, 'public', 'index.html'))
 		})
-		await step('Playwright: 3 tabs, token expired, 30 requests, 1 refresh', () => run(bin('playwright'), ['test'], consumer))
+		await step('Playwright: 3 tabs, token expired, 30 requests, 1 refresh; the same at a real OpenID provider', () => run(bin('playwright'), ['test'], consumer))
 	} catch (error) {
 		failed = true
 		console.error(`\n${error instanceof SmokeFailure ? error.message : error instanceof Error ? error.stack : String(error)}`)

@@ -17,7 +17,6 @@ import type { Body } from './http-util.js'
 import { serveStatic } from './static-files.js'
 import { TokenStore } from './token-store.js'
 import type { RefreshOutcome, TokenSet } from './token-store.js'
-import type { AccessClaims } from './jwt.js'
 
 export interface DevAuthServerOptions {
 	/** Default 0: a free port. */
@@ -30,6 +29,18 @@ export interface DevAuthServerOptions {
 	staticDir?: string
 	/** Default false: log one line per request to the console. */
 	log?: boolean
+}
+
+/**
+ * Another issuer whose access tokens /api/* accepts instead of the server's own (startOidcProvider
+ * returns one). Its counters stand in for the server's refresh counters, so the demo page and
+ * stats() report the refreshes that really happen.
+ */
+export interface ExternalIssuer {
+	verifyAccessToken(token: string): Promise<{ sub: string } | undefined>
+	/** What /__control/expire and expireAccessTokens() do. */
+	expireAccessTokens(): void
+	stats(): { refreshCalls: number; refreshSuccesses: number; reuseDetections: number; revocations: number }
 }
 
 export type RefreshMode = 'ok' | 'down' | 'slow' | 'reject' | 'garbage' | 'drop'
@@ -65,6 +76,8 @@ export interface DevAuthServer {
 	/** Headers of recent /api/* requests, newest last. */
 	lastApiHeaders(): Record<string, string | undefined>[]
 	issuedRefreshTokens(): string[]
+	/** From now on /api/* checks tokens with this issuer (undefined: with the server's own). */
+	useIssuer(issuer: ExternalIssuer | undefined): void
 	/** Closes the server and all open connections. */
 	close(): Promise<void>
 }
@@ -113,6 +126,7 @@ export async function startDevAuthServer(options: DevAuthServerOptions = {}): Pr
 		setApiDeny: (deny) => app.setApiDeny(deny),
 		lastApiHeaders: () => app.lastApiHeaders(),
 		issuedRefreshTokens: () => app.issuedRefreshTokens(),
+		useIssuer: (issuer) => app.useIssuer(issuer),
 		close: () => (closing ??= closeServer(server, app)),
 	}
 }
@@ -124,6 +138,7 @@ class DevAuthApp {
 	private slowDelayMs = DEFAULT_SLOW_DELAY_MS
 	private refreshDelayMs = 0
 	private apiDeny = false
+	private issuer: ExternalIssuer | undefined
 	private dataCounter = 0
 	private readonly apiHeaders: Record<string, string | undefined>[] = []
 	private readonly shutdown = new AbortController()
@@ -162,7 +177,13 @@ class DevAuthApp {
 	}
 
 	stats(): DevAuthStats {
-		return { ...this.counters }
+		if (this.issuer === undefined) return { ...this.counters }
+		const { refreshCalls, refreshSuccesses, reuseDetections, revocations } = this.issuer.stats()
+		return { ...this.counters, refreshCalls, refreshSuccesses, reuseDetections, revokedSessions: revocations + reuseDetections }
+	}
+
+	useIssuer(issuer: ExternalIssuer | undefined): void {
+		this.issuer = issuer
 	}
 
 	resetStats(): void {
@@ -183,7 +204,8 @@ class DevAuthApp {
 	}
 
 	expireAccessTokens(): void {
-		this.store.expireAccessTokens()
+		if (this.issuer === undefined) this.store.expireAccessTokens()
+		else this.issuer.expireAccessTokens()
 	}
 
 	revokeAll(): void {
@@ -311,7 +333,7 @@ class DevAuthApp {
 		await this.delay(apiDelay(url.searchParams.get('delay')))
 		// Lets tests check that a redirect to another origin does not carry the token along.
 		if (url.pathname === '/api/redirect') return redirectToLoopback(res, url.searchParams.get('to'))
-		const claims = this.authorize(req)
+		const claims = await this.authorize(req)
 		if (!claims) {
 			this.counters.api401++
 			return sendJson(res, 401, { error: 'invalid_token' }, { 'WWW-Authenticate': 'Bearer error="invalid_token"' })
@@ -321,13 +343,13 @@ class DevAuthApp {
 		sendJson(res, 200, { ...this.apiResult(url.pathname, claims, req), ...(body === undefined ? {} : { body }) })
 	}
 
-	private authorize(req: IncomingMessage): AccessClaims | undefined {
+	private async authorize(req: IncomingMessage): Promise<{ sub: string } | undefined> {
 		const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1]
 		if (this.apiDeny || token === undefined) return undefined
-		return this.store.verifyAccessToken(token)
+		return this.issuer === undefined ? this.store.verifyAccessToken(token) : this.issuer.verifyAccessToken(token)
 	}
 
-	private apiResult(pathname: string, claims: AccessClaims, req: IncomingMessage): object {
+	private apiResult(pathname: string, claims: { sub: string }, req: IncomingMessage): object {
 		switch (pathname) {
 			case '/api/data':
 				return { ok: true, sub: claims.sub, n: ++this.dataCounter }

@@ -5,7 +5,8 @@ import type { SmokeApi } from './smoke-api.js'
 const logouts: LogoutReason[] = []
 
 const client: TokenClient = createTokenClient({
-	serviceWorker: navigator.serviceWorker.register('/sw.js'),
+	// The page's query picks the worker's token endpoint (see sw.ts).
+	serviceWorker: navigator.serviceWorker.register(`/sw.js${location.search}`),
 	// The default sends the tab to /login, which this app does not have: record the reason instead.
 	onLogout: (reason) => {
 		logouts.push(reason)
@@ -29,6 +30,7 @@ async function fire(count: number): Promise<{ ok: number; failed: number; errors
 const smoke: SmokeApi = {
 	fire,
 	signIn: () => client.exchange({ url: '/auth/login', body: { username: 'demo', password: 'demo' } }),
+	exchange: (request) => client.exchange(request),
 	token: () => client.getAccessToken(),
 	logouts,
 }
