@@ -11,8 +11,13 @@ const alias = [
 	{ find: /^sw-token-broker$/, replacement: here('./src/index.ts') },
 ]
 
+// Under `vite dev` the demo's API and auth calls go to a dev auth server started on its own
+// (SWTB_AUTH_SERVER=http://127.0.0.1:port): the e2e suite runs the demo that way, with no worker.
+const authServer = process.env.SWTB_AUTH_SERVER
+
 export default defineConfig({
 	resolve: { alias },
+	...(authServer === undefined ? {} : { server: { proxy: Object.fromEntries(['/api', '/auth', '/oauth', '/__control'].map((path) => [path, authServer])) } }),
 	build: {
 		outDir: 'dist-demo',
 		emptyOutDir: true,

@@ -1,5 +1,3 @@
-import { createServer } from 'vite'
-import { type DevAuthServer, startDevAuthServer } from '../testing/index.js'
 import { demoReady, expect, expectOneRefreshForAllTabs, fire, openSignedInTabs, test } from './fixtures.js'
 
 /** What the demo page reports about its client: which host it uses and when that was decided. */
@@ -87,44 +85,5 @@ test.describe('no service worker registered', () => {
 			expect(afterMs).toBeLessThanOrEqual(1_500)
 		}
 		await expectOneRefreshForAllTabs(server, tabs, 10)
-	})
-})
-
-test.describe('vite dev', () => {
-	test('the demo under a real vite dev server (no worker) falls back in the page within 1 s, and 3 tabs refresh once', async ({ context }) => {
-		const auth: DevAuthServer = await startDevAuthServer({ accessTtlMs: 60_000 })
-		const vite = await createServer({
-			configFile: new URL('../vite.config.ts', import.meta.url).pathname,
-			logLevel: 'error',
-			server: {
-				host: '127.0.0.1',
-				port: 0,
-				strictPort: false,
-				proxy: Object.fromEntries(['/api', '/auth', '/oauth', '/__control'].map((path) => [path, auth.url])),
-			},
-		})
-		try {
-			await vite.listen()
-			const url = vite.resolvedUrls!.local[0]!.replace(/\/$/, '')
-			const login = await context.newPage()
-			await login.goto(`${url}/login.html`)
-			await demoReady(login)
-			await expect.poll(() => connected(login), { timeout: 15_000 }).toMatchObject({ host: 'in-page' })
-			const { afterMs } = await connected(login)
-			console.log(`vite dev: host "in-page" after ${afterMs} ms`)
-			expect(afterMs).toBeLessThanOrEqual(1_500)
-			await login.getByRole('button', { name: 'Sign in' }).click()
-			await login.waitForURL(`${url}/`)
-			const tabs = [login, ...await Promise.all([1, 2].map(async () => {
-				const tab = await context.newPage()
-				await tab.goto(`${url}/`)
-				await expect(tab.locator('#state')).toHaveText('signed in', { timeout: 30_000 })
-				return tab
-			}))]
-			await expectOneRefreshForAllTabs(auth, tabs, 10)
-		} finally {
-			await vite.close()
-			await auth.close()
-		}
 	})
 })
