@@ -335,11 +335,32 @@ describe('tokens', () => {
 		// A payload whose base64 has "-" and "_" in base64url form.
 		const token = jwt({ exp: 2_000_000_000, name: '~~~???>>>' })
 		expect(token.split('.')[1]).toMatch(/[-_]/)
-		expect(jwtExpiry(token)).toBe(2_000_000_000_000)
-		expect(jwtExpiry('opaque-token')).toBeUndefined()
-		expect(jwtExpiry('a.%%%.c')).toBeUndefined()
-		expect(jwtExpiry(jwt({ exp: 'tomorrow' }))).toBeUndefined()
-		expect(jwtExpiry(jwt({ sub: 'x' }))).toBeUndefined()
+		expect(jwtExpiry(token, 0)).toBe(2_000_000_000_000)
+		expect(jwtExpiry('opaque-token', 0)).toBeUndefined()
+		expect(jwtExpiry('a.%%%.c', 0)).toBeUndefined()
+		expect(jwtExpiry(jwt({ exp: 'tomorrow' }), 0)).toBeUndefined()
+		expect(jwtExpiry(jwt({ sub: 'x' }), 0)).toBeUndefined()
+		expect(jwtExpiry('a.bnVsbA.c', 0)).toBeUndefined()
+	})
+
+	it.each([['5 minutes fast', 300_000], ['5 minutes slow', -300_000], ['right', 0]])('with the client clock %s, a JWT with iat expires one lifetime after receipt', (_label, skew) => {
+		const serverNow = 1_800_000_000
+		const token = jwt({ iat: serverNow, exp: serverNow + 600 })
+		const receivedAt = serverNow * 1000 + skew
+		const held = holdTokens({ accessToken: token }, receivedAt)
+		expect(held.expiresAt).toBe(receivedAt + 600_000)
+		expect(held.issuedAt).toBe(receivedAt)
+	})
+
+	it('a JWT without iat (or with iat after exp) falls back to exp as it is', () => {
+		expect(jwtExpiry(jwt({ exp: 1_800_000_600 }), 5)).toBe(1_800_000_600_000)
+		expect(jwtExpiry(jwt({ iat: 1_800_000_700, exp: 1_800_000_600 }), 5)).toBe(1_800_000_600_000)
+	})
+
+	it('expires_in counts from receipt and wins over the JWT; an explicit expiresAt is kept as given', () => {
+		const token = jwt({ iat: 1_800_000_000, exp: 1_800_000_600 })
+		expect(holdTokens({ accessToken: token, expiresIn: 60 }, 1_000)).toMatchObject({ expiresAt: 61_000, issuedAt: 1_000 })
+		expect(holdTokens({ accessToken: token, expiresAt: 42 }, 1_000)).toMatchObject({ expiresAt: 42, issuedAt: 1_000 })
 	})
 
 	it('holdTokens keeps the previous refresh token only when none is given', () => {
