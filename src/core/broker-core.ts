@@ -52,7 +52,7 @@ export const DEFAULT_REFRESH_TIMEOUT_MS = 10_000
 /**
  * A refresh call is abandoned (and its signal aborted) only after this many refresh timeouts.
  * Not sooner: a call that has not answered may still rotate the refresh token at the server,
- * and the next call can only present the old one (README: "A refresh that does not answer").
+ * and the next call can only present the old one (README: "When the session ends").
  */
 const REFRESH_HARD_CAP_FACTOR = 3
 /**
@@ -100,7 +100,7 @@ export class BrokerCore {
 	/** User logouts still ending their session at the server (RefreshFunction.logout). */
 	readonly #serverLogouts = new Set<Promise<void>>()
 	#scheduled: ScheduledAttempt | null = null
-	/** Transient failures in a row; a success, a login or a resume starts the count over. */
+	/** Transient failures in a row, for the backoff event; a success, a login or a resume starts the count over. */
 	#failures = 0
 	/** No attempt starts before this (the backoff, at least any Retry-After); 0: now. */
 	#nextAttemptAt = 0
@@ -228,7 +228,7 @@ export class BrokerCore {
 		if (this.#scheduled === null && due <= 0) return this.#waitFor(this.#startCall(), limit)
 		// An attempt due right at the limit could not answer within it.
 		if (due >= limit) {
-			return Promise.reject(new RefreshUnavailableError(`${this.#failures} refresh attempts failed in a row; the next one is due in ${due} ms, not within this request's time limit of ${limit} ms`, { retryAt: this.#nextAttemptAt }))
+			return Promise.reject(new RefreshUnavailableError(`the token endpoint is given time to recover: the next attempt is due in ${due} ms, not within this request's time limit of ${limit} ms`, { retryAt: this.#nextAttemptAt }))
 		}
 		return this.#waitFor((this.#scheduled ??= this.#schedule(failedToken)).answer, limit)
 	}
