@@ -2,8 +2,9 @@ import { RefreshRejectedError } from './errors/refresh-rejected-error.js'
 import type { RefreshFunction } from './refresh-function.js'
 import { readTokenResponse } from './token-response.js'
 
+/** A server logout: keepalive, so that the navigation to the login page that follows does not cancel it. */
 async function post(url: string, init: RequestInit): Promise<void> {
-	const response = await fetch(url, { method: 'POST', cache: 'no-store', ...init })
+	const response = await fetch(url, { method: 'POST', cache: 'no-store', keepalive: true, ...init })
 	if (!response.ok) throw new Error(`${url} answered ${response.status}`)
 }
 

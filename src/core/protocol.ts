@@ -45,12 +45,18 @@ export interface ExchangeRequest {
 
 export type BrokerRequest =
 	| { type: 'hello' }
-	| { type: 'refresh'; failedToken: string | null }
+	/**
+	 * `waitMs`: how long the page waits for this answer (default: the broker's refreshTimeoutMs).
+	 * The request joins an attempt due within it; otherwise it is refused at once, with `retryAt`.
+	 */
+	| { type: 'refresh'; failedToken: string | null; waitMs?: number }
 	| { type: 'login'; tokens: TokenSet }
 	| { type: 'exchange'; request: ExchangeRequest }
 	| { type: 'logout'; tab: string }
 	| { type: 'seed'; accessToken: string; expiresAt?: number; generation: number }
 	| { type: 'ping' }
+	/** The network came back or a tab became visible: the wait before the next refresh attempt starts over. */
+	| { type: 'resume' }
 
 export interface SerializedError {
 	name: string
@@ -59,6 +65,8 @@ export interface SerializedError {
 	generation?: number
 	status?: number
 	oauthError?: string
+	/** RefreshUnavailableError: when the broker allows its next attempt (epoch ms). */
+	retryAt?: number
 }
 
 export type BrokerReply =
@@ -93,6 +101,8 @@ const MAX_TOKEN_LENGTH = 16_384
 const MAX_URL_LENGTH = 4_096
 const MAX_JSON_LENGTH = 65_536
 const MAX_FIELDS = 64
+/** The longest a refresh request may ask the broker to wait: a page's wait is bounded too. */
+export const MAX_WAIT_MS = 60_000
 const LOGOUT_REASONS: ReadonlySet<string> = new Set(['refresh-rejected', 'no-refresh-credentials', 'user', 'remote'])
 
 export function envelope<T extends object>(message: T): Envelope<T> {
@@ -220,9 +230,17 @@ export function parseRequest(data: unknown): Parsed<BrokerRequest> {
 		switch (type) {
 			case 'hello':
 			case 'ping':
+			case 'resume':
 				return { type }
-			case 'refresh':
-				return { type, failedToken: fields.failedToken === null ? null : string(fields, 'failedToken') }
+			case 'refresh': {
+				const refresh: BrokerRequest = { type, failedToken: fields.failedToken === null ? null : string(fields, 'failedToken') }
+				const waitMs = optionalNumber(fields, 'waitMs')
+				if (waitMs !== undefined) {
+					if (waitMs < 0 || waitMs > MAX_WAIT_MS) throw new ProtocolError(`"waitMs" must be between 0 and ${MAX_WAIT_MS}`)
+					refresh.waitMs = waitMs
+				}
+				return refresh
+			}
 			case 'login':
 				return { type, tokens: tokenFields(fields.tokens, 'tokens', 'expiresIn') }
 			case 'exchange': {
@@ -301,6 +319,8 @@ export function parseBrokerMessage(data: unknown): Parsed<BrokerReply | BrokerBr
 				const status = optionalNumber(error, 'status')
 				if (status !== undefined) serialized.status = status
 				if (typeof error.oauthError === 'string') serialized.oauthError = error.oauthError.slice(0, 200)
+				const retryAt = optionalNumber(error, 'retryAt')
+				if (retryAt !== undefined) serialized.retryAt = retryAt
 				return { type, ok: false, error: serialized }
 			}
 			default:

@@ -78,6 +78,10 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 		})
 	}
 
+	// Without it a user logout here never ended the session at the server. Not under the lock:
+	// it must start at once, before onLogout navigates away (the broadcast below runs it).
+	if (options.refresh.logout !== undefined) lockedRefresh.logout = options.refresh.logout
+
 	const core: BrokerCore = new BrokerCore({
 		refresh: lockedRefresh,
 		exchange: exchangeWith(options.readTokens),

@@ -206,7 +206,7 @@ describe('axios interceptors over a shared broker', () => {
 		expect(tab.logouts).toEqual([])
 	})
 
-	it('transient refresh failure: queued requests reject with RefreshUnavailableError, nobody is logged out, the next request tries again', async () => {
+	it('transient refresh failure: queued requests reject with RefreshUnavailableError, nobody is logged out, a request after the broker waited tries again', async () => {
 		const { world, tabs } = await setup(3)
 		const gate = deferred<TokenSet>()
 		world.refreshBehaviour = () => gate.promise
@@ -222,6 +222,7 @@ describe('axios interceptors over a shared broker', () => {
 		}
 
 		world.refreshBehaviour = async () => world.issue()
+		world.clock.now += 5_000
 		const response = await tabs[2]!.http.get('/api/x')
 		expect(response.status).toBe(200)
 		expect(world.refreshCalls).toHaveLength(2)
