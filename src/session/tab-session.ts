@@ -1,6 +1,6 @@
 import type { BrokerConnection } from '../transports/connection.js'
 import { LoggedOutError } from '../core/errors/logged-out-error.js'
-import type { BrokerBroadcast, ExchangeRequest, LogoutReason, TokenSet, TokenSnapshot } from '../core/protocol.js'
+import { type BrokerBroadcast, type ExchangeRequest, type LogoutReason, MAX_WAIT_MS, type TokenSet, type TokenSnapshot } from '../core/protocol.js'
 import { LogoutGate } from './logout-gate.js'
 
 /** Auth state for UIs: a new object only when something in it changes, as useSyncExternalStore needs. */
@@ -108,7 +108,10 @@ export class TabSession {
 		})
 		const started = this.#now()
 		const waited = (outcome: string) => this.#options.onEvent?.({ type: 'refresh-wait', outcome, durationMs: this.#now() - started })
-		const result = Promise.race([this.#connection.request({ type: 'refresh', failedToken }, this.#timeoutMs), ended])
+		// The broker answers within our wait, a second early: a refusal (with its retryAt) then
+		// reaches us instead of our own BrokerTimeoutError.
+		const waitMs = Math.min(MAX_WAIT_MS, Math.max(0, this.#timeoutMs - 1_000))
+		const result = Promise.race([this.#connection.request({ type: 'refresh', failedToken, waitMs }, this.#timeoutMs), ended])
 			.then((snapshot) => {
 				waited('ok')
 				return this.#apply(snapshot)
@@ -142,9 +145,14 @@ export class TabSession {
 		this.#apply(await this.#connection.request({ type: 'seed', ...seed }, this.#timeoutMs))
 	}
 
-	/** Back online: a token that expired meanwhile is refreshed now, not on the next request's 401. */
+	/**
+	 * Back online, or back in view: the broker's wait before its next attempt starts over, and a
+	 * token that expired meanwhile is refreshed now, not on the next request's 401.
+	 */
 	resume(): void {
-		if (this.#synced === null && this.freshToken() === undefined) this.refreshAfter(this.#snapshot.accessToken).catch(() => undefined)
+		if (this.#synced !== null || this.#snapshot.accessToken === null) return
+		this.#connection.request({ type: 'resume' }, this.#timeoutMs).catch(() => undefined)
+		if (this.freshToken() === undefined) this.refreshAfter(this.#snapshot.accessToken).catch(() => undefined)
 	}
 
 	get accessToken(): string | null {
