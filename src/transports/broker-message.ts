@@ -9,8 +9,10 @@ const TYPES: ReadonlySet<unknown> = new Set(['reply', 'token', 'logout', 'seed-r
  * field again: the worker validates what it acts on, at the trust boundary.
  */
 export function readBrokerMessage(data: unknown): Parsed<BrokerReply | BrokerBroadcast> {
-	if (typeof data !== 'object' || data === null || !('swtb' in data)) return { kind: 'ignore' }
-	const { swtb, type } = data as { swtb: unknown; type: unknown }
-	if (swtb !== PROTOCOL_VERSION || !TYPES.has(type)) return { kind: 'invalid', error: new ProtocolError(`protocol ${String(swtb).slice(0, 20)} message "${String(type).slice(0, 40)}" is not one this page reads`) }
-	return { kind: 'ok', message: data as unknown as BrokerReply | BrokerBroadcast }
+	const { swtb, type } = (typeof data === 'object' && data !== null ? data : {}) as { swtb?: unknown; type?: unknown }
+	if (swtb === undefined) return { kind: 'ignore' }
+	if (swtb !== PROTOCOL_VERSION || !TYPES.has(type)) {
+		return { kind: 'invalid', error: new ProtocolError(`a ${typeof type === 'string' ? `"${type.slice(0, 40)}" ` : ''}message of protocol ${typeof swtb === 'number' ? swtb : typeof swtb}, which this page does not read`) }
+	}
+	return { kind: 'ok', message: data as BrokerReply | BrokerBroadcast }
 }

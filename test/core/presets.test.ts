@@ -9,7 +9,8 @@ import { deserializeError, serializeError } from '../../src/core/errors/serializ
 import { TokenBrokerError } from '../../src/core/errors/token-broker-error.js'
 import { defaultExchangeUrls, exchangeWith } from '../../src/core/exchange.js'
 import { cookieRefresh, oauth2Refresh } from '../../src/core/presets.js'
-import { envelope, parseBrokerMessage } from '../../src/core/protocol.js'
+import { envelope } from '../../src/core/protocol.js'
+import { readBrokerMessage } from '../../src/transports/broker-message.js'
 import { MAX_RETRY_AFTER_MS, asTransient, backoffMs, classifyTokenFailure, configurationProblem, isDefinitive } from '../../src/core/refresh-policy.js'
 import { readTokenResponse, retryAfterMs } from '../../src/core/token-response.js'
 import { holdTokens, jwtExpiry } from '../../src/core/tokens.js'
@@ -499,7 +500,7 @@ describe('serializeError / deserializeError', () => {
 	/** As errors travel: serialized, enveloped, structured-cloned, parsed by the page. */
 	function travel(error: unknown): Error {
 		const wire = structuredClone(envelope({ type: 'reply', ok: false, error: serializeError(error) }))
-		const parsed = parseBrokerMessage(wire)
+		const parsed = readBrokerMessage(wire)
 		if (parsed.kind !== 'ok' || parsed.message.type !== 'reply' || parsed.message.ok) throw new Error(`not an error reply: ${JSON.stringify(parsed)}`)
 		return deserializeError(parsed.message.error)
 	}

@@ -24,7 +24,9 @@ import { RefreshUnavailableError } from '../../src/core/errors/refresh-unavailab
 import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
 import type { RefreshContext, RefreshFunction } from '../../src/core/refresh-function.js'
 import { readTokenResponse } from '../../src/core/token-response.js'
-import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, type LogoutReason, type TokenSet, type TokenSnapshot, envelope, parseBrokerMessage, parseRequest } from '../../src/core/protocol.js'
+import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, type LogoutReason, type TokenSet, type TokenSnapshot, envelope } from '../../src/core/protocol.js'
+import { parseRequest } from '../../src/core/parse-message.js'
+import { readBrokerMessage } from '../../src/transports/broker-message.js'
 import { TabSession, type TokenEvent } from '../../src/session/tab-session.js'
 
 export const APP = 'http://app.test'
@@ -655,7 +657,7 @@ export class World {
 				this.#inTransit -= 1
 				const wire = tab.inbox.shift()
 				if (!tab.open) return
-				const parsed = parseBrokerMessage(wire)
+				const parsed = readBrokerMessage(wire)
 				if (parsed.kind !== 'ok' || parsed.message.type === 'reply') {
 					this.violation(`tab ${tab.id} got a broadcast it cannot parse: ${JSON.stringify(wire)}`)
 					return
@@ -730,7 +732,7 @@ export class World {
 					void this.s.schedule(Promise.resolve(), `reply ${message.type} → tab ${tab.id}`).then(() => {
 						this.#inTransit -= 1
 						clearTimeout(timer)
-						const answer = parseBrokerMessage(replyWire)
+						const answer = readBrokerMessage(replyWire)
 						if (answer.kind !== 'ok' || answer.message.type !== 'reply') {
 							this.violation(`tab ${tab.id} got a reply it cannot parse: ${JSON.stringify(replyWire)}`)
 							reject(new Error('unparseable reply'))

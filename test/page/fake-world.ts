@@ -2,7 +2,9 @@ import { BrokerCore } from '../../src/core/broker-core.js'
 import { BrokerTimeoutError } from '../../src/core/errors/broker-timeout-error.js'
 import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
 import type { RefreshContext } from '../../src/core/refresh-function.js'
-import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, type LogoutReason, type TokenSet, type TokenSnapshot, envelope, parseBrokerMessage, parseRequest } from '../../src/core/protocol.js'
+import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, type LogoutReason, type TokenSet, type TokenSnapshot, envelope } from '../../src/core/protocol.js'
+import { parseRequest } from '../../src/core/parse-message.js'
+import { readBrokerMessage } from '../../src/transports/broker-message.js'
 import { type TokenClient, clientOver } from '../../src/create-token-client.js'
 import { TabSession } from '../../src/session/tab-session.js'
 import type { BrokerConnection } from '../../src/transports/connection.js'
@@ -54,7 +56,7 @@ export class FakeWorld {
 	#broadcast(message: BrokerBroadcast): void {
 		const wire = structuredClone(envelope(message))
 		setTimeout(() => {
-			const parsed = parseBrokerMessage(wire)
+			const parsed = readBrokerMessage(wire)
 			if (parsed.kind !== 'ok' || parsed.message.type === 'reply') throw new Error(`bad broadcast ${JSON.stringify(wire)}`)
 			for (const listeners of this.#connections) for (const listener of listeners) listener(parsed.message)
 		}, 0)
@@ -88,7 +90,7 @@ export class FakeWorld {
 			timer = setTimeout(() => reject(new BrokerTimeoutError(message.type, timeoutMs)), timeoutMs)
 		})
 		try {
-			const reply = parseBrokerMessage(structuredClone(envelope(await Promise.race([answer, timeout]))))
+			const reply = readBrokerMessage(structuredClone(envelope(await Promise.race([answer, timeout]))))
 			if (reply.kind !== 'ok' || reply.message.type !== 'reply') throw new Error('bad reply')
 			if (reply.message.ok) return reply.message.snapshot
 			throw deserializeError(reply.message.error)

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { NoServiceWorkerError } from '../../src/core/errors/no-service-worker-error.js'
-import { type BrokerRequest, envelope, parseRequest } from '../../src/core/protocol.js'
+import { parseRequest } from '../../src/core/parse-message.js'
+import { type BrokerRequest, envelope } from '../../src/core/protocol.js'
 import { selectConnection } from '../../src/transports/select.js'
 
 /** A worker that answers every request with a signed-in snapshot, and records what it got. */
