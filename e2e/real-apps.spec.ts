@@ -59,6 +59,21 @@ test.describe('fits the code real apps write', () => {
 	})
 })
 
+test('5 tabs that open and register the worker at once, on a first visit: login in one reaches all, none hangs', async ({ context, server }) => {
+	const started = Date.now()
+	const tabs = await Promise.all(Array.from({ length: 5 }, async () => {
+		const page = await context.newPage()
+		await page.goto(`${server.url}/login`)
+		await demoReady(page)
+		return page
+	}))
+	await expect.poll(() => Promise.all(tabs.map((tab) => connected(tab).then((c) => c.host)))).toEqual(Array(5).fill('service-worker'))
+	await tabs[0]!.getByRole('button', { name: 'Sign in' }).click()
+	for (const tab of tabs) await expect(tab.locator('#state')).toHaveText('signed in', { timeout: 30_000 })
+	console.log(`5 tabs registering at once: all signed in ${Date.now() - started} ms after they opened`)
+	await expectOneRefreshForAllTabs(server, tabs, 10)
+})
+
 test.describe('no service worker registered', () => {
 	test('without a fallback, the client decides within 1 s and login() rejects with NoServiceWorkerError', async ({ page, server }) => {
 		await page.goto(`${server.url}/login?worker=none&fallback=none`)
