@@ -20,20 +20,28 @@ export function asTransient(error: unknown): RefreshUnavailableError {
 const CONFIGURATION_PROBLEMS: Readonly<Record<string, string>> = {
 	invalid_client: 'the identity provider does not accept this client: check the clientId the broker refreshes with, and that the client exists there and may authenticate without a secret',
 	unauthorized_client: 'this client may not use the refresh_token grant: allow refresh tokens for it at the identity provider',
+	invalid_request: 'the identity provider refuses the refresh request itself: check the token endpoint and the client\'s registration there (Entra ID: the redirect URI must be of type "spa")',
 }
+
+/**
+ * OpenID Connect errors (Core §3.1.2.6) some providers answer at the token endpoint, Entra ID
+ * for Conditional Access: only a new interactive sign-in helps, so retrying could never succeed.
+ */
+const SIGN_IN_AGAIN: ReadonlySet<string | undefined> = new Set(['interaction_required', 'login_required', 'consent_required'])
 
 /** What a token endpoint's failed answer means: the session is over, or try again later. */
 export type TokenFailure = 'rejected' | 'transient'
 
 /**
  * The README's table "When the session ends". Only answers that can never succeed on retry end
- * the session: 401, and invalid_grant / invalid_client / unauthorized_client with a 4xx. A 5xx,
- * 429, 408 or any other 4xx is the server's or the network's trouble of the moment.
+ * the session: 401; and with a 4xx, invalid_grant, a configuration error (invalid_client,
+ * unauthorized_client, invalid_request) or an OpenID "sign in again" error. A 5xx, 429, 408 or
+ * any other 4xx is the server's or the network's trouble of the moment.
  */
 export function classifyTokenFailure(status: number, oauthError: string | undefined): TokenFailure {
 	if (status === 401) return 'rejected'
 	const clientError = status >= 400 && status < 500
-	if (clientError && (oauthError === 'invalid_grant' || configurationProblem(oauthError) !== undefined)) return 'rejected'
+	if (clientError && (oauthError === 'invalid_grant' || SIGN_IN_AGAIN.has(oauthError) || configurationProblem(oauthError) !== undefined)) return 'rejected'
 	return 'transient'
 }
 

@@ -9,7 +9,7 @@
  * success / 503 / offline / invalid_grant, slow refreshes that time out, login, exchange, logout,
  * keep-alive pings, forced refreshes, new tabs, worker kills and version hand-overs) and the
  * interleaving, and shrinks both when an invariant breaks. The auth server answers with HTTP
- * responses (503 and 429 with or without Retry-After, 400 invalid_request, HTML, 400/403
+ * responses (503 and 429 with or without Retry-After, 400 invalid_scope, HTML, 400/403
  * invalid_grant, 400 invalid_client) that the presets' readTokenResponse classifies.
  *
  * Invariants, after every command and at rest:

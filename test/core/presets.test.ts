@@ -119,7 +119,7 @@ describe('oauth2Refresh', () => {
 	})
 
 	it.each([
-		['400 invalid_request', () => json(400, { error: 'invalid_request' })],
+		['400 invalid_scope', () => json(400, { error: 'invalid_scope' })],
 		['400 without a body', () => new Response('', { status: 400 })],
 		['403', () => json(403, { error: 'forbidden' })],
 		['429', () => json(429, { error: 'slow_down' })],
@@ -230,8 +230,11 @@ describe('readTokenResponse: the README table "When the session ends"', () => {
 		[400, 'invalid_client', ends],
 		[403, 'unauthorized_client', ends],
 		[400, 'unauthorized_client', ends],
+		[400, 'invalid_request', ends],
+		[400, 'interaction_required', ends],
+		[400, 'login_required', ends],
+		[400, 'consent_required', ends],
 		[400, undefined, transient],
-		[400, 'invalid_request', transient],
 		[400, 'invalid_scope', transient],
 		[403, undefined, transient],
 		[404, undefined, transient],
@@ -271,6 +274,9 @@ describe('readTokenResponse: the README table "When the session ends"', () => {
 		expect(invalidClient.message).toMatch(/clientId/)
 		const unauthorized = await readTokenResponse(json(400, { error: 'unauthorized_client' })).then(() => new Error('resolved'), (e: unknown) => e as Error)
 		expect(unauthorized.message).toMatch(/refresh tokens for it/)
+		const malformed = await readTokenResponse(json(400, { error: 'invalid_request' })).then(() => new Error('resolved'), (e: unknown) => e as Error)
+		expect(malformed.message).toMatch(/type "spa"/)
+		expect(configurationProblem('interaction_required')).toBeUndefined()
 		expect(configurationProblem('invalid_grant')).toBeUndefined()
 		expect(configurationProblem('toString')).toBeUndefined()
 		expect(configurationProblem(undefined)).toBeUndefined()

@@ -43,7 +43,7 @@ export type AuthMode = 'body' | 'cookie'
 /**
  * The auth server's failure switch. Its answers are HTTP responses, read by the presets' own
  * readTokenResponse, so the classification is the real one. Transient: 'down' (503), 'busy'
- * (429), 'bad-request' (400 invalid_request), 'garbage' (200 HTML), 'offline' (unreachable).
+ * (429), 'bad-request' (400 invalid_scope), 'garbage' (200 HTML), 'offline' (unreachable).
  * Definitive: 'reject' (400 invalid_grant), 'forbidden' (403 invalid_grant), 'misconfigured'
  * (400 invalid_client). 'down' and 'busy' send `AuthServer.retryAfter` when it is set.
  */
@@ -191,7 +191,7 @@ export class AuthServer {
 			case 'busy':
 				return failed({ status: 429, ...retryAfter })
 			case 'bad-request':
-				return failed({ status: 400, error: 'invalid_request' })
+				return failed({ status: 400, error: 'invalid_scope' })
 			case 'garbage':
 				return failed({ status: 200, html: true })
 			default:
