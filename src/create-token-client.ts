@@ -2,8 +2,8 @@ import { authorizedFetch } from './adapters/fetch.js'
 import type { BrokerEvent } from './core/broker-core.js'
 import type { ExchangeRequest, LogoutReason, TokenSet } from './core/protocol.js'
 import { reporter } from './core/report.js'
-import { AuthorizedSender, registerSender } from './session/authorized-send.js'
-import { type ClientState, type TabEvent, TabSession, type TokenEvent } from './session/tab-session.js'
+import { authorizedSender, registerSender } from './session/authorized-send.js'
+import { type ClientState, type TabEvent, type TabSession, type TokenEvent, tabSession } from './session/tab-session.js'
 import { DEFAULT_KEEP_ALIVE_MS, keepAlive } from './transports/keep-alive.js'
 import { type BrokerHost, type Fallback, type ServiceWorkerOption, selectConnection } from './transports/select.js'
 
@@ -50,7 +50,7 @@ export function createTokenClient(options: TokenClientOptions = {}): TokenClient
 	const onEvent = reporter(options.onEvent, options.debug, 'page')
 	const { connection, host } = selectConnection({ serviceWorker: options.serviceWorker, fallback: options.fallback, onEvent })
 	const loginUrl = options.loginUrl ?? '/login'
-	const session = new TabSession(connection, {
+	const session = tabSession(connection, {
 		onEvent,
 		onLogout: options.onLogout ?? (() => globalThis.location.assign(loginUrl)),
 		...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
@@ -61,7 +61,7 @@ export function createTokenClient(options: TokenClientOptions = {}): TokenClient
 
 /** The client around a tab's session; tests build it over a session of their own. */
 export function clientOver(session: TabSession, host: Promise<BrokerHost>, options: TokenClientOptions, onEvent?: (event: TokenClientEvent) => void): TokenClient {
-	const sender = new AuthorizedSender(session, options.authorize ?? ((url) => url.origin === globalThis.location.origin))
+	const sender = authorizedSender(session, options.authorize ?? ((url) => url.origin === globalThis.location.origin))
 	const stops: (() => void)[] = []
 	const listen = (target: EventTarget | undefined, type: string, listener: () => void) => {
 		target?.addEventListener?.(type, listener)
@@ -83,12 +83,12 @@ export function clientOver(session: TabSession, host: Promise<BrokerHost>, optio
 		get state() {
 			return session.state
 		},
-		login: (tokens) => session.login(tokens),
-		exchange: (request) => session.exchange(request),
-		logout: () => session.logout(),
-		getAccessToken: () => session.getAccessToken(),
-		refresh: () => session.refresh(),
-		subscribe: (listener) => session.subscribe(listener),
+		login: session.login,
+		exchange: session.exchange,
+		logout: session.logout,
+		getAccessToken: session.getAccessToken,
+		refresh: session.refresh,
+		subscribe: session.subscribe,
 		close() {
 			closed = true
 			for (const stop of stops.splice(0)) stop()
