@@ -48,13 +48,11 @@ export interface TokenClient {
 
 export function createTokenClient(options: TokenClientOptions = {}): TokenClient {
 	const onEvent = reporter(options.onEvent, options.debug, 'page')
-	const { connection, host } = selectConnection({ serviceWorker: options.serviceWorker, fallback: options.fallback, onEvent })
-	const loginUrl = options.loginUrl ?? '/login'
+	const { connection, host } = selectConnection({ ...options, onEvent })
 	const session = tabSession(connection, {
+		...options,
 		onEvent,
-		onLogout: options.onLogout ?? (() => globalThis.location.assign(loginUrl)),
-		...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-		...(options.refreshAheadMs === undefined ? {} : { refreshAheadMs: options.refreshAheadMs }),
+		onLogout: options.onLogout ?? (() => globalThis.location.assign(options.loginUrl ?? '/login')),
 	})
 	return clientOver(session, host, options, onEvent)
 }

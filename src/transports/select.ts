@@ -29,8 +29,8 @@ export interface SelectedConnection {
 }
 
 export interface SelectOptions {
-	serviceWorker: ServiceWorkerOption | undefined
-	fallback: Fallback | false | undefined
+	serviceWorker?: ServiceWorkerOption | undefined
+	fallback?: Fallback | false | undefined
 	onEvent: ((event: BrokerEvent) => void) | undefined
 }
 
@@ -103,26 +103,18 @@ let warnedInsecure = false
  */
 export function selectConnection({ serviceWorker, fallback, onEvent }: SelectOptions): SelectedConnection {
 	const container = globalThis.navigator?.serviceWorker
-	// Loaded only when needed: most pages never run the broker core themselves.
-	const inPage = fallback
-		? () => import('./in-page.js').then(({ connectInPage }) => connectInPage({ ...fallback, ...(onEvent === undefined ? {} : { onEvent }) }))
-		: undefined
-	if (container === undefined) {
-		if (globalThis.isSecureContext === false && !warnedInsecure) {
-			warnedInsecure = true
-			console.warn('sw-token-broker: this origin is not secure (plain http), so there is no service worker and no Web Locks: each tab refreshes on its own. Serve the app over https or from localhost.')
-		}
-		return inPage === undefined
-			? { connection: unavailable(() => new RefreshUnavailableError('no service worker can be used here and no fallback.refresh was given to createTokenClient')), host: Promise.resolve('none') }
-			: { connection: afterChoice(inPage()), host: Promise.resolve('in-page') }
+	if (container === undefined && globalThis.isSecureContext === false && !warnedInsecure) {
+		warnedInsecure = true
+		console.warn('sw-token-broker: this origin is not secure (plain http): no service worker, no Web Locks, so each tab refreshes on its own. Serve it over https or from localhost.')
 	}
-	const registration = findRegistration(container, serviceWorker)
-	const host = registration.then((found): BrokerHost => found !== undefined ? 'service-worker' : inPage === undefined ? 'none' : 'in-page')
+	const registration = container === undefined ? Promise.resolve(undefined) : findRegistration(container, serviceWorker)
 	return {
 		connection: afterChoice(registration.then((found) => {
-			if (found !== undefined) return connectServiceWorker(container, found)
-			return inPage === undefined ? unavailable(() => new NoServiceWorkerError()) : inPage()
+			if (found !== undefined) return connectServiceWorker(container!, found)
+			// Loaded only when needed: most pages never run the broker core themselves.
+			if (fallback) return import('./in-page.js').then(({ connectInPage }) => connectInPage({ ...fallback, onEvent }))
+			return unavailable(() => container === undefined ? new RefreshUnavailableError('no service worker here, and createTokenClient has no fallback: { refresh }') : new NoServiceWorkerError())
 		})),
-		host,
+		host: registration.then((found) => found !== undefined ? 'service-worker' : fallback ? 'in-page' : 'none'),
 	}
 }
