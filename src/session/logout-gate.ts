@@ -16,8 +16,8 @@ export interface LogoutGate {
 }
 
 export function logoutGate(): LogoutGate {
-	let session = 0
-	const inFlight = new Map<number, Set<Promise<unknown>>>()
+	/** The current session's requests in flight; each session has a set of its own. */
+	let current = new Set<Promise<unknown>>()
 	const timers = new Set<ReturnType<typeof setTimeout>>()
 	const later = (run: () => void, ms: number) => {
 		const timer = setTimeout(() => {
@@ -29,27 +29,21 @@ export function logoutGate(): LogoutGate {
 	}
 	return {
 		begin() {
-			session += 1
+			current = new Set()
 		},
 		track(request) {
-			const mine = session
-			let requests = inFlight.get(mine)
-			if (requests === undefined) inFlight.set(mine, requests = new Set())
+			const requests = current
 			requests.add(request)
-			const settled = () => {
-				requests.delete(request)
-				if (requests.size === 0) inFlight.delete(mine)
-			}
+			const settled = () => requests.delete(request)
 			request.then(settled, settled)
 			return request
 		},
 		afterRequests(run) {
-			const mine = session
+			const pending = current
 			const go = () => {
-				if (session === mine) run()
+				if (current === pending) run()
 			}
-			const pending = inFlight.get(mine)
-			if (pending === undefined) return go()
+			if (pending.size === 0) return go()
 			const timer = later(go, LOGOUT_SETTLE_MS)
 			// A macrotask after they settle, so each request's rejection has reached its caller first.
 			void Promise.allSettled(pending).then(() => {
@@ -59,7 +53,7 @@ export function logoutGate(): LogoutGate {
 			})
 		},
 		close() {
-			session += 1
+			current = new Set()
 			for (const timer of timers) clearTimeout(timer)
 			timers.clear()
 		},
