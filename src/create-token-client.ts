@@ -60,21 +60,18 @@ export function createTokenClient(options: TokenClientOptions = {}): TokenClient
 /** The client around a tab's session; tests build it over a session of their own. */
 export function clientOver(session: TabSession, host: Promise<BrokerHost>, options: TokenClientOptions, onEvent?: (event: TokenClientEvent) => void): TokenClient {
 	const sender = authorizedSender(session, options.authorize ?? ((url) => url.origin === globalThis.location.origin))
-	const stops: (() => void)[] = []
-	const listen = (target: EventTarget | undefined, type: string, listener: () => void) => {
-		target?.addEventListener?.(type, listener)
-		stops.push(() => target?.removeEventListener?.(type, listener))
-	}
+	// close() ends the listeners and the keep-alive in one go.
+	const closed = new AbortController()
+	const { signal } = closed
 	// Back online, or back in view: a token that expired meanwhile is refreshed now, not on the next request's 401.
-	listen(globalThis, 'online', () => session.resume())
-	listen(globalThis.document, 'visibilitychange', () => {
+	globalThis.addEventListener?.('online', session.resume, { signal })
+	globalThis.document?.addEventListener('visibilitychange', () => {
 		if (globalThis.document.visibilityState === 'visible') session.resume()
-	})
-	let closed = false
+	}, { signal })
 	const keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS
 	void host.then((chosen) => {
 		onEvent?.({ type: 'connected', host: chosen })
-		if (chosen === 'service-worker' && keepAliveMs !== false && !closed) stops.push(keepAlive(() => session.ping(), keepAliveMs))
+		if (chosen === 'service-worker' && keepAliveMs !== false && !signal.aborted) keepAlive(session.ping, keepAliveMs, signal)
 	})
 	const client: TokenClient = {
 		fetch: authorizedFetch(sender),
@@ -88,8 +85,7 @@ export function clientOver(session: TabSession, host: Promise<BrokerHost>, optio
 		refresh: session.refresh,
 		subscribe: session.subscribe,
 		close() {
-			closed = true
-			for (const stop of stops.splice(0)) stop()
+			closed.abort()
 			session.close()
 		},
 	}
