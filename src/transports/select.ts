@@ -35,7 +35,7 @@ export interface SelectOptions {
 }
 
 function isWorkbox(value: ServiceWorkerOption): value is WorkboxLike {
-	return typeof value === 'object' && value !== null && typeof (value as Partial<WorkboxLike>).getSW === 'function'
+	return typeof (value as Partial<WorkboxLike>).getSW === 'function'
 }
 
 /** How long a page looks for its service worker's registration before deciding there is none (vite dev, no register()). */
@@ -53,20 +53,20 @@ const POLL_MS = 100
 function findRegistration(container: ServiceWorkerContainer, option: ServiceWorkerOption | undefined): Promise<ServiceWorkerRegistration | undefined> {
 	return new Promise((resolve) => {
 		let found = false
-		const finish = (registration: ServiceWorkerRegistration | undefined) => {
-			if (found) return
+		// The first answer wins: a later resolve() does nothing.
+		const finish = (registration?: ServiceWorkerRegistration) => {
 			found = true
 			clearTimeout(deadline)
 			resolve(registration)
 		}
-		const deadline = setTimeout(() => finish(undefined), FIND_REGISTRATION_MS)
+		const deadline = setTimeout(finish, FIND_REGISTRATION_MS)
 		const poll = (again: boolean) => {
 			container.getRegistration().then(
 				(listed) => {
 					// A registration without a worker is one whose first script is still loading, or failed to.
 					const registration = listed?.installing ?? listed?.waiting ?? listed?.active ? listed : undefined
 					if (registration !== undefined || !again) finish(registration)
-					else if (!found) setTimeout(() => poll(true), POLL_MS)
+					else if (!found) setTimeout(poll, POLL_MS, true)
 				},
 				() => undefined,
 			)
