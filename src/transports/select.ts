@@ -105,7 +105,7 @@ export function selectConnection({ serviceWorker, fallback, onEvent }: SelectOpt
 	const container = globalThis.navigator?.serviceWorker
 	if (container === undefined && globalThis.isSecureContext === false && !warnedInsecure) {
 		warnedInsecure = true
-		console.warn('sw-token-broker: this origin is not secure (plain http): no service worker, no Web Locks, so each tab refreshes on its own. Serve it over https or from localhost.')
+		console.warn('sw-token-broker: this origin is not secure (plain http): no service worker or Web Locks, so each tab refreshes on its own. Use https or localhost.')
 	}
 	const registration = container === undefined ? Promise.resolve(undefined) : findRegistration(container, serviceWorker)
 	return {

@@ -5,6 +5,6 @@ export class NoServiceWorkerError extends TokenBrokerError {
 	override readonly name = 'NoServiceWorkerError'
 
 	constructor() {
-		super('No service worker is registered for this page to broker tokens. Register one that calls createTokenBroker().listen(self) (vite dev: vite-plugin-pwa devOptions { enabled: true, type: "module" }), or give createTokenClient a fallback: { refresh }.')
+		super('No service worker is registered for this page. Register one that calls createTokenBroker().listen(self) (vite dev: vite-plugin-pwa devOptions { enabled: true, type: "module" }), or give createTokenClient a fallback: { refresh }.')
 	}
 }

@@ -5,6 +5,6 @@ export class RequestNotReplayableError extends TokenBrokerError {
 	override readonly name = 'RequestNotReplayableError'
 
 	constructor() {
-		super('The request got a 401 and the token was refreshed, but its stream body cannot be sent twice. Send it again, or use a string, Blob or FormData body, which is retried for you.')
+		super('Got a 401 and refreshed the token, but the request has a stream body, which cannot be sent twice. Send it again, or use a string, Blob or FormData body to have it retried.')
 	}
 }
