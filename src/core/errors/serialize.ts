@@ -22,8 +22,9 @@ export function serializeError(error: unknown): SerializedError {
 }
 
 /**
- * The classes a broker's answer may carry, by name. Each takes the message first and reads no
- * options from a number (BrokerTimeoutError, which never crosses from the broker, gets timeoutMs 0).
+ * The classes a broker's answer may carry, by name. Each is built as `new Class(message, 0)`: every
+ * constructor takes a string first, and none reads options from a number (BrokerTimeoutError,
+ * which never crosses from the broker, takes it as timeoutMs 0).
  */
 const CLASSES = { LoggedOutError, RefreshUnavailableError, LoginFailedError, BrokerTimeoutError, ProtocolError } as unknown as Record<string, (new (message: string, options: 0) => Error) | undefined>
 
