@@ -10,7 +10,7 @@ import { attachAxios } from '../src/adapters/axios.js'
 import { clientOver } from '../src/create-token-client.js'
 import type { BrokerConnection } from '../src/transports/connection.js'
 import type { TokenSnapshot } from '../src/core/protocol.js'
-import { TabSession } from '../src/session/tab-session.js'
+import { tabSession } from '../src/session/tab-session.js'
 
 /** axios-auth-refresh's types see axios through its CommonJS typings, ours through the ESM ones: same object, two type identities. */
 const asRefreshTarget = (instance: unknown) => instance as Parameters<typeof createAuthRefresh>[0]
@@ -52,7 +52,7 @@ function bareAxios(): AxiosInstance {
 
 async function withLibrary(): Promise<AxiosInstance> {
 	const instance = bareAxios()
-	const session = new TabSession(fakeConnection(), { onLogout() {} })
+	const session = tabSession(fakeConnection(), { onLogout() {} })
 	// The first hello must have settled, else every request waits on it.
 	await session.getAccessToken()
 	attachAxios(clientOver(session, Promise.resolve('service-worker'), { authorize: (url) => url.origin === 'http://localhost', keepAliveMs: false }), instance)

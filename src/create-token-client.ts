@@ -2,8 +2,8 @@ import { authorizedFetch } from './adapters/fetch.js'
 import type { BrokerEvent } from './core/broker-core.js'
 import type { ExchangeRequest, LogoutReason, TokenSet } from './core/protocol.js'
 import { reporter } from './core/report.js'
-import { AuthorizedSender, registerSender } from './session/authorized-send.js'
-import { type ClientState, type TabEvent, TabSession, type TokenEvent } from './session/tab-session.js'
+import { authorizedSender, registerSender } from './session/authorized-send.js'
+import { type ClientState, type TabEvent, type TabSession, type TokenEvent, tabSession } from './session/tab-session.js'
 import { DEFAULT_KEEP_ALIVE_MS, keepAlive } from './transports/keep-alive.js'
 import { type BrokerHost, type Fallback, type ServiceWorkerOption, selectConnection } from './transports/select.js'
 
@@ -48,50 +48,44 @@ export interface TokenClient {
 
 export function createTokenClient(options: TokenClientOptions = {}): TokenClient {
 	const onEvent = reporter(options.onEvent, options.debug, 'page')
-	const { connection, host } = selectConnection({ serviceWorker: options.serviceWorker, fallback: options.fallback, onEvent })
-	const loginUrl = options.loginUrl ?? '/login'
-	const session = new TabSession(connection, {
+	const { connection, host } = selectConnection({ ...options, onEvent })
+	const session = tabSession(connection, {
+		...options,
 		onEvent,
-		onLogout: options.onLogout ?? (() => globalThis.location.assign(loginUrl)),
-		...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-		...(options.refreshAheadMs === undefined ? {} : { refreshAheadMs: options.refreshAheadMs }),
+		onLogout: options.onLogout ?? (() => globalThis.location.assign(options.loginUrl ?? '/login')),
 	})
 	return clientOver(session, host, options, onEvent)
 }
 
 /** The client around a tab's session; tests build it over a session of their own. */
 export function clientOver(session: TabSession, host: Promise<BrokerHost>, options: TokenClientOptions, onEvent?: (event: TokenClientEvent) => void): TokenClient {
-	const sender = new AuthorizedSender(session, options.authorize ?? ((url) => url.origin === globalThis.location.origin))
-	const stops: (() => void)[] = []
-	const listen = (target: EventTarget | undefined, type: string, listener: () => void) => {
-		target?.addEventListener?.(type, listener)
-		stops.push(() => target?.removeEventListener?.(type, listener))
-	}
+	const sender = authorizedSender(session, options.authorize ?? ((url) => url.origin === globalThis.location.origin))
+	// close() ends the listeners and the keep-alive in one go.
+	const closed = new AbortController()
+	const { signal } = closed
 	// Back online, or back in view: a token that expired meanwhile is refreshed now, not on the next request's 401.
-	listen(globalThis, 'online', () => session.resume())
-	listen(globalThis.document, 'visibilitychange', () => {
+	globalThis.addEventListener?.('online', session.resume, { signal })
+	globalThis.document?.addEventListener('visibilitychange', () => {
 		if (globalThis.document.visibilityState === 'visible') session.resume()
-	})
-	let closed = false
+	}, { signal })
 	const keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS
 	void host.then((chosen) => {
 		onEvent?.({ type: 'connected', host: chosen })
-		if (chosen === 'service-worker' && keepAliveMs !== false && !closed) stops.push(keepAlive(() => session.ping(), keepAliveMs))
+		if (chosen === 'service-worker' && keepAliveMs !== false && !signal.aborted) keepAlive(session.ping, keepAliveMs, signal)
 	})
 	const client: TokenClient = {
 		fetch: authorizedFetch(sender),
 		get state() {
 			return session.state
 		},
-		login: (tokens) => session.login(tokens),
-		exchange: (request) => session.exchange(request),
-		logout: () => session.logout(),
-		getAccessToken: () => session.getAccessToken(),
-		refresh: () => session.refresh(),
-		subscribe: (listener) => session.subscribe(listener),
+		login: session.login,
+		exchange: session.exchange,
+		logout: session.logout,
+		getAccessToken: session.getAccessToken,
+		refresh: session.refresh,
+		subscribe: session.subscribe,
 		close() {
-			closed = true
-			for (const stop of stops.splice(0)) stop()
+			closed.abort()
 			session.close()
 		},
 	}

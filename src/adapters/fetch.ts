@@ -35,11 +35,9 @@ export function authorizedFetch(sender: AuthorizedSender): (input: RequestInfo |
 				refused = outcome.value
 				return true
 			},
-			...(replayable ? {} : {
-				cannotRetry(): never {
-					throw new RequestNotReplayableError()
-				},
-			}),
+			cannotRetry: replayable ? undefined : () => {
+				throw new RequestNotReplayableError()
+			},
 		})
 		const token = sender.tokenNow()
 		return token === undefined ? sender.token(request.signal).then(send) : send(token)

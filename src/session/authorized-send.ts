@@ -14,49 +14,41 @@ export interface Attempt<T> {
 	cannotRetry?(): never
 }
 
+/** What the adapters use: whether a URL gets the token, the token, and the send with its one retry. */
+export interface AuthorizedSender {
+	/** Relative URLs count from the page; a URL that does not parse gets no token. */
+	authorizes(url: string): boolean
+	/** The token to send now, without waiting; undefined when the caller must await token(). */
+	tokenNow(): string | null | undefined
+	token(signal?: AbortSignal): Promise<string | null>
+	send<T>(attempt: Attempt<T>): Promise<T>
+}
+
 /**
  * The one path both adapters use: authorize, then the token (refreshed ahead of expiry), send,
  * and on a 401 one refresh for all tabs and one retry. A 401 for a token the broker has already
  * replaced is retried with the current one, without a refresh. Counted for the onLogout wait.
  */
-export class AuthorizedSender {
-	readonly #session: TabSession
-	readonly #authorize: (url: URL) => boolean
-
-	constructor(session: TabSession, authorize: (url: URL) => boolean) {
-		this.#session = session
-		this.#authorize = authorize
-	}
-
-	/** Relative URLs count from the page; a URL that does not parse gets no token. */
-	authorizes(url: string): boolean {
-		try {
-			return this.#authorize(new URL(url, globalThis.location?.href))
-		} catch {
-			return false
-		}
-	}
-
-	/** The token to send now, without waiting; undefined when the caller must await token(). */
-	tokenNow(): string | null | undefined {
-		return this.#session.freshToken()
-	}
-
-	token(signal?: AbortSignal): Promise<string | null> {
-		return this.#session.gate.track(this.#session.tokenForRequest(signal))
-	}
-
-	send<T>(attempt: Attempt<T>): Promise<T> {
-		return this.#session.gate.track(this.#send(attempt))
-	}
-
-	async #send<T>(attempt: Attempt<T>): Promise<T> {
+export function authorizedSender(session: TabSession, authorize: (url: URL) => boolean): AuthorizedSender {
+	const send = async <T>(attempt: Attempt<T>): Promise<T> => {
 		const first = await attempt.send(attempt.token).then((value): Outcome<T> => ({ ok: true, value }), (error: unknown): Outcome<T> => ({ ok: false, error }))
 		if (!attempt.refused(first)) return unwrap(first)
-		const { accessToken } = await abortable(this.#session.refreshAfter(attempt.token), attempt.signal)
+		const { accessToken } = await abortable(session.refreshAfter(attempt.token), attempt.signal)
 		if (accessToken === null) return unwrap(first)
 		attempt.cannotRetry?.()
 		return attempt.send(accessToken)
+	}
+	return {
+		authorizes(url) {
+			try {
+				return authorize(new URL(url, globalThis.location?.href))
+			} catch {
+				return false
+			}
+		},
+		tokenNow: session.freshToken,
+		token: (signal) => session.gate.track(session.tokenForRequest(signal)),
+		send: (attempt) => session.gate.track(send(attempt)),
 	}
 }
 

@@ -6,65 +6,56 @@ export const LOGOUT_SETTLE_MS = 1_000
  * own LoggedOutError before the page navigates away. Requests belong to the session they started
  * in: one that outlives the wait never holds back the logout of a later session.
  */
-export class LogoutGate {
-	#session = 0
-	readonly #inFlight = new Map<number, Set<Promise<unknown>>>()
-	readonly #timers = new Set<ReturnType<typeof setTimeout>>()
-
+export interface LogoutGate {
 	/** A new session began: a deferred onLogout of the previous one is called off, and new requests count for this one. */
-	begin(): void {
-		this.#session += 1
-	}
-
-	track<T>(request: Promise<T>): Promise<T> {
-		const session = this.#session
-		let requests = this.#inFlight.get(session)
-		if (requests === undefined) this.#inFlight.set(session, requests = new Set())
-		requests.add(request)
-		const settled = () => {
-			requests.delete(request)
-			if (requests.size === 0) this.#inFlight.delete(session)
-		}
-		request.then(settled, settled)
-		return request
-	}
-
+	begin(): void
+	track<T>(request: Promise<T>): Promise<T>
 	/** Runs `run` once this session's requests have settled (LOGOUT_SETTLE_MS at most), unless a new session began meanwhile. */
-	afterRequests(run: () => void): void {
-		const session = this.#session
-		const go = () => {
-			if (this.#session === session) run()
-		}
-		const pending = this.#inFlight.get(session)
-		if (pending === undefined) {
-			go()
-			return
-		}
-		let timer = this.#later(go, LOGOUT_SETTLE_MS)
-		// A macrotask after they settle, so each request's rejection has reached its caller first.
-		void Promise.allSettled(pending).then(() => {
-			if (!this.#timers.has(timer)) return
-			this.#cancel(timer)
-			timer = this.#later(go, 0)
-		})
-	}
+	afterRequests(run: () => void): void
+	close(): void
+}
 
-	#later(run: () => void, ms: number): ReturnType<typeof setTimeout> {
+export function logoutGate(): LogoutGate {
+	/** The current session's requests in flight; each session has a set of its own. */
+	let current = new Set<Promise<unknown>>()
+	const timers = new Set<ReturnType<typeof setTimeout>>()
+	const later = (run: () => void, ms: number) => {
 		const timer = setTimeout(() => {
-			this.#timers.delete(timer)
+			timers.delete(timer)
 			run()
 		}, ms)
-		this.#timers.add(timer)
+		timers.add(timer)
 		return timer
 	}
-
-	#cancel(timer: ReturnType<typeof setTimeout>): void {
-		clearTimeout(timer)
-		this.#timers.delete(timer)
-	}
-
-	close(): void {
-		this.#session += 1
-		for (const timer of this.#timers) this.#cancel(timer)
+	return {
+		begin() {
+			current = new Set()
+		},
+		track(request) {
+			const requests = current
+			requests.add(request)
+			const settled = () => requests.delete(request)
+			request.then(settled, settled)
+			return request
+		},
+		afterRequests(run) {
+			const pending = current
+			const go = () => {
+				if (current === pending) run()
+			}
+			if (pending.size === 0) return go()
+			const timer = later(go, LOGOUT_SETTLE_MS)
+			// A macrotask after they settle, so each request's rejection has reached its caller first.
+			void Promise.allSettled(pending).then(() => {
+				if (!timers.delete(timer)) return
+				clearTimeout(timer)
+				later(go, 0)
+			})
+		},
+		close() {
+			current = new Set()
+			for (const timer of timers) clearTimeout(timer)
+			timers.clear()
+		},
 	}
 }

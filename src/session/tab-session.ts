@@ -1,7 +1,7 @@
 import type { BrokerConnection } from '../transports/connection.js'
 import { LoggedOutError } from '../core/errors/logged-out-error.js'
-import { type BrokerBroadcast, type ExchangeRequest, type LogoutReason, MAX_WAIT_MS, type TokenSet, type TokenSnapshot } from '../core/protocol.js'
-import { LogoutGate } from './logout-gate.js'
+import { type BrokerBroadcast, type BrokerRequest, type ExchangeRequest, type LogoutReason, MAX_WAIT_MS, type TokenSet, type TokenSnapshot } from '../core/protocol.js'
+import { type LogoutGate, logoutGate } from './logout-gate.js'
 
 /** Auth state for UIs: a new object only when something in it changes, as useSyncExternalStore needs. */
 export interface ClientState {
@@ -39,238 +39,52 @@ export interface SessionOptions {
  * A tab's view of the session: the current access token in memory, as last broadcast
  * by the broker, and the only path from this tab to the broker.
  */
-export class TabSession {
-	readonly #connection: BrokerConnection
-	readonly #options: SessionOptions
-	readonly #timeoutMs: number
-	readonly #now: () => number
-	readonly #tab = Math.random().toString(36).slice(2)
-	readonly #listeners = new Set<(event: TokenEvent) => void>()
-	readonly #stopListening: () => void
-	#snapshot: TokenSnapshot = { accessToken: null, generation: 0 }
-	#state: ClientState = CONNECTING
-	/** Whether this tab saw a token since the last logout; onLogout runs only for tabs that had a session. */
-	#hadSession = false
-	readonly gate = new LogoutGate()
-	#synced: Promise<void> | null
-	/** Requests of this tab waiting on the same refresh share one message to the broker. */
-	#pendingRefresh: { failedToken: string | null; result: Promise<TokenSnapshot>; end: (error: LoggedOutError) => void } | null = null
-
-	constructor(connection: BrokerConnection, options: SessionOptions) {
-		this.#connection = connection
-		this.#options = options
-		this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
-		this.#now = options.now ?? Date.now
-		this.#stopListening = connection.onBroadcast((message) => this.#onBroadcast(message))
-		this.#synced = connection.request({ type: 'hello' }, this.#timeoutMs).then(
-			(snapshot) => {
-				this.#apply(snapshot)
-			},
-			() => undefined,
-		).finally(() => {
-			this.#synced = null
-			if (this.#state === CONNECTING) this.#setState(SIGNED_OUT)
-		})
-	}
-
+export interface TabSession {
 	/** The token to send now, without waiting: undefined when the caller must await tokenForRequest(). */
-	freshToken(): string | null | undefined {
-		if (this.#synced !== null) return undefined
-		const { accessToken, expiresAt } = this.#snapshot
-		if (accessToken === null || expiresAt === undefined) return accessToken
-		return expiresAt - this.#now() > this.#refreshAheadMs() ? accessToken : undefined
-	}
-
+	freshToken(): string | null | undefined
 	/** Waits for the first sync, and for a refresh when the token is about to expire. */
-	async tokenForRequest(signal?: AbortSignal): Promise<string | null> {
-		if (this.#synced !== null) await abortable(this.#synced, signal)
-		const fresh = this.freshToken()
-		if (fresh !== undefined) return fresh
-		const { accessToken, expiresAt = 0 } = this.#snapshot
-		try {
-			return (await abortable(this.refreshAfter(accessToken), signal)).accessToken
-		} catch (error) {
-			// A token that has not expired yet still works if the early refresh could not be done.
-			if (error instanceof LoggedOutError || expiresAt <= this.#now() || signal?.aborted) throw error
-			return accessToken
-		}
-	}
-
+	tokenForRequest(signal?: AbortSignal): Promise<string | null>
 	/** A request sent with `failedToken` was refused: the broker refreshes once, or returns a newer token it already has. */
-	refreshAfter(failedToken: string | null): Promise<TokenSnapshot> {
-		if (this.#pendingRefresh?.failedToken === failedToken) return this.#pendingRefresh.result
-		// This tab already holds a newer token (the refresh reached it as a broadcast): no message needed.
-		if (failedToken !== null && this.#snapshot.accessToken !== null && this.#snapshot.accessToken !== failedToken) return Promise.resolve(this.#snapshot)
-		let end!: (error: LoggedOutError) => void
-		// A logout broadcast can arrive before the broker's reply: it ends the wait at once.
-		const ended = new Promise<never>((_, reject) => {
-			end = reject
-		})
-		const started = this.#now()
-		const waited = (outcome: string) => this.#options.onEvent?.({ type: 'refresh-wait', outcome, durationMs: this.#now() - started })
-		// The broker answers within our wait, a second early: a refusal (with its retryAt) then
-		// reaches us instead of our own BrokerTimeoutError.
-		const waitMs = Math.min(MAX_WAIT_MS, Math.max(0, this.#timeoutMs - 1_000))
-		const result = Promise.race([this.#connection.request({ type: 'refresh', failedToken, waitMs }, this.#timeoutMs), ended])
-			.then((snapshot) => {
-				waited('ok')
-				return this.#apply(snapshot)
-			})
-			.catch((error: unknown) => {
-				waited(error instanceof Error ? error.name : 'Error')
-				if (error instanceof LoggedOutError) this.#endSession(error.reason, error.generation ?? this.#snapshot.generation)
-				throw error
-			})
-			.finally(() => {
-				if (this.#pendingRefresh?.result === result) this.#pendingRefresh = null
-			})
-		this.#pendingRefresh = { failedToken, result, end }
-		return result
-	}
-
+	refreshAfter(failedToken: string | null): Promise<TokenSnapshot>
 	/**
 	 * The keep-alive ping. If the broker lost the session this tab still holds (a stopped
 	 * worker in memory mode), the tab seeds it back with its access token.
 	 */
-	async ping(): Promise<void> {
-		const snapshot = await this.#connection.request({ type: 'ping' }, this.#timeoutMs)
-		if (snapshot.accessToken !== null || snapshot.generation >= this.#snapshot.generation) this.#apply(snapshot)
-		else await this.#seed()
-	}
-
-	async #seed(): Promise<void> {
-		const { accessToken, expiresAt, generation } = this.#snapshot
-		if (accessToken === null) return
-		const seed = expiresAt === undefined ? { accessToken, generation } : { accessToken, expiresAt, generation }
-		this.#apply(await this.#connection.request({ type: 'seed', ...seed }, this.#timeoutMs))
-	}
-
+	ping(): Promise<void>
 	/**
 	 * Back online, or back in view: the broker's wait before its next attempt starts over, and a
 	 * token that expired meanwhile is refreshed now, not on the next request's 401.
 	 */
-	resume(): void {
-		if (this.#synced !== null || this.#snapshot.accessToken === null) return
-		this.#connection.request({ type: 'resume' }, this.#timeoutMs).catch(() => undefined)
-		if (this.freshToken() === undefined) this.refreshAfter(this.#snapshot.accessToken).catch(() => undefined)
-	}
+	resume(): void
+	readonly accessToken: string | null
+	readonly state: ClientState
+	readonly gate: LogoutGate
+	getAccessToken(): Promise<string | null>
+	refresh(): Promise<string>
+	login(tokens: TokenSet): Promise<void>
+	exchange(request: ExchangeRequest): Promise<void>
+	logout(): Promise<void>
+	subscribe(listener: (event: TokenEvent) => void): () => void
+	close(): void
+}
 
-	get accessToken(): string | null {
-		return this.#snapshot.accessToken
-	}
+export function tabSession(connection: BrokerConnection, options: SessionOptions): TabSession {
+	const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+	const now = options.now ?? Date.now
+	const tab = Math.random().toString(36).slice(2)
+	const listeners = new Set<(event: TokenEvent) => void>()
+	const gate = logoutGate()
+	let snapshot: TokenSnapshot = { accessToken: null, generation: 0 }
+	let state = CONNECTING
+	/** Whether this tab saw a token since the last logout; onLogout runs only for tabs that had a session. */
+	let hadSession = false
+	/** Requests of this tab waiting on the same refresh share one message to the broker. */
+	let pendingRefresh: { failedToken: string | null; result: Promise<TokenSnapshot>; end: (error: LoggedOutError) => void } | null = null
 
-	get state(): ClientState {
-		return this.#state
-	}
+	const send = (message: BrokerRequest) => connection.request(message, timeoutMs)
 
-	async getAccessToken(): Promise<string | null> {
-		return this.tokenForRequest()
-	}
-
-	async refresh(): Promise<string> {
-		if (this.#synced !== null) await this.#synced
-		const snapshot = await this.refreshAfter(this.#snapshot.accessToken)
-		if (snapshot.accessToken === null) throw new LoggedOutError('no-refresh-credentials')
-		return snapshot.accessToken
-	}
-
-	async login(tokens: TokenSet): Promise<void> {
-		this.#apply(await this.#connection.request({ type: 'login', tokens }, this.#timeoutMs))
-	}
-
-	async exchange(request: ExchangeRequest): Promise<void> {
-		this.#apply(await this.#connection.request({ type: 'exchange', request }, this.#timeoutMs))
-	}
-
-	async logout(): Promise<void> {
-		const snapshot = await this.#connection.request({ type: 'logout', tab: this.#tab }, this.#timeoutMs)
-		this.#endSession('user', snapshot.generation)
-	}
-
-	subscribe(listener: (event: TokenEvent) => void): () => void {
-		this.#listeners.add(listener)
-		return () => this.#listeners.delete(listener)
-	}
-
-	close(): void {
-		this.gate.close()
-		this.#listeners.clear()
-		this.#stopListening()
-		this.#connection.close()
-	}
-
-	/**
-	 * A fifth of the token's lifetime by default, at most 30 s. One given explicitly is capped at half
-	 * the lifetime, so no setting and no clock makes every request a refresh.
-	 */
-	#refreshAheadMs(): number {
-		const { expiresAt, issuedAt } = this.#snapshot
-		const lifetime = expiresAt === undefined || issuedAt === undefined ? undefined : expiresAt - issuedAt
-		const explicit = this.#options.refreshAheadMs
-		if (lifetime === undefined) return explicit ?? DEFAULT_REFRESH_AHEAD_MS
-		return explicit === undefined ? Math.min(DEFAULT_REFRESH_AHEAD_MS, lifetime / 5) : Math.min(explicit, lifetime / 2)
-	}
-
-	#onBroadcast(message: BrokerBroadcast): void {
-		if (message.type === 'token') {
-			this.#apply(message.snapshot)
-			return
-		}
-		if (message.type === 'seed-request') {
-			this.#seed().catch(() => undefined)
-			return
-		}
-		const reason = message.reason === 'user' && message.tab !== this.#tab ? 'remote' : message.reason
-		this.#endSession(reason, message.generation)
-	}
-
-	/** Adopts a snapshot unless this tab already has a newer one (broadcasts and replies race). */
-	#apply(snapshot: TokenSnapshot): TokenSnapshot {
-		const current = this.#snapshot
-		// Equal generations with different tokens: a late copy of a state this tab already left (e.g. ended).
-		if (snapshot.generation < current.generation || (snapshot.generation === current.generation && snapshot.accessToken !== current.accessToken)) return current
-		const changed = snapshot.accessToken !== this.#snapshot.accessToken
-		this.#snapshot = snapshot
-		if (snapshot.accessToken !== null && changed) {
-			if (!this.#hadSession) this.gate.begin()
-			this.#hadSession = true
-			const event: TokenEvent = snapshot.expiresAt === undefined
-				? { type: 'token', accessToken: snapshot.accessToken }
-				: { type: 'token', accessToken: snapshot.accessToken, expiresAt: snapshot.expiresAt }
-			this.#emit(event)
-		}
-		if (snapshot.accessToken === null) this.#setState(SIGNED_OUT)
-		else if (this.#state.status !== 'signed-in' || this.#state.expiresAt !== snapshot.expiresAt) {
-			this.#setState(snapshot.expiresAt === undefined ? { status: 'signed-in' } : { status: 'signed-in', expiresAt: snapshot.expiresAt })
-		}
-		return snapshot
-	}
-
-	#endSession(reason: LogoutReason, generation: number): void {
-		if (generation < this.#snapshot.generation) return
-		this.#snapshot = { accessToken: null, generation }
-		// Queued requests settle before onLogout navigates away from the page they belong to.
-		this.#pendingRefresh?.end(new LoggedOutError(reason))
-		if (!this.#hadSession) {
-			this.#setState(SIGNED_OUT)
-			return
-		}
-		this.#hadSession = false
-		this.#options.onEvent?.({ type: 'session-ended', reason })
-		this.#emit({ type: 'logout', reason })
-		this.#setState(SIGNED_OUT)
-		// A login while the requests settle begins a new session, which the gate does not send to the login page.
-		this.gate.afterRequests(() => this.#options.onLogout(reason))
-	}
-
-	#setState(state: ClientState): void {
-		if (state === this.#state) return
-		this.#state = state
-		this.#emit({ type: 'state', state })
-	}
-
-	#emit(event: TokenEvent): void {
-		for (const listener of this.#listeners) {
+	const emit = (event: TokenEvent) => {
+		for (const listener of listeners) {
 			try {
 				listener(event)
 			} catch (error) {
@@ -280,6 +94,185 @@ export class TabSession {
 			}
 		}
 	}
+
+	const setState = (next: ClientState) => {
+		if (next === state) return
+		state = next
+		emit({ type: 'state', state })
+	}
+
+	/** Adopts a snapshot unless this tab already has a newer one (broadcasts and replies race). */
+	const apply = (next: TokenSnapshot): TokenSnapshot => {
+		const { accessToken, expiresAt, generation } = next
+		// Equal generations with different tokens: a late copy of a state this tab already left (e.g. ended).
+		if (generation < snapshot.generation || (generation === snapshot.generation && accessToken !== snapshot.accessToken)) return snapshot
+		const changed = accessToken !== snapshot.accessToken
+		snapshot = next
+		if (accessToken === null) {
+			setState(SIGNED_OUT)
+			return next
+		}
+		if (changed) {
+			if (!hadSession) gate.begin()
+			hadSession = true
+			emit(expiresAt === undefined ? { type: 'token', accessToken } : { type: 'token', accessToken, expiresAt })
+		}
+		if (state.status !== 'signed-in' || state.expiresAt !== expiresAt) setState(expiresAt === undefined ? { status: 'signed-in' } : { status: 'signed-in', expiresAt })
+		return next
+	}
+
+	const endSession = (reason: LogoutReason, generation: number) => {
+		if (generation < snapshot.generation) return
+		snapshot = { accessToken: null, generation }
+		// Queued requests settle before onLogout navigates away from the page they belong to.
+		pendingRefresh?.end(new LoggedOutError(reason))
+		if (!hadSession) {
+			setState(SIGNED_OUT)
+			return
+		}
+		hadSession = false
+		options.onEvent?.({ type: 'session-ended', reason })
+		emit({ type: 'logout', reason })
+		setState(SIGNED_OUT)
+		// A login while the requests settle begins a new session, which the gate does not send to the login page.
+		gate.afterRequests(() => options.onLogout(reason))
+	}
+
+	const seed = async () => {
+		const { accessToken } = snapshot
+		if (accessToken !== null) apply(await send({ ...snapshot, type: 'seed', accessToken }))
+	}
+
+	/**
+	 * A fifth of the token's lifetime by default, at most 30 s. One given explicitly is capped at half
+	 * the lifetime, so no setting and no clock makes every request a refresh.
+	 */
+	const refreshAheadMs = () => {
+		const { expiresAt, issuedAt } = snapshot
+		const explicit = options.refreshAheadMs
+		if (expiresAt === undefined || issuedAt === undefined) return explicit ?? DEFAULT_REFRESH_AHEAD_MS
+		const lifetime = expiresAt - issuedAt
+		return explicit === undefined ? Math.min(DEFAULT_REFRESH_AHEAD_MS, lifetime / 5) : Math.min(explicit, lifetime / 2)
+	}
+
+	const stopListening = connection.onBroadcast((message: BrokerBroadcast) => {
+		if (message.type === 'token') apply(message.snapshot)
+		else if (message.type === 'seed-request') seed().catch(() => undefined)
+		else endSession(message.reason === 'user' && message.tab !== tab ? 'remote' : message.reason, message.generation)
+	})
+
+	let synced: Promise<unknown> | null = send({ type: 'hello' }).then(apply, () => undefined).finally(() => {
+		synced = null
+		if (state === CONNECTING) setState(SIGNED_OUT)
+	})
+
+	const session: TabSession = {
+		freshToken() {
+			if (synced !== null) return undefined
+			const { accessToken, expiresAt } = snapshot
+			return accessToken === null || expiresAt === undefined || expiresAt - now() > refreshAheadMs() ? accessToken : undefined
+		},
+
+		async tokenForRequest(signal) {
+			if (synced !== null) await abortable(synced, signal)
+			const fresh = session.freshToken()
+			if (fresh !== undefined) return fresh
+			const { accessToken, expiresAt = 0 } = snapshot
+			try {
+				return (await abortable(session.refreshAfter(accessToken), signal)).accessToken
+			} catch (error) {
+				// A token that has not expired yet still works if the early refresh could not be done.
+				if (error instanceof LoggedOutError || expiresAt <= now() || signal?.aborted) throw error
+				return accessToken
+			}
+		},
+
+		refreshAfter(failedToken) {
+			if (pendingRefresh?.failedToken === failedToken) return pendingRefresh.result
+			// This tab already holds a newer token (the refresh reached it as a broadcast): no message needed.
+			if (failedToken !== null && snapshot.accessToken !== null && snapshot.accessToken !== failedToken) return Promise.resolve(snapshot)
+			let end!: (error: LoggedOutError) => void
+			// A logout broadcast can arrive before the broker's reply: it ends the wait at once.
+			const ended = new Promise<never>((_, reject) => {
+				end = reject
+			})
+			const started = now()
+			const waited = (outcome: string) => options.onEvent?.({ type: 'refresh-wait', outcome, durationMs: now() - started })
+			// The broker answers within our wait, a second early: a refusal (with its retryAt) then
+			// reaches us instead of our own BrokerTimeoutError.
+			const waitMs = Math.min(MAX_WAIT_MS, Math.max(0, timeoutMs - 1_000))
+			const result = Promise.race([send({ type: 'refresh', failedToken, waitMs }), ended])
+				.then((next) => {
+					waited('ok')
+					return apply(next)
+				}, (error: unknown) => {
+					waited(error instanceof Error ? error.name : 'Error')
+					if (error instanceof LoggedOutError) endSession(error.reason, error.generation ?? snapshot.generation)
+					throw error
+				})
+				.finally(() => {
+					if (pendingRefresh?.result === result) pendingRefresh = null
+				})
+			pendingRefresh = { failedToken, result, end }
+			return result
+		},
+
+		async ping() {
+			const answer = await send({ type: 'ping' })
+			if (answer.accessToken !== null || answer.generation >= snapshot.generation) apply(answer)
+			else await seed()
+		},
+
+		resume() {
+			if (synced !== null || snapshot.accessToken === null) return
+			send({ type: 'resume' }).catch(() => undefined)
+			if (session.freshToken() === undefined) session.refreshAfter(snapshot.accessToken).catch(() => undefined)
+		},
+
+		get accessToken() {
+			return snapshot.accessToken
+		},
+
+		get state() {
+			return state
+		},
+
+		gate,
+
+		getAccessToken: () => session.tokenForRequest(),
+
+		async refresh() {
+			if (synced !== null) await synced
+			const { accessToken } = await session.refreshAfter(snapshot.accessToken)
+			if (accessToken === null) throw new LoggedOutError('no-refresh-credentials')
+			return accessToken
+		},
+
+		async login(tokens) {
+			apply(await send({ type: 'login', tokens }))
+		},
+
+		async exchange(request) {
+			apply(await send({ type: 'exchange', request }))
+		},
+
+		async logout() {
+			endSession('user', (await send({ type: 'logout', tab })).generation)
+		},
+
+		subscribe(listener) {
+			listeners.add(listener)
+			return () => listeners.delete(listener)
+		},
+
+		close() {
+			gate.close()
+			listeners.clear()
+			stopListening()
+			connection.close()
+		},
+	}
+	return session
 }
 
 /** Settles as soon as the signal aborts, leaving the shared work running for everyone else. */

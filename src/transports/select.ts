@@ -29,13 +29,13 @@ export interface SelectedConnection {
 }
 
 export interface SelectOptions {
-	serviceWorker: ServiceWorkerOption | undefined
-	fallback: Fallback | false | undefined
+	serviceWorker?: ServiceWorkerOption | undefined
+	fallback?: Fallback | false | undefined
 	onEvent: ((event: BrokerEvent) => void) | undefined
 }
 
 function isWorkbox(value: ServiceWorkerOption): value is WorkboxLike {
-	return typeof value === 'object' && value !== null && typeof (value as Partial<WorkboxLike>).getSW === 'function'
+	return typeof (value as Partial<WorkboxLike>).getSW === 'function'
 }
 
 /** How long a page looks for its service worker's registration before deciding there is none (vite dev, no register()). */
@@ -53,20 +53,20 @@ const POLL_MS = 100
 function findRegistration(container: ServiceWorkerContainer, option: ServiceWorkerOption | undefined): Promise<ServiceWorkerRegistration | undefined> {
 	return new Promise((resolve) => {
 		let found = false
-		const finish = (registration: ServiceWorkerRegistration | undefined) => {
-			if (found) return
+		// The first answer wins: a later resolve() does nothing.
+		const finish = (registration?: ServiceWorkerRegistration) => {
 			found = true
 			clearTimeout(deadline)
 			resolve(registration)
 		}
-		const deadline = setTimeout(() => finish(undefined), FIND_REGISTRATION_MS)
+		const deadline = setTimeout(finish, FIND_REGISTRATION_MS)
 		const poll = (again: boolean) => {
 			container.getRegistration().then(
 				(listed) => {
 					// A registration without a worker is one whose first script is still loading, or failed to.
 					const registration = listed?.installing ?? listed?.waiting ?? listed?.active ? listed : undefined
 					if (registration !== undefined || !again) finish(registration)
-					else if (!found) setTimeout(() => poll(true), POLL_MS)
+					else if (!found) setTimeout(poll, POLL_MS, true)
 				},
 				() => undefined,
 			)
@@ -103,26 +103,18 @@ let warnedInsecure = false
  */
 export function selectConnection({ serviceWorker, fallback, onEvent }: SelectOptions): SelectedConnection {
 	const container = globalThis.navigator?.serviceWorker
-	// Loaded only when needed: most pages never run the broker core themselves.
-	const inPage = fallback
-		? () => import('./in-page.js').then(({ connectInPage }) => connectInPage({ ...fallback, ...(onEvent === undefined ? {} : { onEvent }) }))
-		: undefined
-	if (container === undefined) {
-		if (globalThis.isSecureContext === false && !warnedInsecure) {
-			warnedInsecure = true
-			console.warn('sw-token-broker: this origin is not secure (plain http), so there is no service worker and no Web Locks: each tab refreshes on its own. Serve the app over https or from localhost.')
-		}
-		return inPage === undefined
-			? { connection: unavailable(() => new RefreshUnavailableError('no service worker can be used here and no fallback.refresh was given to createTokenClient')), host: Promise.resolve('none') }
-			: { connection: afterChoice(inPage()), host: Promise.resolve('in-page') }
+	if (container === undefined && globalThis.isSecureContext === false && !warnedInsecure) {
+		warnedInsecure = true
+		console.warn('sw-token-broker: this origin is not secure (plain http): no service worker or Web Locks, so each tab refreshes on its own. Use https or localhost.')
 	}
-	const registration = findRegistration(container, serviceWorker)
-	const host = registration.then((found): BrokerHost => found !== undefined ? 'service-worker' : inPage === undefined ? 'none' : 'in-page')
+	const registration = container === undefined ? Promise.resolve(undefined) : findRegistration(container, serviceWorker)
 	return {
 		connection: afterChoice(registration.then((found) => {
-			if (found !== undefined) return connectServiceWorker(container, found)
-			return inPage === undefined ? unavailable(() => new NoServiceWorkerError()) : inPage()
+			if (found !== undefined) return connectServiceWorker(container!, found)
+			// Loaded only when needed: most pages never run the broker core themselves.
+			if (fallback) return import('./in-page.js').then(({ connectInPage }) => connectInPage({ ...fallback, onEvent }))
+			return unavailable(() => container === undefined ? new RefreshUnavailableError('no service worker here, and createTokenClient has no fallback: { refresh }') : new NoServiceWorkerError())
 		})),
-		host,
+		host: registration.then((found) => found !== undefined ? 'service-worker' : fallback ? 'in-page' : 'none'),
 	}
 }

@@ -38,9 +38,9 @@ export function connectServiceWorker(container: ServiceWorkerContainer, registra
 
 	return {
 		request(message: BrokerRequest, timeoutMs: number): Promise<TokenSnapshot> {
-			const channel = new MessageChannel()
+			const { port1, port2 } = new MessageChannel()
 			const reply = new Promise<TokenSnapshot>((resolve, reject) => {
-				channel.port1.onmessage = (event: MessageEvent) => {
+				port1.onmessage = (event: MessageEvent) => {
 					const parsed = readBrokerMessage(event.data)
 					if (parsed.kind === 'ok' && parsed.message.type === 'reply') {
 						const answer = parsed.message
@@ -51,10 +51,10 @@ export function connectServiceWorker(container: ServiceWorkerContainer, registra
 					}
 				}
 				activeWorker(Date.now() + timeoutMs)
-					.then((worker) => worker.postMessage(envelope(message), [channel.port2]))
+					.then((worker) => worker.postMessage(envelope(message), [port2]))
 					.catch(reject)
 			})
-			return brokerTimeLimit(reply, timeoutMs, message.type).finally(() => channel.port1.close())
+			return brokerTimeLimit(reply, timeoutMs, message.type).finally(() => port1.close())
 		},
 		onBroadcast(listener) {
 			listeners.add(listener)

@@ -27,7 +27,7 @@ import { readTokenResponse } from '../../src/core/token-response.js'
 import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, type LogoutReason, type TokenSet, type TokenSnapshot, envelope } from '../../src/core/protocol.js'
 import { parseRequest } from '../../src/core/parse-message.js'
 import { readBrokerMessage } from '../../src/transports/broker-message.js'
-import { TabSession, type TokenEvent } from '../../src/session/tab-session.js'
+import { type TabSession, type TokenEvent, tabSession } from '../../src/session/tab-session.js'
 
 export const APP = 'http://app.test'
 export const T0 = 1_700_000_000_000
@@ -766,7 +766,7 @@ export class World {
 			maxSeenToken: null,
 		} as unknown as Tab
 		this.tabs.push(tab)
-		tab.session = new TabSession(this.#connect(tab), {
+		tab.session = tabSession(this.#connect(tab), {
 			onLogout: (reason) => {
 				tab.logouts.push(reason)
 				this.log.push(`tab ${id} onLogout(${reason})`)

@@ -6,7 +6,7 @@ import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, type Logout
 import { parseRequest } from '../../src/core/parse-message.js'
 import { readBrokerMessage } from '../../src/transports/broker-message.js'
 import { type TokenClient, clientOver } from '../../src/create-token-client.js'
-import { TabSession } from '../../src/session/tab-session.js'
+import { type TabSession, tabSession } from '../../src/session/tab-session.js'
 import type { BrokerConnection } from '../../src/transports/connection.js'
 
 export const APP = 'http://app.test'
@@ -113,7 +113,7 @@ export interface TabClient {
 /** A tab of the world: its session and the client around it, with the onLogout calls it saw. */
 export function openClient(world: FakeWorld, options: { refreshAheadMs?: number; timeoutMs?: number } = {}): TabClient {
 	const logouts: LogoutReason[] = []
-	const session = new TabSession(world.connect(), {
+	const session = tabSession(world.connect(), {
 		onLogout: (reason) => logouts.push(reason),
 		now: () => world.clock.now,
 		...options,

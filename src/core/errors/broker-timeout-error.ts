@@ -6,7 +6,7 @@ export class BrokerTimeoutError extends TokenBrokerError {
 	readonly timeoutMs: number
 
 	constructor(operation: string, timeoutMs: number) {
-		super(`The token broker did not answer "${operation}" within ${timeoutMs} ms. The service worker may be stopped or still installing; retry, or raise timeoutMs.`)
+		super(`The token broker did not answer "${operation}" within ${timeoutMs} ms (its worker stopped or still installing?). Retry, or raise timeoutMs.`)
 		this.timeoutMs = timeoutMs
 	}
 }

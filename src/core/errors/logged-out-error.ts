@@ -9,7 +9,7 @@ export class LoggedOutError extends TokenBrokerError {
 	readonly generation: number | undefined
 
 	constructor(reason: LogoutReason, options: { generation?: number | undefined; message?: string | undefined } = {}) {
-		super(options.message ?? `The session is over (${reason}). Sign in again: call login() or exchange() once the user has authenticated.`)
+		super(options.message ?? `The session is over (${reason}). Sign in again: login() or exchange().`)
 		this.reason = reason
 		this.generation = options.generation
 	}

@@ -5,6 +5,6 @@ export class NoServiceWorkerError extends TokenBrokerError {
 	override readonly name = 'NoServiceWorkerError'
 
 	constructor() {
-		super('No service worker is registered for this page, so there is no token broker to ask. Register the worker that calls createTokenBroker().listen(self) (under vite dev: vite-plugin-pwa devOptions: { enabled: true, type: "module" }), or pass fallback: { refresh } to createTokenClient to run the broker in the page.')
+		super('No service worker is registered for this page. Register one that calls createTokenBroker().listen(self) (vite dev: vite-plugin-pwa devOptions { enabled: true, type: "module" }), or give createTokenClient a fallback: { refresh }.')
 	}
 }

@@ -5,6 +5,6 @@ export class ProtocolError extends TokenBrokerError {
 	override readonly name = 'ProtocolError'
 
 	constructor(problem: string) {
-		super(`Malformed token-broker message: ${problem}. Page and worker must run the same sw-token-broker version.`)
+		super(`Bad token-broker message: ${problem}. Page and worker must run one sw-token-broker version.`)
 	}
 }

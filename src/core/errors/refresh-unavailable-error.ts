@@ -23,7 +23,7 @@ export class RefreshUnavailableError extends TokenBrokerError {
 	readonly status: number | undefined
 
 	constructor(detail: string, options: RefreshUnavailableOptions = {}) {
-		super(`The access token could not be refreshed now (${detail}). The session is kept; retry the request ${options.retryAt === undefined ? 'later' : `from ${new Date(options.retryAt).toISOString()} on`}.`, { cause: options.cause })
+		super(`The token could not be refreshed now (${detail}); the session is kept. Retry ${options.retryAt === undefined ? 'later' : `from ${new Date(options.retryAt).toISOString()}`}.`, { cause: options.cause })
 		this.detail = detail
 		this.retryAt = options.retryAt
 		this.retryAfterMs = options.retryAfterMs

@@ -5,6 +5,6 @@ export class RequestNotReplayableError extends TokenBrokerError {
 	override readonly name = 'RequestNotReplayableError'
 
 	constructor() {
-		super('The request was refused with 401 and the access token has been refreshed, but its body is a stream that cannot be sent twice. Send the request again, or pass the body as a string, Blob, ArrayBuffer, URLSearchParams or FormData so it can be retried for you.')
+		super('Got a 401 and refreshed the token, but the request has a stream body, which cannot be sent twice. Send it again, or use a string, Blob or FormData body to have it retried.')
 	}
 }

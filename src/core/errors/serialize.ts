@@ -21,20 +21,14 @@ export function serializeError(error: unknown): SerializedError {
 	return serialized
 }
 
-/** Rebuilds the typed error on the page side, keeping the broker's message. */
+/**
+ * The classes a broker's answer may carry, by name. Each is built as `new Class(message, 0)`: every
+ * constructor takes a string first, and none reads options from a number (BrokerTimeoutError,
+ * which never crosses from the broker, takes it as timeoutMs 0).
+ */
+const CLASSES = { LoggedOutError, RefreshUnavailableError, LoginFailedError, BrokerTimeoutError, ProtocolError } as unknown as Record<string, (new (message: string, options: 0) => Error) | undefined>
+
+/** Rebuilds the typed error on the page side, with the broker's own message and fields. */
 export function deserializeError(error: SerializedError): Error {
-	switch (error.name) {
-		case 'LoggedOutError':
-			return new LoggedOutError(error.reason ?? 'refresh-rejected', { message: error.message, generation: error.generation })
-		case 'RefreshUnavailableError':
-			return Object.assign(new RefreshUnavailableError('broker', { retryAt: error.retryAt }), { message: error.message })
-		case 'LoginFailedError':
-			return new LoginFailedError(error.message, { status: error.status, oauthError: error.oauthError })
-		case 'BrokerTimeoutError':
-			return Object.assign(new BrokerTimeoutError('broker', 0), { message: error.message })
-		case 'ProtocolError':
-			return Object.assign(new ProtocolError(''), { message: error.message })
-		default:
-			return Object.assign(new Error(error.message), { name: error.name })
-	}
+	return Object.assign(new (CLASSES[error.name] ?? Error)(error.message, 0), error)
 }
