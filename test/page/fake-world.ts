@@ -1,4 +1,5 @@
 import { BrokerCore } from '../../src/core/broker-core.js'
+import { deferred } from '../core/helpers.js'
 import { BrokerTimeoutError } from '../../src/core/errors/broker-timeout-error.js'
 import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
 import type { RefreshContext } from '../../src/core/refresh-function.js'
@@ -137,4 +138,21 @@ export function errorOf(promise: Promise<unknown>): Promise<unknown> {
 		},
 		(error: unknown) => error,
 	)
+}
+
+/** Keeps a fake API's requests "on the wire" until released: `passed()` is awaited by each request. */
+export function wire() {
+	let hold: Promise<void> | null = null
+	return {
+		passed: () => hold ?? Promise.resolve(),
+		/** Holds every request on the wire until the returned function is called. */
+		holdRequests(): () => void {
+			const gate = deferred<void>()
+			hold = gate.promise
+			return () => {
+				hold = null
+				gate.resolve()
+			}
+		},
+	}
 }

@@ -6,7 +6,7 @@ import { RefreshRejectedError } from '../../src/core/errors/refresh-rejected-err
 import { RequestNotReplayableError } from '../../src/core/errors/request-not-replayable-error.js'
 import type { TokenSet } from '../../src/core/protocol.js'
 import { deferred, flush } from '../core/helpers.js'
-import { APP, FakeWorld, closeClients, errorOf, openClient } from './fake-world.js'
+import { APP, FakeWorld, closeClients, errorOf, openClient, wire } from './fake-world.js'
 
 interface Sent {
 	url: string
@@ -18,11 +18,11 @@ interface Sent {
 /** globalThis.fetch playing the API: 200 for the token the world accepts, 401 otherwise; it reads every body it is sent. */
 function fakeApi(world: FakeWorld) {
 	const sent: Sent[] = []
-	let hold: Promise<void> | null = null
+	const { passed, holdRequests } = wire()
 	const fetch = vi.fn(async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
 		const request = new Request(input, init)
 		const body = await request.text()
-		if (hold !== null) await hold
+		await passed()
 		await new Promise((resolve) => setTimeout(resolve, 0))
 		const authorization = request.headers.get('Authorization')
 		sent.push({ url: request.url, method: request.method, authorization, body })
@@ -33,14 +33,7 @@ function fakeApi(world: FakeWorld) {
 	return {
 		sent,
 		count401: () => sent.filter((call) => call.authorization !== `Bearer ${world.validToken}`).length,
-		holdRequests(): () => void {
-			const gate = deferred<void>()
-			hold = gate.promise
-			return () => {
-				hold = null
-				gate.resolve()
-			}
-		},
+		holdRequests,
 	}
 }
 

@@ -9,7 +9,7 @@ import type { LogoutReason, TokenSet } from '../../src/core/protocol.js'
 import { LOGOUT_SETTLE_MS } from '../../src/session/logout-gate.js'
 import type { TabSession } from '../../src/session/tab-session.js'
 import { deferred, flush } from '../core/helpers.js'
-import { APP, FakeWorld, closeClients, errorOf, openClient } from './fake-world.js'
+import { APP, FakeWorld, closeClients, errorOf, openClient, wire } from './fake-world.js'
 
 interface ApiCall {
 	url: string
@@ -21,14 +21,14 @@ interface ApiCall {
 function fakeApi(world: FakeWorld) {
 	const calls: ApiCall[] = []
 	const arrived: string[] = []
-	let hold: Promise<void> | null = null
+	const { passed, holdRequests } = wire()
 	const adapter: AxiosAdapter = async (config: InternalAxiosRequestConfig): Promise<AxiosResponse> => {
 		arrived.push(axios.getUri(config))
 		const authorization = AxiosHeaders.from(config.headers).get('Authorization')
 		const header = typeof authorization === 'string' ? authorization : null
 		const url = axios.getUri(config)
 		// The request is "on the wire"; the answer is decided when it arrives.
-		if (hold !== null) await hold
+		await passed()
 		await new Promise((resolve) => setTimeout(resolve, 0))
 		const ok = world.validToken !== null && header === `Bearer ${world.validToken}`
 		const status = ok ? 200 : 401
@@ -41,15 +41,7 @@ function fakeApi(world: FakeWorld) {
 		adapter,
 		calls,
 		arrived,
-		/** Holds every request on the wire until the returned function is called. */
-		holdRequests(): () => void {
-			const gate = deferred<void>()
-			hold = gate.promise
-			return () => {
-				hold = null
-				gate.resolve()
-			}
-		},
+		holdRequests,
 		count401: () => calls.filter((c) => c.status === 401).length,
 	}
 }
