@@ -55,6 +55,8 @@ async function withLibrary(): Promise<AxiosInstance> {
 	const session = tabSession(fakeConnection(), { onLogout() {} })
 	// The first hello must have settled, else every request waits on it.
 	await session.getAccessToken()
+	// Relative URLs count from the page, as in a browser: without a location none would be authorized.
+	Object.assign(globalThis, { location: new URL(BASE) })
 	attachAxios(clientOver(session, Promise.resolve('service-worker'), { authorize: (url) => url.origin === 'http://localhost', keepAliveMs: false }), instance)
 	return instance
 }

@@ -498,7 +498,7 @@ describe('axios interceptors over a shared broker', () => {
 	})
 
 	it('onLogout waits at most LOGOUT_SETTLE_MS for a request that does not settle', async () => {
-		const { world, api, tabs } = await setup(2)
+		const { api, tabs } = await setup(2)
 		const [a, b] = tabs as [Tab, Tab]
 		vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
 		try {
