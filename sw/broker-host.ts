@@ -26,6 +26,7 @@ interface Port {
 
 /** A worker of this registration: the predecessor or successor in a version hand-over. */
 export interface PeerWorker extends Port {
+	readonly scriptURL: string
 	readonly state: string
 }
 
@@ -69,6 +70,12 @@ const SEED_WAIT_MS = 500
 
 function isWindowClient(source: unknown): boolean {
 	return typeof source === 'object' && source !== null && (source as { type?: unknown }).type === 'window'
+}
+
+function isServiceWorker(source: unknown): source is PeerWorker {
+	if (typeof source !== 'object' || source === null || isWindowClient(source)) return false
+	const { scriptURL, state, postMessage } = source as Partial<Record<keyof PeerWorker, unknown>>
+	return typeof scriptURL === 'string' && typeof state === 'string' && typeof postMessage === 'function'
 }
 
 export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
@@ -117,9 +124,18 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 			/** Once this worker handed its session to a new version, that version answers for it. */
 			let successor: PeerWorker | null = null
 
+			/**
+			 * A peer receives the whole session, refresh token included, so it must be one of this
+			 * registration's workers right now. Chromium hands us the registration's own object; Firefox
+			 * a second ServiceWorker object for the same worker, so identity alone misses it. Matching
+			 * script URL and state is as strict: a window is never a ServiceWorker, and a worker can only
+			 * reach workers of its own registration (self.registration, or a message's source).
+			 */
 			const isPeer = (source: unknown): source is PeerWorker => {
+				if (!isServiceWorker(source)) return false
 				const { active, waiting, installing } = scope.registration
-				return source !== null && (source === active || source === waiting || source === installing)
+				return [installing, waiting, active].some((worker) => worker !== null
+					&& (worker === source || (worker.scriptURL === source.scriptURL && worker.state === source.state)))
 			}
 
 			const answer = (event: BrokerMessageEvent) => {
