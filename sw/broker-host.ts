@@ -109,9 +109,15 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 			/**
 			 * A worker restarted in memory mode has no session; tabs still holding an access token
 			 * seed it. Requests wait briefly for the first seed, so a tab opened now is not sent to login.
+			 * Asked at the first request, not when the script starts: a new version's script runs before
+			 * its install, and a tab that Firefox tells of the worker that early gets a ServiceWorker
+			 * object stuck in 'redundant' that drops every message, for the rest of the page's life.
 			 */
 			let seeded: () => void = () => undefined
-			const warmUp = store !== undefined ? Promise.resolve() : windows()
+			let warmUp: Promise<void> | undefined
+			/** A new version that got its predecessor's session needs no seed. */
+			let handedOver = false
+			const warmedUp = () => warmUp ??= store !== undefined || handedOver ? Promise.resolve() : windows()
 				.then((clients) => {
 					if (clients.length === 0) return
 					for (const client of clients) client.postMessage(envelope({ type: 'seed-request' }))
@@ -148,7 +154,7 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 					return
 				}
 				const request = parsed.message
-				const handled = request.type === 'seed' ? core.handle(request).finally(() => seeded()) : warmUp.then(() => core.handle(request))
+				const handled = request.type === 'seed' ? core.handle(request).finally(() => seeded()) : warmedUp().then(() => core.handle(request))
 				// waitUntil keeps the worker alive until the reply is sent and the core is idle: a refresh
 				// (or server logout) outlives the waiters that gave up on it, and its broadcast must go out.
 				event.waitUntil(handled.then(
@@ -190,7 +196,7 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				const previous = scope.registration.active
 				if (previous === null) return
 				event.waitUntil(requestSession(previous, handoverTimeoutMs).then((state) => {
-					if (state !== undefined) core.importState(state)
+					if (state !== undefined) handedOver = core.importState(state)
 				}))
 			}
 
