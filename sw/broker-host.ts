@@ -72,12 +72,6 @@ function isWindowClient(source: unknown): boolean {
 	return typeof source === 'object' && source !== null && (source as { type?: unknown }).type === 'window'
 }
 
-function isServiceWorker(source: unknown): source is PeerWorker {
-	if (typeof source !== 'object' || source === null || isWindowClient(source)) return false
-	const { scriptURL, state, postMessage } = source as Partial<Record<keyof PeerWorker, unknown>>
-	return typeof scriptURL === 'string' && typeof state === 'string' && typeof postMessage === 'function'
-}
-
 export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 	return {
 		listen(scope) {
@@ -115,9 +109,7 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 			 */
 			let seeded: () => void = () => undefined
 			let warmUp: Promise<void> | undefined
-			/** A new version that got its predecessor's session needs no seed. */
-			let handedOver = false
-			const warmedUp = () => warmUp ??= store !== undefined || handedOver ? Promise.resolve() : windows()
+			const warmedUp = () => warmUp ??= store !== undefined ? Promise.resolve() : windows()
 				.then((clients) => {
 					if (clients.length === 0) return
 					for (const client of clients) client.postMessage(envelope({ type: 'seed-request' }))
@@ -138,10 +130,10 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 			 * reach workers of its own registration (self.registration, or a message's source).
 			 */
 			const isPeer = (source: unknown): source is PeerWorker => {
-				if (!isServiceWorker(source)) return false
+				const worker = source as Partial<PeerWorker> | null
+				if (isWindowClient(source) || typeof worker?.scriptURL !== 'string') return false
 				const { active, waiting, installing } = scope.registration
-				return [installing, waiting, active].some((worker) => worker !== null
-					&& (worker === source || (worker.scriptURL === source.scriptURL && worker.state === source.state)))
+				return [installing, waiting, active].some((peer) => peer?.scriptURL === worker.scriptURL && peer?.state === worker.state)
 			}
 
 			const answer = (event: BrokerMessageEvent) => {
@@ -196,7 +188,8 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				const previous = scope.registration.active
 				if (previous === null) return
 				event.waitUntil(requestSession(previous, handoverTimeoutMs).then((state) => {
-					if (state !== undefined) handedOver = core.importState(state)
+					// A version that got its predecessor's session needs no seed.
+					if (state !== undefined && core.importState(state)) warmUp = Promise.resolve()
 				}))
 			}
 
