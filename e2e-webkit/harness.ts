@@ -93,6 +93,11 @@ export class Tab {
 		await waitFor(`path ${path} in ${this.handle}`, async () => new URL(await this.url()).pathname === path ? true : undefined, timeoutMs)
 	}
 
+	async close(): Promise<void> {
+		await this.driver.switchTo().window(this.handle)
+		await this.driver.close()
+	}
+
 	async accessToken(): Promise<string | null> {
 		return this.run(`return window.swtbDemo.client.getAccessToken()`)
 	}

@@ -135,4 +135,34 @@ test('a new worker version taking over keeps the session, with no reload and no 
 	}
 })
 
+/**
+ * Safari stops a worker when no tab of its origin is open; no test can stop it otherwise. So this
+ * closes every tab of the origin (a blank tab keeps the browser open), waits, and opens the app
+ * again: the persisted session must come back, and memory mode must either still have its
+ * session or send the tab to login, never hang.
+ */
+for (const [mode, query] of [['memory', ''], ['indexeddb', '?persist=indexeddb']] as const) {
+	test(`every tab of the origin closed for 5 s (${mode} mode): a new tab resumes the session or signs in again, and never hangs`, async ({ browser, server, note }) => {
+		const tabs = await openSignedInTabs(browser, server, 2, query)
+		const blank = await browser.newTab('about:blank')
+		for (const tab of tabs) await tab.close()
+		await blank.run('return new Promise((resolve) => setTimeout(resolve, 5000))')
+		server.resetStats()
+		const started = Date.now()
+		const again = await browser.newTab(`${server.url}/${query}`)
+		const outcome = await waitFor('signed in, or the login page', async () => {
+			const path = new URL(await again.url()).pathname
+			if (path === '/login') return 'sent to login'
+			return (await again.state()) === 'signed in' ? 'signed in' : undefined
+		}, 15_000)
+		note(`${mode} mode, 5 s after the origin's last tab closed: ${outcome} in ${Date.now() - started} ms`)
+		if (mode === 'indexeddb') checkEqual(outcome, 'signed in', 'the persisted session')
+		if (outcome === 'signed in') {
+			server.expireAccessTokens()
+			checkEqual(await again.fire(3), { ok: 3, failed: 0, errors: [] }, 'requests after expiry')
+			checkEqual(server.stats().refreshCalls, 1, 'refresh calls')
+		}
+	})
+}
+
 await run()
