@@ -7,15 +7,21 @@ const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 // The demo imports the package by its public names; the aliases point them at the sources.
 const alias = [
 	{ find: /^sw-token-broker\/sw$/, replacement: here('./sw/index.ts') },
+	{ find: /^sw-token-broker\/axios$/, replacement: here('./src/axios.ts') },
 	{ find: /^sw-token-broker$/, replacement: here('./src/index.ts') },
 ]
 
+// Under `vite dev` the demo's API and auth calls go to a dev auth server started on its own
+// (SWTB_AUTH_SERVER=http://127.0.0.1:port): the e2e suite runs the demo that way, with no worker.
+const authServer = process.env.SWTB_AUTH_SERVER
+
 export default defineConfig({
 	resolve: { alias },
+	...(authServer === undefined ? {} : { server: { proxy: Object.fromEntries(['/api', '/auth', '/oauth', '/__control'].map((path) => [path, authServer])) } }),
 	build: {
 		outDir: 'dist-demo',
 		emptyOutDir: true,
-		rollupOptions: { input: { main: here('./index.html'), login: here('./login.html') } },
+		rollupOptions: { input: { main: here('./index.html'), login: here('./login.html'), react: here('./react.html') } },
 	},
 	plugins: [
 		VitePWA({

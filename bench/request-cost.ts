@@ -6,10 +6,11 @@
 import axios, { type AxiosAdapter, type AxiosInstance } from 'axios'
 import { createAuthRefresh } from 'axios-auth-refresh'
 import { Bench } from 'tinybench'
-import { attachInterceptors } from '../src/axios-interceptors.js'
-import type { BrokerConnection } from '../src/broker-connection.js'
+import { attachAxios } from '../src/adapters/axios.js'
+import { clientOver } from '../src/create-token-client.js'
+import type { BrokerConnection } from '../src/transports/connection.js'
 import type { TokenSnapshot } from '../src/core/protocol.js'
-import { TabSession } from '../src/token-client.js'
+import { TabSession } from '../src/session/tab-session.js'
 
 /** axios-auth-refresh's types see axios through its CommonJS typings, ours through the ESM ones: same object, two type identities. */
 const asRefreshTarget = (instance: unknown) => instance as Parameters<typeof createAuthRefresh>[0]
@@ -54,7 +55,7 @@ async function withLibrary(): Promise<AxiosInstance> {
 	const session = new TabSession(fakeConnection(), { onLogout() {} })
 	// The first hello must have settled, else every request waits on it.
 	await session.getAccessToken()
-	attachInterceptors(instance, session, (url) => url.origin === 'http://localhost', () => BASE)
+	attachAxios(clientOver(session, Promise.resolve('service-worker'), { authorize: (url) => url.origin === 'http://localhost', keepAliveMs: false }), instance)
 	return instance
 }
 

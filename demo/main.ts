@@ -1,5 +1,5 @@
-import { isAxiosError } from 'axios'
-import { api, client, control } from './setup.js'
+import { HTTPError } from 'ky'
+import { ApiError, api, client, connected, control, kyApi } from './setup.js'
 
 const $ = (id: string) => document.getElementById(id) as HTMLElement
 let expiresAt: number | undefined
@@ -20,24 +20,43 @@ client.subscribe((event) => {
 		expiresAt = event.expiresAt
 		showToken(event.accessToken)
 		log('new access token')
-	} else {
+	} else if (event.type === 'logout') {
 		expiresAt = undefined
 		showToken(null)
 		log(`logged out (${event.reason})`)
 	}
 })
 
+export type Via = 'axios' | 'ky' | 'fetch'
+
+/** One request the way the app's code would make it; resolves to its data. */
+function request(via: Via, url: string): Promise<unknown> {
+	switch (via) {
+		case 'axios':
+			return api.get(url)
+		case 'ky':
+			return kyApi.get(url.slice(1), { prefixUrl: location.origin }).json()
+		case 'fetch':
+			return client.fetch(url).then((response) => response.ok ? response.json() : Promise.reject(new ApiError(response.status, response.statusText)))
+	}
+}
+
+function describe(reason: unknown): string {
+	if (reason instanceof ApiError) return `ApiError ${reason.status ?? ''}`.trim()
+	if (reason instanceof HTTPError) return `HTTPError ${reason.response.status}`
+	return reason instanceof Error ? reason.name : String(reason)
+}
+
 /** Fires n requests at once and reports how each settled; the e2e tests call it too. */
-async function fire(count: number, path = '/api/data'): Promise<{ ok: number; failed: number; errors: string[] }> {
+async function fire(count: number, path = '/api/data', via: Via = 'axios'): Promise<{ ok: number; failed: number; errors: string[] }> {
 	// Distinct URLs, as an app's requests are: Chromium's HTTP cache holds identical GETs back until the first answers.
 	const separator = path.includes('?') ? '&' : '?'
-	const results = await Promise.allSettled(Array.from({ length: count }, (_, index) => api.get(`${path}${separator}r=${index}`)))
-	const errors = results.flatMap((result) => {
-		if (result.status === 'fulfilled') return []
-		const reason: unknown = result.reason
-		if (isAxiosError(reason)) return [`${reason.name} ${reason.response?.status ?? reason.code ?? ''}`.trim()]
-		return [reason instanceof Error ? reason.name : String(reason)]
-	})
+	const results = await Promise.allSettled(Array.from({ length: count }, async (_, index) => {
+		const data = await request(via, `${path}${separator}r=${index}`)
+		// The app's own interceptor hands over the data, never the response.
+		if ((data as { ok?: unknown } | null)?.ok !== true) throw new Error(`unexpected data: ${JSON.stringify(data)}`)
+	}))
+	const errors = results.flatMap((result) => result.status === 'fulfilled' ? [] : [describe(result.reason)])
 	return { ok: count - errors.length, failed: errors.length, errors }
 }
 
@@ -70,4 +89,4 @@ const token = await client.getAccessToken().catch(() => null)
 showToken(token)
 if (token === null) location.assign(`/login${location.search}`)
 
-Object.assign(window, { swtbDemo: { client, api, fire, control } })
+Object.assign(window, { swtbDemo: { client, api, kyApi, fire, control, connected } })

@@ -1,12 +1,14 @@
 /// <reference lib="webworker" />
 import { cleanupOutdatedCaches, precacheAndRoute } from 'workbox-precaching'
 import { cookieRefresh, createTokenBroker, oauth2Refresh } from 'sw-token-broker/sw'
+import { openIdProvider } from './idp.js'
 
 declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<{ url: string; revision: string | null }> }
 
 // The demo picks its broker mode from the worker's URL (/sw.js?refresh=cookie&persist=indexeddb),
 // so the e2e suite exercises every mode with one build.
 const params = new URL(self.location.href).searchParams
+const idp = openIdProvider(params)
 
 // The e2e suite builds a second version (VITE_DEMO_VERSION=2) to test a deploy with tabs open.
 const version = import.meta.env.VITE_DEMO_VERSION ?? '1'
@@ -18,7 +20,9 @@ cleanupOutdatedCaches()
 precacheAndRoute(self.__WB_MANIFEST)
 
 createTokenBroker({
-	refresh: params.get('refresh') === 'cookie'
+	refresh: idp !== undefined
+		? oauth2Refresh({ tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId, revocationEndpoint: idp.revocationEndpoint })
+		: params.get('refresh') === 'cookie'
 		? cookieRefresh({ url: '/auth/refresh', logoutUrl: '/auth/logout' })
 		: oauth2Refresh({ tokenEndpoint: '/oauth/token', clientId: 'demo', revocationEndpoint: '/auth/logout' }),
 	persist: params.get('persist') === 'indexeddb' ? 'indexeddb' : 'memory',

@@ -8,6 +8,9 @@ export { expect }
 
 export const demoDir = fileURLToPath(new URL('../dist-demo', import.meta.url))
 
+/** How the demo page makes its requests: its axios instance, ky over client.fetch, or client.fetch itself. */
+export type Via = 'axios' | 'ky' | 'fetch'
+
 export interface FireOutcome {
 	ok: number
 	failed: number
@@ -55,8 +58,8 @@ export async function openSignedInTabs(context: BrowserContext, server: DevAuthS
  * Fires n requests in the page and reports through a binding: the report leaves the page in
  * the same task the requests settle in, so a logout's navigation cannot swallow it.
  */
-export async function fire(page: Page, count: number): Promise<FireOutcome> {
-	return page.evaluate((n) => (window as unknown as { swtbDemo: { fire(n: number): Promise<FireOutcome> } }).swtbDemo.fire(n), count)
+export async function fire(page: Page, count: number, via: Via = 'axios'): Promise<FireOutcome> {
+	return page.evaluate(([n, how]) => (window as unknown as { swtbDemo: { fire(n: number, path: string, via: Via): Promise<FireOutcome> } }).swtbDemo.fire(n, '/api/data', how), [count, via] as const)
 }
 
 /**
@@ -65,12 +68,12 @@ export async function fire(page: Page, count: number): Promise<FireOutcome> {
  * The refresh answers after 500 ms, so every tab's 401s arrive while it runs: without
  * single-flight across tabs, each tab would refresh. Returns how long the tabs took.
  */
-export async function expectOneRefreshForAllTabs(server: DevAuthServer, tabs: Page[], perTab = 20): Promise<number> {
+export async function expectOneRefreshForAllTabs(server: DevAuthServer, tabs: Page[], perTab = 20, via: Via = 'axios'): Promise<number> {
 	server.resetStats()
 	server.setRefreshDelay(500)
 	server.expireAccessTokens()
 	const started = Date.now()
-	const outcomes = await Promise.all(tabs.map((tab) => fire(tab, perTab)))
+	const outcomes = await Promise.all(tabs.map((tab) => fire(tab, perTab, via)))
 	const elapsed = Date.now() - started
 	for (const outcome of outcomes) expect(outcome).toEqual({ ok: perTab, failed: 0, errors: [] })
 	expect(server.stats().refreshCalls).toBe(1)

@@ -104,7 +104,7 @@ test('the access token does not follow a redirect to another origin', async ({ c
 	try {
 		const [tab] = await openSignedInTabs(context, server, 1)
 		server.resetStats()
-		const status = await tab!.evaluate((to) => (window as any).swtbDemo.api.get(`/api/redirect?to=${encodeURIComponent(to)}`).then(() => 200, (e: any) => e.response?.status ?? e.code), `${other.url}/api/echo`)
+		const status = await tab!.evaluate((to) => (window as any).swtbDemo.api.get(`/api/redirect?to=${encodeURIComponent(to)}`).then(() => 200, (e: any) => e.status ?? e.message), `${other.url}/api/echo`)
 		expect(status).toBe(401)
 		expect(server.lastApiHeaders().at(-1)?.authorization).toMatch(/^Bearer /)
 		expect(other.lastApiHeaders()).toHaveLength(1)

@@ -1,10 +1,12 @@
 /**
  * Package smoke test (`npm run test:package`): what a user installs, not what the repository
- * compiles. Packs the library with `npm pack`, checks the tarball (export targets, type
- * declarations, relative imports, no `any` in public declarations), installs it into a fresh
- * app in a temporary folder outside the repository (templates in package-smoke/), type-checks
- * that app in strict mode (page with lib dom, worker with lib webworker, tests with node),
- * bundles its page and worker with esbuild, and runs its own Playwright multi-tab expiry test.
+ * compiles. Packs the library with `npm pack`, lints the package with publint and
+ * @arethetypeswrong/cli (exports, files, types as ESM consumers resolve them), installs the
+ * tarball into a fresh app in a temporary folder outside the repository (templates in
+ * package-smoke/), type-checks that app in strict mode (pages with lib dom, worker with lib
+ * webworker, tests with node), bundles two pages and the worker with esbuild — one fetch-only,
+ * which must bundle no axios, one with axios and `r => r.data` — and runs its own Playwright
+ * tests: multi-tab expiry on both pages, and the testing entry's OpenID provider.
  *
  * Assumes `npm run build` ran (runs it when dist/ is missing). Exits 1 on any failure.
  * KEEP_SMOKE=1 keeps the temporary folder for inspection. SMOKE_AXIOS=<version> installs that
@@ -13,7 +15,7 @@
 import { spawn } from 'node:child_process'
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, posix } from 'node:path'
+import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -27,6 +29,8 @@ const CONSUMER_DEPENDENCIES = [
 	'typescript@7',
 	'esbuild@0.28',
 	'@types/node@20',
+	// The optional peer of sw-token-broker/testing's startOidcProvider.
+	'oidc-provider@9',
 ]
 const STEP_TIMEOUT_MS = 5 * 60_000
 /** Sources whose build output is packed; a newer one than dist/ means the tarball is stale. */
@@ -48,10 +52,7 @@ interface PackResult {
 type ExportTarget = string | null | { [condition: string]: ExportTarget }
 
 interface PackageJson {
-	name: string
 	exports: Record<string, ExportTarget>
-	dependencies?: Record<string, string>
-	peerDependencies?: Record<string, string>
 }
 
 class SmokeFailure extends Error {}
@@ -170,179 +171,6 @@ function kb(bytes: number): string {
 	return `${(bytes / 1024).toFixed(1)} kB`
 }
 
-/**
- * Replaces comments and the text of string and template literals with spaces (newlines kept,
- * so line numbers hold); `${…}` inside template literal types stays, as it is code.
- */
-export function blankCommentsAndStrings(text: string, keepStrings = false): string {
-	let out = ''
-	let i = 0
-	let braces = 0
-	const templateBraces: number[] = []
-	const blank = (part: string) => (keepStrings ? part : part.replace(/[^\n]/g, ' '))
-	const blankAlways = (part: string) => part.replace(/[^\n]/g, ' ')
-	while (i < text.length) {
-		const c = text[i]!
-		const next = text[i + 1]
-		if (c === '/' && next === '/') {
-			const end = text.indexOf('\n', i)
-			const j = end === -1 ? text.length : end
-			out += blankAlways(text.slice(i, j))
-			i = j
-		} else if (c === '/' && next === '*') {
-			const end = text.indexOf('*/', i + 2)
-			const j = end === -1 ? text.length : end + 2
-			out += blankAlways(text.slice(i, j))
-			i = j
-		} else if (c === '"' || c === "'") {
-			let j = i + 1
-			while (j < text.length && text[j] !== c && text[j] !== '\n') j += text[j] === '\\' ? 2 : 1
-			out += c + blank(text.slice(i + 1, j)) + c
-			i = j + 1
-		} else if (c === '`' || (c === '}' && templateBraces.at(-1) === braces)) {
-			if (c === '}') templateBraces.pop()
-			let j = i + 1
-			while (j < text.length && text[j] !== '`' && !(text[j] === '$' && text[j + 1] === '{')) j += text[j] === '\\' ? 2 : 1
-			out += c + blank(text.slice(i + 1, j))
-			if (text[j] === '`') {
-				out += '`'
-				i = j + 1
-			} else {
-				out += '${'
-				templateBraces.push(braces)
-				i = j + 2
-			}
-		} else {
-			if (c === '{') braces++
-			else if (c === '}') braces--
-			out += c
-			i++
-		}
-	}
-	return out
-}
-
-/** Module specifiers a file imports: static imports and re-exports, side-effect imports, import(). */
-export function importedSpecifiers(text: string): string[] {
-	const code = blankCommentsAndStrings(text, true)
-	const patterns = [
-		/(?:^|[\n;])\s*(?:import|export)\s[^;'"]*?\bfrom\s*(['"])([^'"\n]+)\1/g,
-		/(?:^|[\n;])\s*import\s*(['"])([^'"\n]+)\1/g,
-		/\bimport\s*\(\s*(['"])([^'"\n]+)\1\s*\)/g,
-	]
-	return patterns.flatMap((pattern) => [...code.matchAll(pattern)].map((match) => match[2]!))
-}
-
-interface AnyUse {
-	file: string
-	line: number
-	text: string
-}
-
-/** `any` used as a type: not in comments or strings, not a property or parameter name, not `x.any`. */
-export function findAny(file: string, text: string): AnyUse[] {
-	const code = blankCommentsAndStrings(text)
-	const lines = text.split('\n')
-	const found: AnyUse[] = []
-	for (const match of code.matchAll(/\bany\b/g)) {
-		const before = code.slice(0, match.index).trimEnd()
-		const after = code.slice(match.index + 3)
-		if (before.endsWith('.') || /^\??\s*[:(<]/.test(after.trimStart()) || /^\s*\?\s*:/.test(after)) continue
-		const line = code.slice(0, match.index).split('\n').length
-		found.push({ file, line, text: lines[line - 1]!.trim() })
-	}
-	return found
-}
-
-/** The packed path a relative specifier of `from` points to (a .d.ts points at ./x.js, meaning ./x.d.ts). */
-function resolvePacked(from: string, specifier: string): string {
-	const resolved = posix.normalize(posix.join(posix.dirname(from), specifier))
-	return from.endsWith('.d.ts') ? resolved.replace(/\.(m|c)?js$/, '.d.$1ts') : resolved
-}
-
-function isBuiltin(specifier: string): boolean {
-	return specifier.startsWith('node:')
-}
-
-function packageName(specifier: string): string {
-	const parts = specifier.split('/')
-	return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!
-}
-
-/**
- * Checks the installed package (the tarball's content) as a consumer meets it. Failures:
- * an export target or its declarations missing, `types` not first, a relative import to a
- * file not packed, a runtime import of a package that is not a dependency, `any` in a
- * declaration. Notes: packed files no export reaches, what each entry's types need.
- */
-export function checkPackage(packageDir: string, packed: PackResult): void {
-	const files = new Set(packed.files.map((file) => file.path))
-	const pkg = readJson<PackageJson>(join(packageDir, 'package.json'))
-	const declared = new Set([...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})])
-	const problems = new Set<string>()
-	const notes: string[] = []
-	const read = (path: string) => readFileSync(join(packageDir, path), 'utf8')
-
-	const reachable = new Set<string>(['package.json'])
-	for (const [entry, target] of Object.entries(pkg.exports)) {
-		for (const path of targetPaths(target)) {
-			if (!files.has(posix.normalize(path))) problems.add(`exports["${entry}"] → ${path}: not in the tarball`)
-		}
-		if (!targetPaths(target).some((path) => /\.(m|c)?js$/.test(path))) continue
-		if (typeof target !== 'object' || target === null || Object.values(target).some((value) => typeof value !== 'string')) {
-			notes.push(`exports["${entry}"] is not flat { types, import|default } conditions: not checked further`)
-			continue
-		}
-		const conditions = target as Record<string, string>
-		const keys = Object.keys(conditions)
-		if (!('types' in conditions)) problems.add(`exports["${entry}"] has no "types"`)
-		else if (keys[0] !== 'types') problems.add(`exports["${entry}"]: "types" must be the first condition (it is "${keys[0]}")`)
-		const needs = new Set<string>()
-		for (const condition of ['types', 'import', 'default'] as const) {
-			const start = conditions[condition]
-			if (start === undefined) continue
-			const seen = new Set<string>()
-			const queue = [posix.normalize(start)]
-			for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
-				if (seen.has(file) || !files.has(file)) continue
-				seen.add(file)
-				reachable.add(file)
-				for (const specifier of importedSpecifiers(read(file))) {
-					if (specifier.startsWith('.')) {
-						const resolved = resolvePacked(file, specifier)
-						if (files.has(resolved)) queue.push(resolved)
-						else problems.add(`${file} imports ${specifier}: ${resolved} is not in the tarball`)
-					} else if (condition === 'types') {
-						needs.add(isBuiltin(specifier) ? '@types/node' : packageName(specifier))
-					} else if (!isBuiltin(specifier) && !declared.has(packageName(specifier))) {
-						problems.add(`${file} imports ${specifier} at run time, which is neither a dependency nor a peer dependency`)
-					}
-				}
-			}
-		}
-		notes.push(`"${entry === '.' ? pkg.name : `${pkg.name}/${entry.slice(2)}`}" types need: ${needs.size === 0 ? 'nothing else' : [...needs].sort().join(', ')}`)
-	}
-
-	for (const file of files) {
-		if (file.endsWith('.js') && !files.has(file.replace(/\.js$/, '.d.ts'))) problems.add(`${file} has no ${file.replace(/\.js$/, '.d.ts')}`)
-		if (file.endsWith('.d.ts')) {
-			for (const use of findAny(file, read(file))) problems.add(`${use.file}:${use.line}: \`any\` in a public declaration: ${use.text}`)
-		}
-	}
-	// A module counts as reached when its code or its declarations are (type-only modules emit empty .js).
-	const moduleOf = (file: string) => file.replace(/(\.d)?\.ts$|\.js$/, '')
-	const reachedModules = new Set([...reachable].map(moduleOf))
-	const unreached = [...new Set([...files].filter((file) => /\.(d\.ts|js)$/.test(file)).map(moduleOf))].filter((module) => !reachedModules.has(module))
-	if (unreached.length > 0) notes.push(`packed, but no export reaches: ${unreached.map((module) => `${module}.{js,d.ts}`).join(', ')}`)
-
-	for (const note of notes) console.log(`  note: ${note}`)
-	if (problems.size > 0) {
-		for (const problem of problems) console.log(`  ✗ ${problem}`)
-		throw new SmokeFailure(`the package has ${problems.size} problem(s)`)
-	}
-	console.log(`  ${files.size} files: every export target and import resolves, every .js has its .d.ts, no \`any\` in declarations`)
-}
-
 /** Every path an `exports` value can resolve to. */
 function targetPaths(target: ExportTarget): string[] {
 	if (target === null) return []
@@ -382,20 +210,26 @@ async function main(): Promise<void> {
 		await step('install the tarball and the peers into the consumer', () =>
 			run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', join(tmp, packed.filename), ...CONSUMER_DEPENDENCIES], consumer),
 		)
-		await step('check the packed package (exports, .d.ts, imports, any)', () => checkPackage(join(consumer, 'node_modules', 'sw-token-broker'), packed))
+		await step('publint: package.json, exports and files', () => run(join(root, 'node_modules', '.bin', 'publint'), ['run', '--strict', join(consumer, 'node_modules', 'sw-token-broker')], root))
+		await step('arethetypeswrong: every entry\'s types resolve for ESM consumers (node16, bundler)', () => run(join(root, 'node_modules', '.bin', 'attw'), [join(tmp, packed.filename), '--profile', 'esm-only'], root))
 		const bin = (name: string) => join(consumer, 'node_modules', '.bin', name)
 		await step('type-check the consumer (strict): page, worker, tests', async () => {
 			await run(bin('tsc'), ['-p', 'tsconfig.json'], consumer)
 			await run(bin('tsc'), ['-p', 'tsconfig.sw.json'], consumer)
 			await run(bin('tsc'), ['-p', 'tsconfig.test.json'], consumer)
 		})
-		await step('bundle the page and the worker (esbuild)', async () => {
+		await step('bundle both pages and the worker (esbuild); the fetch-only page bundles no axios', async () => {
 			const common = ['--bundle', '--target=es2022', '--platform=browser', '--log-level=warning']
-			await run(bin('esbuild'), ['src/page.ts', ...common, '--format=esm', '--outfile=public/app.js'], consumer)
+			await run(bin('esbuild'), ['src/axios-page.ts', ...common, '--format=esm', '--outfile=public/app.js'], consumer)
+			await run(bin('esbuild'), ['src/fetch-page.ts', ...common, '--format=esm', '--outfile=public/fetch-app.js', '--metafile=fetch-meta.json'], consumer)
 			await run(bin('esbuild'), ['src/sw.ts', ...common, '--format=iife', '--outfile=public/sw.js'], consumer)
-			cpSync(join(consumer, 'index.html'), join(consumer, 'public', 'index.html'))
+			for (const page of ['index.html', 'fetch.html']) cpSync(join(consumer, page), join(consumer, 'public', page))
+			const inputs = Object.keys(readJson<{ inputs: Record<string, unknown> }>(join(consumer, 'fetch-meta.json')).inputs)
+			const axiosFiles = inputs.filter((input) => input.includes('node_modules/axios/'))
+			if (axiosFiles.length > 0) throw new SmokeFailure(`the fetch-only page bundles axios: ${axiosFiles.slice(0, 3).join(', ')}`)
+			console.log(`  fetch-only page: ${inputs.length} modules, none of axios`)
 		})
-		await step('Playwright: 3 tabs, token expired, 30 requests, 1 refresh', () => run(bin('playwright'), ['test'], consumer))
+		await step('Playwright: 3 tabs × 10 requests after expiry, 1 refresh, on the axios page and the fetch-only page; the same at a real OpenID provider', () => run(bin('playwright'), ['test'], consumer))
 	} catch (error) {
 		failed = true
 		console.error(`\n${error instanceof SmokeFailure ? error.message : error instanceof Error ? error.stack : String(error)}`)

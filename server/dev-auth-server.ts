@@ -17,7 +17,6 @@ import type { Body } from './http-util.js'
 import { serveStatic } from './static-files.js'
 import { TokenStore } from './token-store.js'
 import type { RefreshOutcome, TokenSet } from './token-store.js'
-import type { AccessClaims } from './jwt.js'
 
 export interface DevAuthServerOptions {
 	/** Default 0: a free port. */
@@ -32,7 +31,23 @@ export interface DevAuthServerOptions {
 	log?: boolean
 }
 
-export type RefreshMode = 'ok' | 'down' | 'slow' | 'reject' | 'garbage' | 'drop'
+/**
+ * Another issuer whose access tokens /api/* accepts instead of the server's own (startOidcProvider
+ * returns one). Its counters stand in for the server's refresh counters, so the demo page and
+ * stats() report the refreshes that really happen.
+ */
+export interface ExternalIssuer {
+	verifyAccessToken(token: string): Promise<{ sub: string } | undefined>
+	/** What /__control/expire and expireAccessTokens() do. */
+	expireAccessTokens(): void
+	stats(): { refreshCalls: number; refreshSuccesses: number; reuseDetections: number; revocations: number }
+}
+
+/**
+ * 'down': 503, 'busy': 429 (both with Retry-After when setRetryAfter() set one); 'hang': the
+ * call is held, unanswered, until the mode changes, and then answered as the new mode says.
+ */
+export type RefreshMode = 'ok' | 'down' | 'busy' | 'slow' | 'hang' | 'reject' | 'garbage' | 'drop'
 
 export interface DevAuthStats {
 	/** Every hit of /oauth/token with grant_type=refresh_token and of /auth/refresh, whatever the outcome. */
@@ -55,6 +70,10 @@ export interface DevAuthServer {
 	setRefreshMode(mode: RefreshMode, delayMs?: number): void
 	/** Extra delay before every refresh response, in any mode; default 0. */
 	setRefreshDelay(ms: number): void
+	/** Retry-After (seconds) that 'down' and 'busy' send; undefined (the default): none. */
+	setRetryAfter(seconds: number | undefined): void
+	/** When each refresh call arrived (epoch ms), oldest first; the last 10 000. */
+	refreshCallTimes(): number[]
 	setAccessTtl(ms: number): void
 	/** Every access token issued so far is rejected by /api; refresh tokens stay valid. */
 	expireAccessTokens(): void
@@ -65,6 +84,8 @@ export interface DevAuthServer {
 	/** Headers of recent /api/* requests, newest last. */
 	lastApiHeaders(): Record<string, string | undefined>[]
 	issuedRefreshTokens(): string[]
+	/** From now on /api/* checks tokens with this issuer (undefined: with the server's own). */
+	useIssuer(issuer: ExternalIssuer | undefined): void
 	/** Closes the server and all open connections. */
 	close(): Promise<void>
 }
@@ -76,7 +97,8 @@ const MAX_API_DELAY_MS = 60_000
 const MAX_RECORDED_API_HEADERS = 500
 const DEMO_USERNAME = 'demo'
 const DEMO_PASSWORD = 'demo'
-const REFRESH_MODES: readonly RefreshMode[] = ['ok', 'down', 'slow', 'reject', 'garbage', 'drop']
+const REFRESH_MODES: readonly RefreshMode[] = ['ok', 'down', 'busy', 'slow', 'hang', 'reject', 'garbage', 'drop']
+const MAX_RECORDED_REFRESH_CALLS = 10_000
 const REFRESH_COOKIE_ATTRIBUTES = 'HttpOnly; SameSite=Strict; Path=/auth'
 const CLEAR_REFRESH_COOKIE = `rt=; Max-Age=0; ${REFRESH_COOKIE_ATTRIBUTES}`
 const INVALID_GRANT = { error: 'invalid_grant' }
@@ -107,12 +129,15 @@ export async function startDevAuthServer(options: DevAuthServerOptions = {}): Pr
 		resetStats: () => app.resetStats(),
 		setRefreshMode: (mode, delayMs) => app.setRefreshMode(mode, delayMs),
 		setRefreshDelay: (ms) => app.setRefreshDelay(ms),
+		setRetryAfter: (seconds) => app.setRetryAfter(seconds),
+		refreshCallTimes: () => app.refreshCallTimes(),
 		setAccessTtl: (ms) => app.setAccessTtl(ms),
 		expireAccessTokens: () => app.expireAccessTokens(),
 		revokeAll: () => app.revokeAll(),
 		setApiDeny: (deny) => app.setApiDeny(deny),
 		lastApiHeaders: () => app.lastApiHeaders(),
 		issuedRefreshTokens: () => app.issuedRefreshTokens(),
+		useIssuer: (issuer) => app.useIssuer(issuer),
 		close: () => (closing ??= closeServer(server, app)),
 	}
 }
@@ -123,7 +148,12 @@ class DevAuthApp {
 	private refreshMode: RefreshMode = 'ok'
 	private slowDelayMs = DEFAULT_SLOW_DELAY_MS
 	private refreshDelayMs = 0
+	private retryAfterS: number | undefined
+	private readonly refreshCalls: number[] = []
+	/** Calls held by 'hang', released when the mode changes. */
+	private readonly hanging = new Set<() => void>()
 	private apiDeny = false
+	private issuer: ExternalIssuer | undefined
 	private dataCounter = 0
 	private readonly apiHeaders: Record<string, string | undefined>[] = []
 	private readonly shutdown = new AbortController()
@@ -162,7 +192,13 @@ class DevAuthApp {
 	}
 
 	stats(): DevAuthStats {
-		return { ...this.counters }
+		if (this.issuer === undefined) return { ...this.counters }
+		const { refreshCalls, refreshSuccesses, reuseDetections, revocations } = this.issuer.stats()
+		return { ...this.counters, refreshCalls, refreshSuccesses, reuseDetections, revokedSessions: revocations + reuseDetections }
+	}
+
+	useIssuer(issuer: ExternalIssuer | undefined): void {
+		this.issuer = issuer
 	}
 
 	resetStats(): void {
@@ -172,10 +208,19 @@ class DevAuthApp {
 	setRefreshMode(mode: RefreshMode, delayMs = DEFAULT_SLOW_DELAY_MS): void {
 		this.refreshMode = mode
 		this.slowDelayMs = delayMs
+		if (mode !== 'hang') this.releaseHanging()
 	}
 
 	setRefreshDelay(ms: number): void {
 		this.refreshDelayMs = ms
+	}
+
+	setRetryAfter(seconds: number | undefined): void {
+		this.retryAfterS = seconds
+	}
+
+	refreshCallTimes(): number[] {
+		return [...this.refreshCalls]
 	}
 
 	setAccessTtl(ms: number): void {
@@ -183,7 +228,8 @@ class DevAuthApp {
 	}
 
 	expireAccessTokens(): void {
-		this.store.expireAccessTokens()
+		if (this.issuer === undefined) this.store.expireAccessTokens()
+		else this.issuer.expireAccessTokens()
 	}
 
 	revokeAll(): void {
@@ -205,6 +251,12 @@ class DevAuthApp {
 	/** Makes pending delays reject so their handlers end quietly. */
 	stop(): void {
 		this.shutdown.abort()
+		this.releaseHanging()
+	}
+
+	private releaseHanging(): void {
+		for (const release of this.hanging) release()
+		this.hanging.clear()
 	}
 
 	private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -264,14 +316,24 @@ class DevAuthApp {
 	/** Counts the refresh call and plays the simulated failure mode; false when that already answered. */
 	private async passRefreshMode(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
 		this.counters.refreshCalls++
+		this.refreshCalls.push(Date.now())
+		if (this.refreshCalls.length > MAX_RECORDED_REFRESH_CALLS) this.refreshCalls.shift()
+		// Like a stalled backend: the call is processed when it recovers, whether or not its client still waits.
+		if (this.refreshMode === 'hang') await new Promise<void>((release) => this.hanging.add(release))
+		if (this.shutdown.signal.aborted) return false
 		const mode = this.refreshMode
 		await this.delay(this.refreshDelayMs + (mode === 'slow' ? this.slowDelayMs : 0))
+		const retryAfter = this.retryAfterS === undefined ? undefined : { 'Retry-After': String(this.retryAfterS) }
 		switch (mode) {
 			case 'ok':
 			case 'slow':
+			case 'hang':
 				return true
 			case 'down':
-				sendJson(res, 503, { error: 'temporarily_unavailable' })
+				sendJson(res, 503, { error: 'temporarily_unavailable' }, retryAfter)
+				return false
+			case 'busy':
+				sendJson(res, 429, { error: 'slow_down' }, retryAfter)
 				return false
 			case 'reject':
 				sendJson(res, 400, INVALID_GRANT)
@@ -311,21 +373,23 @@ class DevAuthApp {
 		await this.delay(apiDelay(url.searchParams.get('delay')))
 		// Lets tests check that a redirect to another origin does not carry the token along.
 		if (url.pathname === '/api/redirect') return redirectToLoopback(res, url.searchParams.get('to'))
-		const claims = this.authorize(req)
+		const claims = await this.authorize(req)
 		if (!claims) {
 			this.counters.api401++
 			return sendJson(res, 401, { error: 'invalid_token' }, { 'WWW-Authenticate': 'Bearer error="invalid_token"' })
 		}
-		sendJson(res, 200, this.apiResult(url.pathname, claims, req))
+		// /api/echo answers with the body it was sent, so tests see that a retried request carried it again.
+		const body = url.pathname === '/api/echo' && req.method === 'POST' ? await readBody(req) : undefined
+		sendJson(res, 200, { ...this.apiResult(url.pathname, claims, req), ...(body === undefined ? {} : { body }) })
 	}
 
-	private authorize(req: IncomingMessage): AccessClaims | undefined {
+	private async authorize(req: IncomingMessage): Promise<{ sub: string } | undefined> {
 		const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1]
 		if (this.apiDeny || token === undefined) return undefined
-		return this.store.verifyAccessToken(token)
+		return this.issuer === undefined ? this.store.verifyAccessToken(token) : this.issuer.verifyAccessToken(token)
 	}
 
-	private apiResult(pathname: string, claims: AccessClaims, req: IncomingMessage): object {
+	private apiResult(pathname: string, claims: { sub: string }, req: IncomingMessage): object {
 		switch (pathname) {
 			case '/api/data':
 				return { ok: true, sub: claims.sub, n: ++this.dataCounter }
@@ -376,7 +440,8 @@ function refreshCookie(refreshToken: string): string {
 
 function allowCors(req: IncomingMessage, res: ServerResponse): void {
 	res.setHeader('Access-Control-Allow-Origin', req.headers.origin ?? '*')
-	res.setHeader('Access-Control-Expose-Headers', 'WWW-Authenticate')
+	// Retry-After and Date are not CORS-safelisted: the broker reads them from a cross-origin token endpoint only when exposed.
+	res.setHeader('Access-Control-Expose-Headers', 'WWW-Authenticate, Retry-After, Date')
 	res.setHeader('Vary', 'Origin')
 }
 

@@ -1,25 +1,24 @@
-import type { AxiosInstance } from 'axios'
-import { attachInterceptors } from './axios-interceptors.js'
-import type { RefreshFunction } from './core/presets.js'
-import type { ExchangeRequest, LogoutReason, TokenSet } from './core/protocol.js'
-import { DEFAULT_KEEP_ALIVE_MS, keepAlive } from './keep-alive.js'
-import { type ServiceWorkerOption, selectConnection } from './select-connection.js'
-import { DEFAULT_TIMEOUT_MS, type TabEvent, TabSession, type TokenEvent } from './token-client.js'
+import { authorizedFetch } from './adapters/fetch.js'
 import type { BrokerEvent } from './core/broker-core.js'
+import type { ExchangeRequest, LogoutReason, TokenSet } from './core/protocol.js'
 import { reporter } from './core/report.js'
+import { AuthorizedSender, registerSender } from './session/authorized-send.js'
+import { type ClientState, type TabEvent, TabSession, type TokenEvent } from './session/tab-session.js'
+import { DEFAULT_KEEP_ALIVE_MS, keepAlive } from './transports/keep-alive.js'
+import { type BrokerHost, type Fallback, type ServiceWorkerOption, selectConnection } from './transports/select.js'
 
 export interface TokenClientOptions {
-	/** How to reach the broker. Default: navigator.serviceWorker.ready. */
+	/** How to reach the broker. Default: the service worker registered for this page, if any. */
 	serviceWorker?: ServiceWorkerOption
 	/** Used when no service worker can be used. */
-	fallback?: { refresh: RefreshFunction } | false
+	fallback?: Fallback | false
 	/** Default '/login'. */
 	loginUrl?: string
 	/** Default: location.assign(loginUrl). */
 	onLogout?: (reason: LogoutReason) => void
 	/** Which requests get "Authorization: Bearer …". Default: same origin only. */
 	authorize?: (url: URL) => boolean
-	/** Refresh this long before expiry. Default 30 s, but at most a fifth of the token's lifetime. */
+	/** Refresh this long before expiry. Default 30 s, but at most a fifth of the token's lifetime; one given here at most half. */
 	refreshAheadMs?: number
 	/** How long the page waits for the broker. Default 15 000 ms. */
 	timeoutMs?: number
@@ -34,7 +33,10 @@ export interface TokenClientOptions {
 export type TokenClientEvent = TabEvent | BrokerEvent
 
 export interface TokenClient {
-	attach(instance: AxiosInstance): () => void
+	/** A fetch with the broker's token: authorize, refresh ahead of expiry, 401 → one refresh for all tabs → one retry. */
+	fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>
+	/** Auth state for UIs: the same object until it changes. */
+	readonly state: ClientState
 	login(tokens: TokenSet): Promise<void>
 	exchange(request: ExchangeRequest): Promise<void>
 	logout(): Promise<void>
@@ -45,36 +47,41 @@ export interface TokenClient {
 }
 
 export function createTokenClient(options: TokenClientOptions = {}): TokenClient {
-	const loginUrl = options.loginUrl ?? '/login'
-	const base = () => globalThis.location.href
-	const authorize = options.authorize ?? ((url: URL) => url.origin === globalThis.location.origin)
-	const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
 	const onEvent = reporter(options.onEvent, options.debug, 'page')
-	const { connection, host } = selectConnection({ serviceWorker: options.serviceWorker, fallback: options.fallback, timeoutMs, onEvent })
+	const { connection, host } = selectConnection({ serviceWorker: options.serviceWorker, fallback: options.fallback, onEvent })
+	const loginUrl = options.loginUrl ?? '/login'
 	const session = new TabSession(connection, {
-		timeoutMs,
 		onEvent,
 		onLogout: options.onLogout ?? (() => globalThis.location.assign(loginUrl)),
+		...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
 		...(options.refreshAheadMs === undefined ? {} : { refreshAheadMs: options.refreshAheadMs }),
 	})
-	const detachers = new Set<() => void>()
-	const onOnline = () => session.resume()
-	globalThis.addEventListener?.('online', onOnline)
-	detachers.add(() => globalThis.removeEventListener?.('online', onOnline))
+	return clientOver(session, host, options, onEvent)
+}
+
+/** The client around a tab's session; tests build it over a session of their own. */
+export function clientOver(session: TabSession, host: Promise<BrokerHost>, options: TokenClientOptions, onEvent?: (event: TokenClientEvent) => void): TokenClient {
+	const sender = new AuthorizedSender(session, options.authorize ?? ((url) => url.origin === globalThis.location.origin))
+	const stops: (() => void)[] = []
+	const listen = (target: EventTarget | undefined, type: string, listener: () => void) => {
+		target?.addEventListener?.(type, listener)
+		stops.push(() => target?.removeEventListener?.(type, listener))
+	}
+	// Back online, or back in view: a token that expired meanwhile is refreshed now, not on the next request's 401.
+	listen(globalThis, 'online', () => session.resume())
+	listen(globalThis.document, 'visibilitychange', () => {
+		if (globalThis.document.visibilityState === 'visible') session.resume()
+	})
 	let closed = false
 	const keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS
 	void host.then((chosen) => {
 		onEvent?.({ type: 'connected', host: chosen })
-		if (chosen === 'service-worker' && keepAliveMs !== false && !closed) detachers.add(keepAlive(() => session.ping(), keepAliveMs))
+		if (chosen === 'service-worker' && keepAliveMs !== false && !closed) stops.push(keepAlive(() => session.ping(), keepAliveMs))
 	})
-	return {
-		attach(instance) {
-			const detach = attachInterceptors(instance, session, authorize, base)
-			detachers.add(detach)
-			return () => {
-				detachers.delete(detach)
-				detach()
-			}
+	const client: TokenClient = {
+		fetch: authorizedFetch(sender),
+		get state() {
+			return session.state
 		},
 		login: (tokens) => session.login(tokens),
 		exchange: (request) => session.exchange(request),
@@ -84,9 +91,10 @@ export function createTokenClient(options: TokenClientOptions = {}): TokenClient
 		subscribe: (listener) => session.subscribe(listener),
 		close() {
 			closed = true
-			for (const detach of detachers) detach()
-			detachers.clear()
+			for (const stop of stops.splice(0)) stop()
 			session.close()
 		},
 	}
+	registerSender(client, sender)
+	return client
 }

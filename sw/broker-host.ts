@@ -1,11 +1,12 @@
 import { BrokerCore, type BrokerEvent, type SessionStore, maxIdleWaitMs } from '../src/core/broker-core.js'
 import { serializeError } from '../src/core/errors/serialize.js'
-import { defaultExchangeUrls, performExchange } from '../src/core/exchange.js'
-import type { RefreshFunction } from '../src/core/presets.js'
-import { type BrokerBroadcast, type BrokerReply, type SessionState, envelope, parsePeerMessage, parseRequest } from '../src/core/protocol.js'
+import { type ReadTokens, defaultExchangeUrls, exchangeWith } from '../src/core/exchange.js'
+import type { RefreshFunction } from '../src/core/refresh-function.js'
+import { parsePeerMessage, parseRequest } from '../src/core/parse-message.js'
+import { type BrokerBroadcast, type BrokerReply, type SessionState, envelope } from '../src/core/protocol.js'
 import { reporter } from '../src/core/report.js'
 import { timeLimit } from '../src/core/time-limit.js'
-import { openIndexedDbStore } from './indexeddb-store.js'
+import { openIndexedDbStore } from '../src/storage/indexeddb-store.js'
 
 export interface TokenBrokerOptions {
 	refresh: RefreshFunction
@@ -14,6 +15,8 @@ export interface TokenBrokerOptions {
 	refreshTimeoutMs?: number
 	/** Which URLs exchange() may call. Default: the worker's origin and the refresh preset's token endpoint. */
 	exchangeUrls?: (url: URL) => boolean
+	/** Reads an exchange() answer that is not OAuth-shaped (access_token / accessToken …) into a TokenSet. */
+	readTokens?: ReadTokens
 	/** Refresh start/end with duration and outcome, logins, logouts with reasons, recoveries. */
 	onEvent?: (event: BrokerEvent) => void
 	/** Logs the same events with console.debug. */
@@ -90,7 +93,7 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 			const onEvent = reporter(options.onEvent, options.debug, 'worker')
 			const core = new BrokerCore({
 				refresh: options.refresh,
-				exchange: performExchange,
+				exchange: exchangeWith(options.readTokens),
 				exchangeUrls: options.exchangeUrls ?? defaultExchangeUrls(origin, options.refresh.tokenEndpoint),
 				origin,
 				broadcast,

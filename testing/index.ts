@@ -10,6 +10,7 @@ export {
 	type DevAuthServer,
 	type DevAuthServerOptions,
 	type DevAuthStats,
+	type ExternalIssuer,
 	type RefreshMode,
 } from '../server/dev-auth-server.js'
 
@@ -119,3 +120,12 @@ export function expireToken(server: DevAuthServer): void {
 export function refreshCount(server: DevAuthServer): number {
 	return server.stats().refreshCalls
 }
+
+export {
+	startOidcProvider,
+	type OidcProvider,
+	type OidcProviderOptions,
+	type OidcProviderStats,
+	type OidcGrantStats,
+	type HeadlessSignIn,
+} from './oidc-provider.js'

@@ -1,11 +1,12 @@
 import { LoggedOutError } from './errors/logged-out-error.js'
 import { LoginFailedError } from './errors/login-failed-error.js'
 import { RefreshUnavailableError } from './errors/refresh-unavailable-error.js'
-import { type BrokerBroadcast, type BrokerRequest, type ExchangeRequest, type LogoutReason, type SessionState, type TokenSet, type TokenSnapshot, parseSessionState } from './protocol.js'
-import type { RefreshFunction } from './presets.js'
-import { asTransient, backoffMs, isDefinitive } from './refresh-policy.js'
+import { type BrokerBroadcast, type BrokerRequest, type ExchangeRequest, type HeldTokens, type LogoutReason, MAX_WAIT_MS, type SessionState, type TokenSet, type TokenSnapshot } from './protocol.js'
+import { parseSessionState } from './parse-message.js'
+import type { RefreshFunction } from './refresh-function.js'
+import { MAX_RETRY_AFTER_MS, asTransient, backoffMs, configurationProblem, isDefinitive } from './refresh-policy.js'
 import { timeLimit } from './time-limit.js'
-import { type HeldTokens, holdTokens, snapshotOf } from './tokens.js'
+import { holdTokens, snapshotOf } from './tokens.js'
 
 /** Where the session survives a restart of the broker's host, when persistence is on. */
 export interface SessionStore {
@@ -40,17 +41,42 @@ export type BrokerEvent =
 	| { type: 'logout'; reason: LogoutReason }
 	/** The session came back after the broker lost its memory: from storage, from the previous worker version (or another tab), or seeded by a tab. */
 	| { type: 'recovered'; from: 'storage' | 'peer' | 'seed' }
+	/**
+	 * When the next refresh attempt is allowed (epoch ms), after a transient failure (`failures`
+	 * in a row; `retryAfterMs` when the endpoint sent Retry-After) or a resume (`failures` 0).
+	 */
+	| { type: 'backoff'; retryAt: number; delayMs: number; failures: number; retryAfterMs?: number }
+	/** A user logout's call of RefreshFunction.logout (revocation, logoutUrl) ended; the tabs were logged out before it started. */
+	| { type: 'server-logout'; outcome: 'ok' | 'failed'; error?: string }
 
 export const DEFAULT_REFRESH_TIMEOUT_MS = 10_000
-/** A refresh call is abandoned (and its signal aborted) only after this many refresh timeouts. */
+/**
+ * A refresh call is abandoned (and its signal aborted) only after this many refresh timeouts.
+ * Not sooner: a call that has not answered may still rotate the refresh token at the server,
+ * and the next call can only present the old one (README: "When the session ends").
+ */
 const REFRESH_HARD_CAP_FACTOR = 3
+/**
+ * A resume (online, a tab made visible) allows an attempt now, but not within this long of the
+ * last one's start: every tab sees `online` at once, and that is one attempt, not one per tab.
+ */
+const RESUME_MIN_GAP_MS = 1_000
 
 /**
- * The longest idle() takes when nothing new starts meanwhile: a refresh run to its hard cap, then
- * a server logout that waited for it, run to the same cap (an exchange is shorter).
+ * The longest idle() takes when nothing new starts meanwhile: an attempt scheduled as far out as
+ * a waiter may wait, run to the hard cap, then a server logout that waited for it, run to the
+ * same cap (an exchange is shorter).
  */
 export function maxIdleWaitMs(refreshTimeoutMs: number = DEFAULT_REFRESH_TIMEOUT_MS): number {
-	return 2 * REFRESH_HARD_CAP_FACTOR * refreshTimeoutMs
+	return MAX_WAIT_MS + 2 * REFRESH_HARD_CAP_FACTOR * refreshTimeoutMs
+}
+
+/** The next refresh attempt, once the backoff has passed; requests that arrive meanwhile wait for it. */
+interface ScheduledAttempt {
+	failedToken: string | null
+	timer: ReturnType<typeof setTimeout>
+	answer: Promise<TokenSnapshot>
+	run: () => void
 }
 
 const noop = () => undefined
@@ -70,12 +96,18 @@ export class BrokerCore {
 	/** Set by a logout or a definitive refresh failure; only login or exchange clears it. */
 	#ended: LogoutReason | null = null
 	/** The one refresh call in flight, and the generation it started from. It holds the slot until it answers. */
-	#call: { answer: Promise<TokenSnapshot>; startedAt: number } | null = null
+	#call: { answer: Promise<TokenSnapshot>; generation: number } | null = null
 	readonly #exchanges = new Set<Promise<unknown>>()
 	/** User logouts still ending their session at the server (RefreshFunction.logout). */
 	readonly #serverLogouts = new Set<Promise<void>>()
+	#scheduled: ScheduledAttempt | null = null
+	/** Transient failures in a row, for the backoff event; a success, a login or a resume starts the count over. */
 	#failures = 0
-	#retryAfter = 0
+	/** No attempt starts before this (the backoff, at least any Retry-After); 0: now. */
+	#nextAttemptAt = 0
+	/** A Retry-After the endpoint asked for: a resume does not cut it short. */
+	#retryAfterUntil = 0
+	#lastAttemptAt = Number.NEGATIVE_INFINITY
 	#sawOffline = false
 
 	constructor(options: BrokerCoreOptions) {
@@ -86,15 +118,20 @@ export class BrokerCore {
 		this.#ready = this.#restore()
 	}
 
-	/** Whether a refresh, an exchange or a server logout is running. */
+	/** Whether a refresh (running or scheduled), an exchange or a server logout is under way. */
 	get busy(): boolean {
-		return this.#call !== null || this.#exchanges.size > 0 || this.#serverLogouts.size > 0
+		return this.#call !== null || this.#scheduled !== null || this.#exchanges.size > 0 || this.#serverLogouts.size > 0
 	}
 
-	/** Settles once no refresh, exchange or server logout is running: a version hand-over must not leave one behind. */
+	/** Settles once no refresh (running or scheduled), exchange or server logout is under way: a version hand-over must not leave one behind. */
 	idle(): Promise<void> {
-		const running = [...this.#exchanges, ...this.#serverLogouts, ...(this.#call === null ? [] : [this.#call.answer])]
-		return Promise.allSettled(running).then(() => undefined)
+		const scheduled = this.#scheduled === null ? [] : [this.#scheduled.answer]
+		return Promise.allSettled([...this.#sessionWork(), ...scheduled]).then(() => undefined)
+	}
+
+	/** What may still change the credential the browser holds: a refresh call, an exchange, a server logout. */
+	#sessionWork(): Promise<unknown>[] {
+		return [...this.#exchanges, ...this.#serverLogouts, ...(this.#call === null ? [] : [this.#call.answer])]
 	}
 
 	async handle(request: BrokerRequest): Promise<TokenSnapshot> {
@@ -104,7 +141,10 @@ export class BrokerCore {
 			case 'ping':
 				return this.snapshot()
 			case 'refresh':
-				return this.#refresh(request.failedToken)
+				return this.#refresh(request.failedToken, Math.min(Math.max(0, request.waitMs ?? this.#refreshTimeoutMs), MAX_WAIT_MS))
+			case 'resume':
+				this.#resume()
+				return this.snapshot()
 			case 'login':
 				return this.#adopt(request.tokens)
 			case 'exchange':
@@ -138,6 +178,7 @@ export class BrokerCore {
 		this.#tokens = state.tokens
 		this.#generation = state.generation
 		this.#ended = state.ended
+		this.#runScheduledNow()
 		return true
 	}
 
@@ -160,18 +201,21 @@ export class BrokerCore {
 		return this.#generation
 	}
 
-	#refresh(failedToken: string | null): Promise<TokenSnapshot> {
+	/** `limit`: how long the caller waits for the answer; it joins an attempt due within it, and is refused at once otherwise. */
+	#refresh(failedToken: string | null, limit: number): Promise<TokenSnapshot> {
+		const arrived = this.#now()
+		const remaining = () => Math.max(0, limit - (this.#now() - arrived))
 		const call = this.#call
-		if (call !== null && call.startedAt === this.#generation) return this.#waitFor(call.answer)
+		if (call !== null && call.generation === this.#generation) return this.#waitFor(call.answer, limit)
 		// The caller's token is already replaced: retry with the current one, no refresh needed.
 		if (this.#tokens !== null && failedToken !== this.#tokens.accessToken) return Promise.resolve(this.snapshot())
 		if (this.#ended !== null) return Promise.reject(this.#loggedOut(this.#ended))
 		// A login or logout came after the running call started, so its answer is not for this caller;
 		// but it may still rotate the refresh token, so the next call waits for it.
-		if (call !== null) return this.#waitFor(call.answer.then(noop, noop).then(() => this.#refresh(failedToken)))
+		if (call !== null) return this.#waitFor(call.answer.then(noop, noop).then(() => this.#refresh(failedToken, remaining())), limit)
 		// A user logout is still ending its session at the server: until it has, the credential
 		// the browser holds (a cookie) may be that session's, which must not be presented again.
-		if (this.#serverLogouts.size > 0) return this.#waitFor(Promise.allSettled(this.#serverLogouts).then(() => this.#refresh(failedToken)))
+		if (this.#serverLogouts.size > 0) return this.#waitFor(Promise.allSettled(this.#serverLogouts).then(() => this.#refresh(failedToken, remaining())), limit)
 		if (this.#options.isOnline?.() === false) {
 			this.#sawOffline = true
 			return Promise.reject(new RefreshUnavailableError('the browser is offline'))
@@ -179,13 +223,69 @@ export class BrokerCore {
 		// Back online: failures while offline say nothing about the endpoint, so no backoff.
 		if (this.#sawOffline) {
 			this.#sawOffline = false
-			this.#resetBackoff()
+			this.#startOver(arrived)
 		}
-		const wait = this.#retryAfter - this.#now()
-		if (wait > 0) {
-			return Promise.reject(new RefreshUnavailableError(`${this.#failures} refresh attempts failed in a row; the next one is allowed in ${wait} ms`))
+		const due = this.#nextAttemptAt - arrived
+		if (this.#scheduled === null && due <= 0) return this.#waitFor(this.#startCall(), limit)
+		// An attempt due right at the limit could not answer within it.
+		if (due >= limit) {
+			return Promise.reject(new RefreshUnavailableError(`the token endpoint is given time to recover: the next attempt is due in ${due} ms, not within this request's time limit of ${limit} ms`, { retryAt: this.#nextAttemptAt }))
 		}
+		return this.#waitFor((this.#scheduled ??= this.#schedule(failedToken)).answer, limit)
+	}
+
+	/** The attempt the backoff allows next: one timer, however many requests wait for it. */
+	#schedule(failedToken: string | null): ScheduledAttempt {
+		let settle!: (answer: Promise<TokenSnapshot>) => void
+		const answer = new Promise<TokenSnapshot>((resolve) => {
+			settle = resolve
+		})
+		// Nobody may be waiting any more when it fails; the failure is reported through events.
+		answer.catch(noop)
+		const scheduled: ScheduledAttempt = {
+			failedToken,
+			answer,
+			timer: setTimeout(() => scheduled.run(), Math.max(0, this.#nextAttemptAt - this.#now())),
+			run: () => {
+				clearTimeout(scheduled.timer)
+				if (this.#scheduled !== scheduled) return
+				this.#scheduled = null
+				// Through #refresh again: a login, a logout or going offline meanwhile decides as for any request.
+				settle(this.#refresh(scheduled.failedToken, MAX_WAIT_MS))
+			},
+		}
+		return scheduled
+	}
+
+	/** The session changed (login, logout, another broker's state): whoever waits for the scheduled attempt learns it now. */
+	#runScheduledNow(): void {
+		this.#scheduled?.run()
+	}
+
+	/** The wait before the next attempt starts over (spec 6: on `online` and when a tab becomes visible). */
+	#resume(): void {
+		const now = this.#now()
+		const at = Math.max(now, this.#lastAttemptAt + RESUME_MIN_GAP_MS, this.#retryAfterUntil)
+		if (at >= this.#nextAttemptAt) return
+		this.#failures = 0
+		this.#nextAttemptAt = at
+		this.#emit({ type: 'backoff', retryAt: at, delayMs: at - now, failures: 0 })
+		const scheduled = this.#scheduled
+		if (scheduled === null) return
+		clearTimeout(scheduled.timer)
+		scheduled.timer = setTimeout(() => scheduled.run(), at - now)
+	}
+
+	/** No backoff any more: the next attempt may go out at once (a success, a login, back online). */
+	#startOver(now: number): void {
+		this.#failures = 0
+		this.#nextAttemptAt = 0
+		this.#retryAfterUntil = Math.min(this.#retryAfterUntil, now)
+	}
+
+	#startCall(): Promise<TokenSnapshot> {
 		const started = this.#now()
+		this.#lastAttemptAt = started
 		const ended = (outcome: 'refreshed' | 'unavailable' | 'logged-out', error?: unknown) => this.#emit({
 			type: 'refresh-end',
 			outcome,
@@ -207,43 +307,54 @@ export class BrokerCore {
 		})
 		// Nobody may be listening when a late answer fails; the failure is reported through the event above.
 		answer.catch(noop)
-		this.#call = { answer, startedAt: this.#generation }
-		return this.#waitFor(answer)
+		this.#call = { answer, generation: this.#generation }
+		return answer
 	}
 
 	/**
-	 * Waiters give up after refreshTimeoutMs; the call itself runs on (up to a hard cap). Aborting
+	 * Waiters give up after their limit; the call itself runs on (up to a hard cap). Aborting
 	 * would not undo a rotation the server may already have made: a late answer is kept, and no
 	 * second call goes out with the old refresh token meanwhile.
 	 */
-	#waitFor(answer: Promise<TokenSnapshot>): Promise<TokenSnapshot> {
-		const timeoutMs = this.#refreshTimeoutMs
-		return timeLimit(answer, timeoutMs, () => new RefreshUnavailableError(`the refresh did not answer within ${timeoutMs} ms`))
+	#waitFor(answer: Promise<TokenSnapshot>, limit: number): Promise<TokenSnapshot> {
+		return timeLimit(answer, limit, () => new RefreshUnavailableError(`the refresh did not answer within ${limit} ms`))
 	}
 
 	async #runRefresh(): Promise<TokenSnapshot> {
-		const startedAt = this.#generation
+		const generation = this.#generation
 		const previous = this.#tokens
 		let result: TokenSet
 		try {
-			result = await this.#withTimeout('refresh', this.#refreshTimeoutMs * REFRESH_HARD_CAP_FACTOR, (signal) => this.#options.refresh(previous?.refreshToken === undefined ? { signal } : { refreshToken: previous.refreshToken, signal }))
+			result = await this.#abortAfter('refresh', this.#refreshTimeoutMs * REFRESH_HARD_CAP_FACTOR, (signal) => this.#options.refresh(previous?.refreshToken === undefined ? { signal } : { refreshToken: previous.refreshToken, signal }))
 			if (typeof result?.accessToken !== 'string' || result.accessToken.length === 0) {
 				throw new RefreshUnavailableError('the refresh function returned no access token')
 			}
 		} catch (error) {
-			if (this.#generation !== startedAt) return this.#settledMeanwhile()
+			if (this.#generation !== generation) return this.#settledMeanwhile()
 			if (isDefinitive(error)) {
+				const problem = configurationProblem(error.oauthError)
+				if (problem !== undefined) console.error(`sw-token-broker: the token endpoint answered ${error.oauthError}, so every session ends at its first refresh: ${problem}.`)
 				await this.#logout(error.reason)
 				throw this.#loggedOut(error.reason)
 			}
-			this.#failures += 1
-			this.#retryAfter = this.#now() + backoffMs(this.#failures, this.#random)
-			throw asTransient(error)
+			throw this.#backOff(error)
 		}
 		// A login or logout while the refresh ran wins: its state is newer than this answer.
-		if (this.#generation !== startedAt) return this.#settledMeanwhile()
-		this.#resetBackoff()
+		if (this.#generation !== generation) return this.#settledMeanwhile()
+		this.#startOver(this.#now())
 		return this.#set(holdTokens(result, this.#now(), previous?.refreshToken))
+	}
+
+	/** Schedules the next attempt after a transient failure, and says when it is due. */
+	#backOff(error: unknown): RefreshUnavailableError {
+		const transient = asTransient(error)
+		const now = this.#now()
+		this.#failures += 1
+		const delayMs = backoffMs(this.#random, transient.retryAfterMs)
+		this.#nextAttemptAt = now + delayMs
+		if (transient.retryAfterMs !== undefined) this.#retryAfterUntil = now + Math.min(transient.retryAfterMs, MAX_RETRY_AFTER_MS)
+		this.#emit({ type: 'backoff', retryAt: this.#nextAttemptAt, delayMs, failures: this.#failures, ...(transient.retryAfterMs === undefined ? {} : { retryAfterMs: transient.retryAfterMs }) })
+		return new RefreshUnavailableError(transient.detail, { cause: error, retryAt: this.#nextAttemptAt, retryAfterMs: transient.retryAfterMs, status: transient.status })
 	}
 
 	#loggedOut(reason: LogoutReason): LoggedOutError {
@@ -256,7 +367,7 @@ export class BrokerCore {
 	}
 
 	/** Raced as well as signalled: a refresh function that ignores its signal must not hang us. */
-	#withTimeout<T>(operation: string, timeoutMs: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+	#abortAfter<T>(operation: string, timeoutMs: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
 		const controller = new AbortController()
 		// A function that throws at once fails like one that rejects.
 		const running = new Promise<T>((resolve) => resolve(run(controller.signal)))
@@ -277,7 +388,7 @@ export class BrokerCore {
 		if (!this.#options.exchangeUrls(url)) {
 			throw new LoginFailedError(`The broker does not exchange tokens with ${url.origin}${url.pathname}. Allow it with the broker's exchangeUrls option.`)
 		}
-		const exchanged = this.#withTimeout('exchange', this.#refreshTimeoutMs, (signal) => this.#options.exchange({ ...request, url: url.href }, signal))
+		const exchanged = this.#abortAfter('exchange', this.#refreshTimeoutMs, (signal) => this.#options.exchange({ ...request, url: url.href }, signal))
 		this.#exchanges.add(exchanged)
 		const tokens = await exchanged
 			.catch((error: unknown) => {
@@ -288,14 +399,9 @@ export class BrokerCore {
 		return this.#adopt(tokens)
 	}
 
-	#resetBackoff(): void {
-		this.#failures = 0
-		this.#retryAfter = 0
-	}
-
 	#adopt(tokens: TokenSet): Promise<TokenSnapshot> {
 		this.#ended = null
-		this.#resetBackoff()
+		this.#startOver(this.#now())
 		this.#emit({ type: 'login' })
 		return this.#set(holdTokens(tokens, this.#now()))
 	}
@@ -305,6 +411,7 @@ export class BrokerCore {
 		this.#nextGeneration()
 		const snapshot = this.snapshot()
 		this.#options.broadcast({ type: 'token', snapshot })
+		this.#runScheduledNow()
 		await this.#persist()
 		return snapshot
 	}
@@ -320,37 +427,46 @@ export class BrokerCore {
 		return this.snapshot()
 	}
 
+	/**
+	 * Answers once the session is dropped here and the logout is broadcast. A user logout's server
+	 * logout goes on after that (see #endAtServer): the tabs must not wait for a slow endpoint.
+	 */
 	async #logout(reason: LogoutReason, tab?: string): Promise<TokenSnapshot> {
 		const credential = this.#tokens?.refreshToken
 		this.#tokens = null
 		this.#ended = reason
 		this.#emit({ type: 'logout', reason })
 		const generation = this.#nextGeneration()
+		// Started before the broadcast: in the in-page host the broadcast runs onLogout, which
+		// navigates, and a fetch (keepalive) survives the navigation only once it has started.
+		if (reason === 'user') this.#endAtServer(credential)
 		this.#options.broadcast(tab === undefined ? { type: 'logout', reason, generation } : { type: 'logout', reason, generation, tab })
-		// The logout's own state: a login may land while the server logout below is under way.
+		this.#runScheduledNow()
+		// The logout's own state: a login may land while the server logout is under way.
 		const loggedOut = this.snapshot()
-		// Started before anything awaits, so that no refresh after a quick new login slips in ahead of it.
-		const endedAtServer = reason === 'user' ? this.#endAtServer(credential) : undefined
 		await this.#persist()
-		await endedAtServer
 		return loggedOut
 	}
 
 	/**
-	 * After a refresh that was running has answered (it may set a rotated cookie), so that the
-	 * server ends the session the browser holds now. Best effort: the tabs are logged out already.
-	 * Like a refresh call it holds the slot until it answers (up to the same hard cap): refreshes
-	 * wait for it (see #refresh), so none presents the credential it is ending.
+	 * After a refresh or exchange that was running has answered (it may set a rotated cookie), so
+	 * that the server ends the session the browser holds now; at once when nothing runs. Best
+	 * effort: the tabs are logged out already. It holds the slot until it answers (up to the same
+	 * hard cap as a refresh): refreshes wait for it (see #refresh), so none presents the
+	 * credential it is ending.
 	 */
-	#endAtServer(refreshToken: string | undefined): Promise<void> {
+	#endAtServer(refreshToken: string | undefined): void {
 		const logout = this.#options.refresh.logout
-		if (logout === undefined) return Promise.resolve()
-		const ending: Promise<void> = this.idle()
-			.then(() => this.#withTimeout('logout', this.#refreshTimeoutMs * REFRESH_HARD_CAP_FACTOR, (signal) => logout(refreshToken === undefined ? { signal } : { refreshToken, signal })))
-			.catch(noop)
+		if (logout === undefined) return
+		const call = () => this.#abortAfter('logout', this.#refreshTimeoutMs * REFRESH_HARD_CAP_FACTOR, (signal) => logout(refreshToken === undefined ? { signal } : { refreshToken, signal }))
+		const work = this.#sessionWork()
+		const ending: Promise<void> = (work.length === 0 ? call() : Promise.allSettled(work).then(call))
+			.then(
+				() => this.#emit({ type: 'server-logout', outcome: 'ok' }),
+				(error: unknown) => this.#emit({ type: 'server-logout', outcome: 'failed', error: error instanceof Error ? error.message : String(error) }),
+			)
 			.finally(() => this.#serverLogouts.delete(ending))
 		this.#serverLogouts.add(ending)
-		return ending
 	}
 
 	/** Telemetry must never break the broker. */

@@ -1,6 +1,9 @@
 import { LoginFailedError } from './errors/login-failed-error.js'
 import type { ExchangeRequest, TokenSet } from './protocol.js'
-import { oauthErrorOf, readJsonBody, tokenSetFromBody } from './token-response.js'
+import { asRecord, checkedTokenSet, oauthErrorOf, tokenSetFromBody } from './token-response.js'
+
+/** Maps a login endpoint's JSON answer that is not OAuth-shaped to a TokenSet. */
+export type ReadTokens = (body: unknown) => TokenSet
 
 /**
  * The broker's default rule for exchange(): its own origin, and the refresh preset's token
@@ -11,27 +14,47 @@ export function defaultExchangeUrls(origin: string, tokenEndpoint?: string): (ur
 	return (url) => url.origin === origin || (endpoint !== undefined && url.origin === endpoint.origin && url.pathname === endpoint.pathname)
 }
 
-/** Performs the token-returning request inside the broker, so its refresh token never reaches page script. */
-export async function performExchange(request: ExchangeRequest, signal: AbortSignal): Promise<TokenSet> {
-	let response: Response
+function tokensOf(body: unknown, readTokens: ReadTokens | undefined, status: number): TokenSet {
+	let tokens: TokenSet | undefined
 	try {
-		response = await fetch(request.url, {
-			method: 'POST',
-			headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...request.headers },
-			body: new URLSearchParams(request.body),
-			credentials: 'same-origin',
-			cache: 'no-store',
-			signal,
-		})
+		tokens = readTokens === undefined ? tokenSetFromBody(asRecord(body)) : checkedTokenSet(readTokens(body))
 	} catch (error) {
-		throw new LoginFailedError(`The sign-in request to ${request.url} failed before an answer came (${error instanceof Error ? error.message : 'network error'}). Check the connection and try again.`, { cause: error })
+		throw new LoginFailedError(`The sign-in answered ${status}, but readTokens could not read it: ${error instanceof Error ? error.message : String(error)}`, { status, cause: error })
 	}
-	const body = await readJsonBody(response)
-	const oauthError = oauthErrorOf(body)
-	if (!response.ok) {
-		throw new LoginFailedError(`The sign-in was refused (${response.status}${oauthError ? ` ${oauthError}` : ''}).`, { status: response.status, oauthError })
+	if (tokens === undefined) {
+		throw new LoginFailedError(`The sign-in answered ${status} without an access token${readTokens === undefined ? ' (expected access_token or accessToken; give the broker a readTokens option for other shapes)' : ' in what readTokens returned'}.`, { status })
 	}
-	const tokens = tokenSetFromBody(body)
-	if (tokens === undefined) throw new LoginFailedError(`The sign-in answered ${response.status} without an access token.`, { status: response.status })
 	return tokens
+}
+
+/**
+ * Performs the token-returning request inside the broker, so its refresh token never reaches page
+ * script. A form body is sent as OAuth token endpoints take it, a `json` one as JSON login APIs do.
+ */
+export function exchangeWith(readTokens?: ReadTokens): (request: ExchangeRequest, signal: AbortSignal) => Promise<TokenSet> {
+	return async (request, signal) => {
+		let response: Response
+		try {
+			response = await fetch(request.url, {
+				method: 'POST',
+				headers: {
+					'content-type': request.json === undefined ? 'application/x-www-form-urlencoded' : 'application/json',
+					accept: 'application/json',
+					...request.headers,
+				},
+				body: request.json === undefined ? new URLSearchParams(request.body) : JSON.stringify(request.json),
+				credentials: 'same-origin',
+				cache: 'no-store',
+				signal,
+			})
+		} catch (error) {
+			throw new LoginFailedError(`The sign-in request to ${request.url} failed before an answer came (${error instanceof Error ? error.message : 'network error'}). Check the connection and try again.`, { cause: error })
+		}
+		const body: unknown = await response.json().catch(() => undefined)
+		if (!response.ok) {
+			const oauthError = oauthErrorOf(asRecord(body))
+			throw new LoginFailedError(`The sign-in was refused (${response.status}${oauthError ? ` ${oauthError}` : ''}).`, { status: response.status, oauthError })
+		}
+		return tokensOf(body, readTokens, response.status)
+	}
 }

@@ -1,25 +1,10 @@
 import { RefreshRejectedError } from './errors/refresh-rejected-error.js'
-import type { TokenSet } from './protocol.js'
-import { readTokenResponse } from './refresh-policy.js'
+import type { RefreshFunction } from './refresh-function.js'
+import { readTokenResponse } from './token-response.js'
 
-export interface RefreshContext {
-	refreshToken?: string
-	signal: AbortSignal
-}
-
-/**
- * Gets a new token set. Throw RefreshRejectedError to end the session; any other failure
- * is transient. `tokenEndpoint`, when set, is also an allowed exchange() URL. `logout`, when
- * set, ends the session at the server on a user logout, so the refresh credential (an
- * HttpOnly cookie, a refresh token) cannot bring it back, not even in a restarted worker.
- */
-export type RefreshFunction = ((context: RefreshContext) => Promise<TokenSet>) & {
-	tokenEndpoint?: string
-	logout?: (context: RefreshContext) => Promise<void>
-}
-
+/** A server logout: keepalive, so that the navigation to the login page that follows does not cancel it. */
 async function post(url: string, init: RequestInit): Promise<void> {
-	const response = await fetch(url, { method: 'POST', cache: 'no-store', ...init })
+	const response = await fetch(url, { method: 'POST', cache: 'no-store', keepalive: true, ...init })
 	if (!response.ok) throw new Error(`${url} answered ${response.status}`)
 }
 

@@ -1,5 +1,4 @@
-import { ProtocolError } from './errors/protocol-error.js'
-import type { HeldTokens } from './tokens.js'
+import type { ProtocolError } from './errors/protocol-error.js'
 
 /**
  * The one message protocol between pages and the broker. Every message carries
@@ -26,20 +25,38 @@ export interface TokenSnapshot {
 	generation: number
 }
 
+/** The broker's own view of a session: the only place a refresh token is kept. */
+export interface HeldTokens {
+	accessToken: string
+	refreshToken?: string
+	expiresAt?: number
+	/** When the broker received it; with expiresAt it gives the lifetime that scales refresh-ahead. */
+	issuedAt?: number
+}
+
 export interface ExchangeRequest {
 	url: string
-	body: Record<string, string>
+	/** Sent as a form (application/x-www-form-urlencoded), as OAuth token endpoints take it. */
+	body?: Record<string, string>
+	/** Sent as application/json, for existing JSON login endpoints. */
+	json?: unknown
 	headers?: Record<string, string>
 }
 
 export type BrokerRequest =
 	| { type: 'hello' }
-	| { type: 'refresh'; failedToken: string | null }
+	/**
+	 * `waitMs`: how long the page waits for this answer (default: the broker's refreshTimeoutMs).
+	 * The request joins an attempt due within it; otherwise it is refused at once, with `retryAt`.
+	 */
+	| { type: 'refresh'; failedToken: string | null; waitMs?: number }
 	| { type: 'login'; tokens: TokenSet }
 	| { type: 'exchange'; request: ExchangeRequest }
 	| { type: 'logout'; tab: string }
 	| { type: 'seed'; accessToken: string; expiresAt?: number; generation: number }
 	| { type: 'ping' }
+	/** The network came back or a tab became visible: the wait before the next refresh attempt starts over. */
+	| { type: 'resume' }
 
 export interface SerializedError {
 	name: string
@@ -48,6 +65,8 @@ export interface SerializedError {
 	generation?: number
 	status?: number
 	oauthError?: string
+	/** RefreshUnavailableError: when the broker allows its next attempt (epoch ms). */
+	retryAt?: number
 }
 
 export type BrokerReply =
@@ -78,206 +97,9 @@ export type Envelope<T> = T & { swtb: typeof PROTOCOL_VERSION }
 
 export type Parsed<T> = { kind: 'ignore' } | { kind: 'invalid'; error: ProtocolError } | { kind: 'ok'; message: T }
 
-const MAX_TOKEN_LENGTH = 16_384
-const MAX_URL_LENGTH = 4_096
-const MAX_FIELDS = 64
-const LOGOUT_REASONS: ReadonlySet<string> = new Set(['refresh-rejected', 'no-refresh-credentials', 'user', 'remote'])
+/** The longest a refresh request may ask the broker to wait: a page's wait is bounded too. */
+export const MAX_WAIT_MS = 60_000
 
 export function envelope<T extends object>(message: T): Envelope<T> {
 	return { swtb: PROTOCOL_VERSION, ...message }
-}
-
-type Fields = Record<string, unknown>
-
-function isRecord(value: unknown): value is Fields {
-	return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function string(data: Fields, key: string, max = MAX_TOKEN_LENGTH): string {
-	const value = data[key]
-	if (typeof value !== 'string' || value.length === 0 || value.length > max) {
-		throw new ProtocolError(`"${key}" must be a non-empty string of at most ${max} characters`)
-	}
-	return value
-}
-
-function optionalNumber(data: Fields, key: string): number | undefined {
-	const value = data[key]
-	if (value === undefined) return undefined
-	if (typeof value !== 'number' || !Number.isFinite(value)) throw new ProtocolError(`"${key}" must be a finite number`)
-	return value
-}
-
-function number(data: Fields, key: string): number {
-	const value = optionalNumber(data, key)
-	if (value === undefined) throw new ProtocolError(`"${key}" is required`)
-	return value
-}
-
-/** Copies string fields into a fresh object; Object.fromEntries defines own properties, so "__proto__" cannot pollute. */
-function stringMap(value: unknown, key: string): Record<string, string> {
-	if (!isRecord(value)) throw new ProtocolError(`"${key}" must be an object of strings`)
-	const entries = Object.entries(value)
-	if (entries.length > MAX_FIELDS) throw new ProtocolError(`"${key}" has more than ${MAX_FIELDS} fields`)
-	for (const [name, field] of entries) {
-		if (typeof field !== 'string' || field.length > MAX_TOKEN_LENGTH || name.length > 256) {
-			throw new ProtocolError(`"${key}.${name.slice(0, 40)}" must be a string`)
-		}
-	}
-	return Object.fromEntries(entries as [string, string][])
-}
-
-/** A token set as a page hands it in (`expiresIn`) or as brokers hand it over (`issuedAt`). */
-function tokenFields(value: unknown, what: string, time: 'expiresIn' | 'issuedAt'): TokenSet & HeldTokens {
-	if (!isRecord(value)) throw new ProtocolError(`"${what}" must be an object`)
-	const tokens: TokenSet & HeldTokens = { accessToken: string(value, 'accessToken') }
-	if (value.refreshToken !== undefined) tokens.refreshToken = string(value, 'refreshToken')
-	for (const key of ['expiresAt', time] as const) {
-		const field = optionalNumber(value, key)
-		if (field !== undefined) tokens[key] = field
-	}
-	return tokens
-}
-
-function snapshot(value: unknown): TokenSnapshot {
-	if (!isRecord(value)) throw new ProtocolError('"snapshot" must be an object')
-	const accessToken = value.accessToken === null ? null : string(value, 'accessToken')
-	const result: TokenSnapshot = { accessToken, generation: number(value, 'generation') }
-	const expiresAt = optionalNumber(value, 'expiresAt')
-	if (expiresAt !== undefined) result.expiresAt = expiresAt
-	const issuedAt = optionalNumber(value, 'issuedAt')
-	if (issuedAt !== undefined) result.issuedAt = issuedAt
-	return result
-}
-
-function sessionState(value: unknown): SessionState {
-	if (!isRecord(value)) throw new ProtocolError('"state" must be an object')
-	return {
-		tokens: value.tokens === null ? null : tokenFields(value.tokens, 'tokens', 'issuedAt'),
-		generation: number(value, 'generation'),
-		ended: value.ended === null ? null : logoutReason({ reason: value.ended }),
-	}
-}
-
-/** Stored sessions are input like any message: a stale or tampered record must not break the broker. */
-export function parseSessionState(value: unknown): SessionState | undefined {
-	try {
-		return sessionState(value)
-	} catch (error) {
-		if (error instanceof ProtocolError) return undefined
-		throw error
-	}
-}
-
-function logoutReason(data: Fields): LogoutReason {
-	const reason = data.reason
-	if (typeof reason !== 'string' || !LOGOUT_REASONS.has(reason)) throw new ProtocolError('"reason" is not a logout reason')
-	return reason as LogoutReason
-}
-
-function parseWith<T>(data: unknown, read: (data: Fields, type: string) => T): Parsed<T> {
-	if (!isRecord(data) || data.swtb === undefined) return { kind: 'ignore' }
-	try {
-		if (data.swtb !== PROTOCOL_VERSION) {
-			const version = typeof data.swtb === 'number' || typeof data.swtb === 'string' ? String(data.swtb).slice(0, 20) : typeof data.swtb
-			throw new ProtocolError(`protocol version ${version} is not ${PROTOCOL_VERSION}`)
-		}
-		if (typeof data.type !== 'string') throw new ProtocolError('"type" is missing')
-		return { kind: 'ok', message: read(data, data.type) }
-	} catch (error) {
-		if (error instanceof ProtocolError) return { kind: 'invalid', error }
-		throw error
-	}
-}
-
-/** Validates a message a page sent to the broker. */
-export function parseRequest(data: unknown): Parsed<BrokerRequest> {
-	return parseWith(data, (fields, type): BrokerRequest => {
-		switch (type) {
-			case 'hello':
-			case 'ping':
-				return { type }
-			case 'refresh':
-				return { type, failedToken: fields.failedToken === null ? null : string(fields, 'failedToken') }
-			case 'login':
-				return { type, tokens: tokenFields(fields.tokens, 'tokens', 'expiresIn') }
-			case 'exchange': {
-				const request = fields.request
-				if (!isRecord(request)) throw new ProtocolError('"request" must be an object')
-				const exchange: ExchangeRequest = { url: string(request, 'url', MAX_URL_LENGTH), body: stringMap(request.body, 'body') }
-				if (request.headers !== undefined) exchange.headers = stringMap(request.headers, 'headers')
-				return { type, request: exchange }
-			}
-			case 'logout':
-				return { type, tab: string(fields, 'tab', 64) }
-			case 'seed': {
-				const seed: BrokerRequest = { type, accessToken: string(fields, 'accessToken'), generation: number(fields, 'generation') }
-				const expiresAt = optionalNumber(fields, 'expiresAt')
-				if (expiresAt !== undefined) seed.expiresAt = expiresAt
-				return seed
-			}
-			default:
-				throw new ProtocolError(`unknown request type "${type.slice(0, 40)}"`)
-		}
-	})
-}
-
-function broadcast(fields: Fields, type: string): BrokerBroadcast {
-	switch (type) {
-		case 'token':
-			return { type, snapshot: snapshot(fields.snapshot) }
-		case 'seed-request':
-			return { type }
-		case 'logout': {
-			const logout: BrokerBroadcast = { type, reason: logoutReason(fields), generation: number(fields, 'generation') }
-			if (fields.tab !== undefined) logout.tab = string(fields, 'tab', 64)
-			return logout
-		}
-		default:
-			throw new ProtocolError(`unknown broker message type "${type.slice(0, 40)}"`)
-	}
-}
-
-/** Validates a message between brokers: a session hand-over, or a request for one. */
-export function parsePeerMessage(data: unknown): Parsed<PeerMessage> {
-	return parseWith(data, (fields, type): PeerMessage => {
-		switch (type) {
-			case 'session-request':
-				return { type }
-			case 'session': {
-				const message: PeerMessage = { type, state: sessionState(fields.state) }
-				const carried = fields.broadcast
-				if (carried !== undefined) {
-					if (!isRecord(carried) || typeof carried.type !== 'string') throw new ProtocolError('"broadcast" must be a broker message')
-					message.broadcast = broadcast(carried, carried.type)
-				}
-				return message
-			}
-			default:
-				throw new ProtocolError(`unknown peer message type "${type.slice(0, 40)}"`)
-		}
-	})
-}
-
-/** Validates a message the broker sent to a page: a reply or a broadcast. */
-export function parseBrokerMessage(data: unknown): Parsed<BrokerReply | BrokerBroadcast> {
-	return parseWith(data, (fields, type): BrokerReply | BrokerBroadcast => {
-		switch (type) {
-			case 'reply': {
-				if (fields.ok === true) return { type, ok: true, snapshot: snapshot(fields.snapshot) }
-				const error = fields.error
-				if (fields.ok !== false || !isRecord(error)) throw new ProtocolError('a reply needs ok and snapshot or error')
-				const serialized: SerializedError = { name: string(error, 'name', 64), message: string(error, 'message') }
-				if (error.reason !== undefined) serialized.reason = logoutReason(error)
-				const generation = optionalNumber(error, 'generation')
-				if (generation !== undefined) serialized.generation = generation
-				const status = optionalNumber(error, 'status')
-				if (status !== undefined) serialized.status = status
-				if (typeof error.oauthError === 'string') serialized.oauthError = error.oauthError.slice(0, 200)
-				return { type, ok: false, error: serialized }
-			}
-			default:
-				return broadcast(fields, type)
-		}
-	})
 }

@@ -1,7 +1,5 @@
 import { RefreshRejectedError } from './errors/refresh-rejected-error.js'
 import { RefreshUnavailableError } from './errors/refresh-unavailable-error.js'
-import type { TokenSet } from './protocol.js'
-import { oauthErrorOf, readJsonBody, tokenSetFromBody } from './token-response.js'
 
 /**
  * When a refresh fails, is the session over or should we try again later?
@@ -18,31 +16,49 @@ export function asTransient(error: unknown): RefreshUnavailableError {
 	return new RefreshUnavailableError(detail, { cause: error })
 }
 
-const BACKOFF_BASE_MS = 1_000
-const BACKOFF_MAX_MS = 30_000
-
-/**
- * How long to refuse new refresh attempts after `failures` transient failures in a row.
- * The first failure allows an immediate retry (a blip); after that the wait doubles up to
- * 30 s, with jitter so tabs and clients do not hammer a recovering endpoint in step.
- */
-export function backoffMs(failures: number, random: () => number): number {
-	if (failures <= 1) return 0
-	const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (failures - 2))
-	return Math.round(ceiling * (0.5 + random() / 2))
+/** OAuth errors (RFC 6749 §5.2) that say the broker itself is set up wrong, with what to fix. */
+const CONFIGURATION_PROBLEMS: Readonly<Record<string, string>> = {
+	invalid_client: 'the identity provider does not accept this client: check the clientId the broker refreshes with, and that the client exists there and may authenticate without a secret',
+	unauthorized_client: 'this client may not use the refresh_token grant: allow refresh tokens for it at the identity provider',
 }
 
-/** Reads a token endpoint's answer the way RFC 6749 §5 writes it, classifying every failure. */
-export async function readTokenResponse(response: Response): Promise<TokenSet> {
-	const body = await readJsonBody(response)
-	const oauthError = oauthErrorOf(body)
-	const status = `${response.status}${oauthError ? ` ${oauthError}` : ''}`
-	if (response.status === 401 || (response.status === 400 && oauthError === 'invalid_grant')) {
-		throw new RefreshRejectedError(`The token endpoint rejected the refresh (${status}). Sign in again.`, { status: response.status })
-	}
-	if (!response.ok) throw new RefreshUnavailableError(`the token endpoint answered ${status}`)
-	if (body === undefined) throw new RefreshUnavailableError('the token endpoint answered with something that is not JSON')
-	const tokens = tokenSetFromBody(body)
-	if (tokens === undefined) throw new RefreshUnavailableError('the token endpoint answered without an access token')
-	return tokens
+/** What a token endpoint's failed answer means: the session is over, or try again later. */
+export type TokenFailure = 'rejected' | 'transient'
+
+/**
+ * The README's table "When the session ends". Only answers that can never succeed on retry end
+ * the session: 401, and invalid_grant / invalid_client / unauthorized_client with a 4xx. A 5xx,
+ * 429, 408 or any other 4xx is the server's or the network's trouble of the moment.
+ */
+export function classifyTokenFailure(status: number, oauthError: string | undefined): TokenFailure {
+	if (status === 401) return 'rejected'
+	const clientError = status >= 400 && status < 500
+	if (clientError && (oauthError === 'invalid_grant' || configurationProblem(oauthError) !== undefined)) return 'rejected'
+	return 'transient'
+}
+
+/** The configuration error an OAuth error names, for the console; undefined for any other error. */
+export function configurationProblem(oauthError: string | undefined): string | undefined {
+	return oauthError !== undefined && Object.hasOwn(CONFIGURATION_PROBLEMS, oauthError) ? CONFIGURATION_PROBLEMS[oauthError] : undefined
+}
+
+/** The longest wait between two attempts after a transient failure (spec 6: requests heal within it). */
+export const MAX_BACKOFF_MS = 5_000
+/** The shortest: a failing endpoint sees at most one attempt per 2 s from one browser. */
+export const MIN_BACKOFF_MS = 2_000
+/**
+ * The longest `Retry-After` the broker honours. The server's word beats the 5 s rule, but a
+ * misconfigured header (an hour, a day) must not keep a browser from ever trying again.
+ */
+export const MAX_RETRY_AFTER_MS = 60_000
+
+/**
+ * How long to wait after a transient failure before the next attempt: uniformly jittered
+ * between 2 s and 5 s, so tabs and clients do not hammer a recovering endpoint in step, an
+ * endpoint never sees more than one attempt per 2 s, and a healed one is tried again within 5 s.
+ * A Retry-After (429, 503) lengthens the wait, up to MAX_RETRY_AFTER_MS.
+ */
+export function backoffMs(random: () => number, retryAfterMs?: number): number {
+	const jittered = Math.round(MIN_BACKOFF_MS + (MAX_BACKOFF_MS - MIN_BACKOFF_MS) * random())
+	return Math.max(jittered, Math.min(retryAfterMs ?? 0, MAX_RETRY_AFTER_MS))
 }

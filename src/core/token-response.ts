@@ -1,15 +1,34 @@
+import { RefreshRejectedError } from './errors/refresh-rejected-error.js'
+import { RefreshUnavailableError } from './errors/refresh-unavailable-error.js'
 import type { TokenSet } from './protocol.js'
+import { classifyTokenFailure, configurationProblem } from './refresh-policy.js'
 
 export type JsonBody = Record<string, unknown> | undefined
 
+/** A JSON object, or undefined for anything else (arrays, strings, nothing). */
+export function asRecord(value: unknown): JsonBody {
+	return typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+}
+
 /** The body as JSON object, or undefined when it is not one (HTML error pages, empty bodies). */
 export async function readJsonBody(response: Response): Promise<JsonBody> {
-	const body: unknown = await response.json().catch(() => undefined)
-	return typeof body === 'object' && body !== null && !Array.isArray(body) ? body as Record<string, unknown> : undefined
+	return asRecord(await response.json().catch(() => undefined))
 }
 
 export function oauthErrorOf(body: JsonBody): string | undefined {
 	return typeof body?.error === 'string' ? body.error.slice(0, 200) : undefined
+}
+
+/** What an app's readTokens returned, checked as any input: undefined unless it is a usable TokenSet. */
+export function checkedTokenSet(value: unknown): TokenSet | undefined {
+	if (typeof value !== 'object' || value === null) return undefined
+	const { accessToken, refreshToken, expiresAt, expiresIn } = value as Record<string, unknown>
+	if (typeof accessToken !== 'string' || accessToken.length === 0) return undefined
+	const tokens: TokenSet = { accessToken }
+	if (typeof refreshToken === 'string' && refreshToken.length > 0) tokens.refreshToken = refreshToken
+	if (typeof expiresAt === 'number' && Number.isFinite(expiresAt)) tokens.expiresAt = expiresAt
+	if (typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0) tokens.expiresIn = expiresIn
+	return tokens
 }
 
 /** Accepts both RFC 6749 snake_case and camelCase token responses; undefined without a usable access token. */
@@ -21,5 +40,42 @@ export function tokenSetFromBody(body: JsonBody): TokenSet | undefined {
 	if (typeof refreshToken === 'string' && refreshToken.length > 0) tokens.refreshToken = refreshToken
 	const expiresIn = Number(body?.expires_in ?? body?.expiresIn)
 	if (Number.isFinite(expiresIn) && expiresIn > 0) tokens.expiresIn = expiresIn
+	return tokens
+}
+
+/**
+ * A `Retry-After` on a 429 or 503 (RFC 9110 §10.2.3: seconds, or an HTTP date), in ms. A date
+ * is measured against the answer's own `Date` header when there is one, so a wrong client clock
+ * neither stretches nor cuts the wait. Cross-origin, the endpoint must expose both headers
+ * (Access-Control-Expose-Headers) for the browser to show them.
+ */
+export function retryAfterMs(response: Response, now: number = Date.now()): number | undefined {
+	if (response.status !== 429 && response.status !== 503) return undefined
+	const header = response.headers.get('retry-after')?.trim()
+	if (header === undefined || header === '') return undefined
+	if (/^\d+$/.test(header)) return Number(header) * 1000
+	// Every HTTP date names its month; Date.parse alone would take "-5" for a year.
+	const until = /[a-z]/i.test(header) ? Date.parse(header) : Number.NaN
+	if (Number.isNaN(until)) return undefined
+	const serverNow = Date.parse(response.headers.get('date') ?? '')
+	return Math.max(0, until - (Number.isNaN(serverNow) ? now : serverNow))
+}
+
+/** Reads a token endpoint's answer the way RFC 6749 §5 writes it, classifying every failure (README: "When the session ends"). */
+export async function readTokenResponse(response: Response): Promise<TokenSet> {
+	const body = await readJsonBody(response)
+	const oauthError = oauthErrorOf(body)
+	const status = `${response.status}${oauthError ? ` ${oauthError}` : ''}`
+	if (!response.ok && classifyTokenFailure(response.status, oauthError) === 'rejected') {
+		const problem = configurationProblem(oauthError)
+		const message = problem === undefined
+			? `The token endpoint rejected the refresh (${status}). Sign in again.`
+			: `The token endpoint refused the broker's refresh (${status}): ${problem}. Users are sent to sign in until this is fixed.`
+		throw new RefreshRejectedError(message, { status: response.status, oauthError })
+	}
+	if (!response.ok) throw new RefreshUnavailableError(`the token endpoint answered ${status}`, { status: response.status, retryAfterMs: retryAfterMs(response) })
+	if (body === undefined) throw new RefreshUnavailableError('the token endpoint answered with something that is not JSON', { status: response.status })
+	const tokens = tokenSetFromBody(body)
+	if (tokens === undefined) throw new RefreshUnavailableError('the token endpoint answered without an access token', { status: response.status })
 	return tokens
 }

@@ -1,33 +1,42 @@
-import type { TokenSet, TokenSnapshot } from './protocol.js'
+import type { HeldTokens, TokenSet, TokenSnapshot } from './protocol.js'
 
-/** The broker's own view of a session: the only place a refresh token is kept. */
-export interface HeldTokens {
-	accessToken: string
-	refreshToken?: string
-	expiresAt?: number
-	/** When the broker received it; with expiresAt it gives the lifetime that scales refresh-ahead. */
-	issuedAt?: number
+function numericClaim(claims: Record<string, unknown>, name: string): number | undefined {
+	const value = claims[name]
+	return typeof value === 'number' && Number.isFinite(value) ? value : undefined
 }
 
-/** Reads the `exp` claim of a JWT access token, if it is one; opaque tokens yield undefined. */
-export function jwtExpiry(token: string): number | undefined {
+/**
+ * When a JWT access token expires, in the local clock (ms); opaque tokens yield undefined.
+ * `exp` is the server's clock: with `iat` beside it, the lifetime (exp − iat) counts from
+ * `receivedAt`, so a client clock minutes off neither refreshes every request nor sends expired
+ * tokens (spec 16). Without `iat`, `exp` is all there is.
+ */
+export function jwtExpiry(token: string, receivedAt: number): number | undefined {
 	const payload = token.split('.')[1]
 	if (payload === undefined) return undefined
+	let claims: unknown
 	try {
-		const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'))
-		const exp: unknown = JSON.parse(json).exp
-		return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined
+		claims = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/')))
 	} catch {
 		return undefined
 	}
+	if (typeof claims !== 'object' || claims === null) return undefined
+	const exp = numericClaim(claims as Record<string, unknown>, 'exp')
+	if (exp === undefined) return undefined
+	const iat = numericClaim(claims as Record<string, unknown>, 'iat')
+	return iat === undefined || iat > exp ? exp * 1000 : receivedAt + (exp - iat) * 1000
 }
 
-/** Turns what a login or refresh returned into absolute expiry; `expiresIn` counts from receipt. */
-export function holdTokens(tokens: TokenSet, now: number, previousRefreshToken?: string): HeldTokens {
-	const held: HeldTokens = { accessToken: tokens.accessToken, issuedAt: now }
+/**
+ * Turns what a login or refresh returned into absolute expiry in the local clock: `expiresIn`
+ * counts from receipt, and `issuedAt` is the receipt, so expiresAt − issuedAt is the lifetime.
+ * An explicit `expiresAt` is the app's own and kept as given.
+ */
+export function holdTokens(tokens: TokenSet, receivedAt: number, previousRefreshToken?: string): HeldTokens {
+	const held: HeldTokens = { accessToken: tokens.accessToken, issuedAt: receivedAt }
 	const refreshToken = tokens.refreshToken ?? previousRefreshToken
 	if (refreshToken !== undefined) held.refreshToken = refreshToken
-	const expiresAt = tokens.expiresAt ?? (tokens.expiresIn === undefined ? jwtExpiry(tokens.accessToken) : now + tokens.expiresIn * 1000)
+	const expiresAt = tokens.expiresAt ?? (tokens.expiresIn === undefined ? jwtExpiry(tokens.accessToken, receivedAt) : receivedAt + tokens.expiresIn * 1000)
 	if (expiresAt !== undefined) held.expiresAt = expiresAt
 	return held
 }

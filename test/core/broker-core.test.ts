@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { BrokerCore, DEFAULT_REFRESH_TIMEOUT_MS, type BrokerCoreOptions, type SessionStore } from '../../src/core/broker-core.js'
+import { BrokerCore, DEFAULT_REFRESH_TIMEOUT_MS, type BrokerCoreOptions, type BrokerEvent, type SessionStore } from '../../src/core/broker-core.js'
 import { LoggedOutError } from '../../src/core/errors/logged-out-error.js'
 import { LoginFailedError } from '../../src/core/errors/login-failed-error.js'
 import { RefreshRejectedError } from '../../src/core/errors/refresh-rejected-error.js'
 import { RefreshUnavailableError } from '../../src/core/errors/refresh-unavailable-error.js'
-import type { RefreshContext } from '../../src/core/presets.js'
+import type { RefreshContext } from '../../src/core/refresh-function.js'
 import type { BrokerBroadcast, BrokerRequest, ExchangeRequest, SessionState, TokenSet, TokenSnapshot } from '../../src/core/protocol.js'
 import { type Deferred, deferred, flush, jwt, track } from './helpers.js'
 
@@ -220,6 +220,29 @@ describe('BrokerCore definitive refresh failure', () => {
 		expect((later as LoggedOutError).reason).toBe('no-refresh-credentials')
 	})
 
+	it.each(['invalid_client', 'unauthorized_client'])('%s ends the session and logs the configuration problem to the console, once per occurrence', async (oauthError) => {
+		const consoleError = vi.spyOn(console, 'error').mockImplementation(() => undefined)
+		try {
+			const h = harness()
+			await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+			const waiters = Array.from({ length: 3 }, () => track(h.refreshWith('A1')))
+			await failRefresh(h, 1, new RefreshRejectedError(`refused (400 ${oauthError})`, { status: 400, oauthError }))
+			await Promise.all(waiters.map((w) => w.done))
+			for (const waiter of waiters) expect((waiter.error as LoggedOutError).reason).toBe('refresh-rejected')
+			expect(h.logouts()).toHaveLength(1)
+			expect(consoleError).toHaveBeenCalledTimes(1)
+			expect(String(consoleError.mock.calls[0]![0])).toContain(oauthError)
+			// An invalid_grant is the user's session ending, not a configuration problem: no console error.
+			await h.login({ accessToken: 'B1', refreshToken: 'RB1' })
+			const next = track(h.refreshWith('B1'))
+			await failRefresh(h, 2, new RefreshRejectedError('refused (400 invalid_grant)', { status: 400, oauthError: 'invalid_grant' }))
+			await next.done
+			expect(consoleError).toHaveBeenCalledTimes(1)
+		} finally {
+			consoleError.mockRestore()
+		}
+	})
+
 	it('a definitive failure of a refresh that a login overtook does not end the new session', async () => {
 		const h = harness()
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
@@ -233,110 +256,291 @@ describe('BrokerCore definitive refresh failure', () => {
 	})
 })
 
-describe('BrokerCore transient refresh failure and backoff', () => {
-	it('rejects with RefreshUnavailableError carrying the cause, keeps the session, and retries at once the first time', async () => {
-		const h = harness()
+/** A harness on fake time: the core's clock and its timers move together, only by advance(). */
+function timed(options: Partial<BrokerCoreOptions> = {}): Harness & { events: BrokerEvent[] } {
+	vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: T0 })
+	const events: BrokerEvent[] = []
+	return { ...harness({ now: () => Date.now(), onEvent: (event) => events.push(event), ...options }), events }
+}
+
+const advance = (ms: number) => vi.advanceTimersByTimeAsync(ms)
+
+/** Starts a refresh with `failedToken`, fails its (count-th) call with `error`, and returns how the request ended. */
+async function failedAttempt(h: Harness, count: number, error: unknown, failedToken = 'A1'): Promise<unknown> {
+	const attempt = track(h.refreshWith(failedToken))
+	await advance(0)
+	expect(h.calls).toHaveLength(count)
+	h.calls[count - 1]!.answer.reject(error)
+	await attempt.done
+	return attempt.error
+}
+
+describe('BrokerCore transient refresh failure', () => {
+	it('rejects every waiter with RefreshUnavailableError carrying the cause and when the next attempt is due, keeps the session, and says so in a backoff event', async () => {
+		const h = timed()
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 		const waiters = Array.from({ length: 3 }, () => track(h.refreshWith('A1')))
-		await refreshCalled(h, 1)
+		await advance(100)
 		const offline = new TypeError('Failed to fetch')
 		h.calls[0]!.answer.reject(offline)
 		await Promise.all(waiters.map((w) => w.done))
+		// random() = 0.5: the wait is 2 s + 0.5 · 3 s.
 		for (const waiter of waiters) {
 			expect(waiter.error).toBeInstanceOf(RefreshUnavailableError)
 			expect((waiter.error as Error).cause).toBe(offline)
+			expect((waiter.error as RefreshUnavailableError).retryAt).toBe(T0 + 100 + 3_500)
 		}
+		expect(h.events).toContainEqual({ type: 'backoff', retryAt: T0 + 3_600, delayMs: 3_500, failures: 1 })
 		expect(h.logouts()).toHaveLength(0)
 		expect(h.core.snapshot().accessToken).toBe('A1')
-
-		// The next request tries again immediately, with the same refresh token.
-		const retry = h.refreshWith('A1')
-		expect((await answerRefresh(h, 2, { accessToken: 'A2' })).refreshToken).toBe('R1')
-		expect((await retry).accessToken).toBe('A2')
+		expect(h.calls).toHaveLength(1)
 	})
 
-	it('a RefreshUnavailableError thrown by the refresh function reaches the waiters as it is', async () => {
-		const h = harness()
+	it('a RefreshUnavailableError thrown by the refresh function reaches the waiters with its detail, status and Retry-After, and is their cause', async () => {
+		const h = timed()
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
-		const pending = track(h.refreshWith('A1'))
-		await refreshCalled(h, 1)
-		const unavailable = new RefreshUnavailableError('503')
-		h.calls[0]!.answer.reject(unavailable)
-		await pending.done
-		expect(pending.error).toBe(unavailable)
+		const unavailable = new RefreshUnavailableError('the token endpoint answered 503', { status: 503, retryAfterMs: 8_000 })
+		const error = await failedAttempt(h, 1, unavailable) as RefreshUnavailableError
+		expect(error.cause).toBe(unavailable)
+		expect(error.message).toContain('the token endpoint answered 503')
+		expect(error).toMatchObject({ status: 503, retryAfterMs: 8_000, retryAt: T0 + 8_000 })
 	})
 
-	it('after the second consecutive failure refuses at once without calling refresh, until the backoff passed', async () => {
-		const h = harness()
+	it('a request arriving while the broker waits joins the next attempt when it is due within its time limit: one call for all of them', async () => {
+		const h = timed()
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		await failedAttempt(h, 1, new Error('down'))
+		const waiters: Array<ReturnType<typeof track<TokenSnapshot>>> = []
+		for (let i = 0; i < 6; i++) {
+			waiters.push(track(h.refreshWith('A1')))
+			await advance(500)
+		}
+		// 3 s passed of the 3.5 s wait: nobody was refused, and no call went out early.
+		expect(waiters.every((w) => !w.settled)).toBe(true)
+		expect(h.calls).toHaveLength(1)
+		await advance(499)
+		expect(h.calls).toHaveLength(1)
+		await advance(1)
+		expect(h.calls).toHaveLength(2)
+		expect(h.calls[1]!.context.refreshToken).toBe('R1')
+		h.calls[1]!.answer.resolve({ accessToken: 'A2', refreshToken: 'R2' })
+		await Promise.all(waiters.map((w) => w.done))
+		for (const waiter of waiters) expect(waiter.value?.accessToken).toBe('A2')
+		expect(h.calls).toHaveLength(2)
+	})
 
-		const first = track(h.refreshWith('A1'))
-		await failRefresh(h, 1, new Error('down'))
-		await first.done
-
-		const second = track(h.refreshWith('A1'))
-		await failRefresh(h, 2, new Error('down'))
-		await second.done
-		expect(second.error).toBeInstanceOf(RefreshUnavailableError)
-
-		// random() = 0.5: the wait is 1000 ms · (0.5 + 0.25) = 750 ms.
-		const refused = await h.refreshWith('A1').catch((e: unknown) => e)
+	it('a request whose time limit ends before the next attempt is refused at once, saying when it is due, and causes no call', async () => {
+		const h = timed()
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		await failedAttempt(h, 1, new Error('down'))
+		await advance(1_000)
+		// Due right at its limit: the attempt could not answer within it.
+		const refused = await h.handle({ type: 'refresh', failedToken: 'A1', waitMs: 2_500 }).catch((e: unknown) => e)
 		expect(refused).toBeInstanceOf(RefreshUnavailableError)
-		h.clock.now += 749
-		const stillRefused = await h.refreshWith('A1').catch((e: unknown) => e)
-		expect(stillRefused).toBeInstanceOf(RefreshUnavailableError)
-		await flush()
-		expect(h.refresh).toHaveBeenCalledTimes(2)
-		expect(h.logouts()).toHaveLength(0)
+		expect((refused as RefreshUnavailableError).retryAt).toBe(T0 + 3_500)
+		expect((refused as Error).message).toMatch(/due in 2500 ms/)
+		const joined = track(h.handle({ type: 'refresh', failedToken: 'A1', waitMs: 3_000 }))
+		await advance(2_500)
+		expect(h.calls).toHaveLength(2)
+		h.calls[1]!.answer.resolve({ accessToken: 'A2' })
+		await joined.done
+		expect(joined.value?.accessToken).toBe('A2')
+	})
 
-		h.clock.now += 1
-		const third = track(h.refreshWith('A1'))
-		await failRefresh(h, 3, new Error('still down'))
-		await third.done
-		expect(third.error).toBeInstanceOf(RefreshUnavailableError)
-
-		// Third failure in a row: the wait doubles (2000 ms · 0.75 = 1500 ms).
-		h.clock.now += 1499
+	it('without waitMs a request waits as long as refreshTimeoutMs; waitMs is clamped to the protocol maximum', async () => {
+		const h = timed({ refreshTimeoutMs: 3_000 })
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		await failedAttempt(h, 1, new Error('down'))
 		expect(await h.refreshWith('A1').catch((e: unknown) => e)).toBeInstanceOf(RefreshUnavailableError)
-		await flush()
-		expect(h.refresh).toHaveBeenCalledTimes(3)
-		h.clock.now += 1
-		const fourth = h.refreshWith('A1')
-		await answerRefresh(h, 4, { accessToken: 'A2' })
-		expect((await fourth).accessToken).toBe('A2')
+		expect(h.calls).toHaveLength(1)
 
-		// A success resets the count: the next failure again allows an immediate retry.
-		const fifth = track(h.refreshWith('A2'))
-		await failRefresh(h, 5, new Error('blip'))
-		await fifth.done
-		const sixth = h.refreshWith('A2')
-		await answerRefresh(h, 6, { accessToken: 'A3' })
-		expect((await sixth).accessToken).toBe('A3')
+		// A Retry-After of 60 s: a waitMs beyond the protocol's 60 s counts as 60 s, so the request is refused.
+		const long = timed()
+		await long.login({ accessToken: 'A1', refreshToken: 'R1' })
+		await failedAttempt(long, 1, new RefreshUnavailableError('503', { retryAfterMs: 60_000 }))
+		expect(await long.handle({ type: 'refresh', failedToken: 'A1', waitMs: 1e12 }).catch((e: unknown) => e)).toBeInstanceOf(RefreshUnavailableError)
+		await advance(1)
+		const joined = track(long.handle({ type: 'refresh', failedToken: 'A1', waitMs: 1e12 }))
+		await advance(59_999)
+		expect(long.calls).toHaveLength(2)
+		long.calls[1]!.answer.resolve({ accessToken: 'A2' })
+		await joined.done
+		expect(joined.value?.accessToken).toBe('A2')
+	})
+
+	it.each([[0, 2_000], [1, 5_000]])('the wait between attempts is never shorter than 2 s nor longer than 5 s (random() = %d: %d ms)', async (random, wait) => {
+		const h = timed({ random: () => random })
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		await failedAttempt(h, 1, new Error('down'))
+		await advance(wait - 1)
+		const early = await h.handle({ type: 'refresh', failedToken: 'A1', waitMs: 0 }).catch((e: unknown) => e)
+		expect((early as RefreshUnavailableError).retryAt).toBe(T0 + wait)
+		await advance(1)
+		const onTime = track(h.handle({ type: 'refresh', failedToken: 'A1', waitMs: 1 }))
+		await advance(0)
+		expect(h.calls).toHaveLength(2)
+		h.calls[1]!.answer.resolve({ accessToken: 'A2' })
+		await onTime.done
+		expect(onTime.value?.accessToken).toBe('A2')
+	})
+
+	it('a failing endpoint sees at most one attempt per 2 s however many requests arrive, and a request made once it heals gets through within 5 s', async () => {
+		let random = 0
+		const h = timed({ random: () => (random = (random + 0.37) % 1) })
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		const requests: Array<ReturnType<typeof track<TokenSnapshot>>> = []
+		for (let t = 0; t < 60_000; t += 250) {
+			requests.push(track(h.refreshWith('A1')))
+			await advance(0)
+			for (const call of h.calls) call.answer.reject(new Error('503'))
+			await advance(250)
+		}
+		const starts = h.refresh.mock.invocationCallOrder.length
+		expect(starts).toBeLessThanOrEqual(60_000 / 2_000 + 1)
+		expect(starts).toBeGreaterThanOrEqual(60_000 / 5_000)
+		// The endpoint heals now: a request made now waits for the next attempt, which succeeds.
+		const healed = track(h.refreshWith('A1'))
+		for (let t = 0; t <= 5_000 && !healed.settled; t += 10) {
+			await advance(10)
+			h.calls.at(-1)!.answer.resolve({ accessToken: 'A2' })
+		}
+		await healed.done
+		expect(healed.value?.accessToken).toBe('A2')
+		await Promise.all(requests.map((r) => r.done))
+		expect(h.logouts()).toHaveLength(0)
+	})
+
+	it('Retry-After on the failure lengthens the wait, at most to 60 s', async () => {
+		const h = timed()
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		await failedAttempt(h, 1, new RefreshUnavailableError('503', { status: 503, retryAfterMs: 120_000 }))
+		expect(h.events).toContainEqual({ type: 'backoff', retryAt: T0 + 60_000, delayMs: 60_000, failures: 1, retryAfterMs: 120_000 })
+		await advance(59_999)
+		expect((await h.handle({ type: 'refresh', failedToken: 'A1', waitMs: 0 }).catch((e: unknown) => e) as RefreshUnavailableError).retryAt).toBe(T0 + 60_000)
+		const joined = track(h.refreshWith('A1'))
+		await advance(1)
+		expect(h.calls).toHaveLength(2)
+		h.calls[1]!.answer.resolve({ accessToken: 'A2' })
+		await joined.done
+		expect(joined.value?.accessToken).toBe('A2')
+	})
+
+	it('a resume makes the wait start over: the next attempt is allowed now (a waiting one moves up), at least 1 s after the last one started', async () => {
+		const h = timed({ random: () => 1 })
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		await failedAttempt(h, 1, new Error('down'))
+		const waiter = track(h.refreshWith('A1'))
+		await advance(400)
+		await h.handle({ type: 'resume' })
+		// Not before 1 s after the failed attempt started: every tab sends resume at once on `online`.
+		expect(h.events.at(-1)).toEqual({ type: 'backoff', retryAt: T0 + 1_000, delayMs: 600, failures: 0 })
+		await advance(599)
+		expect(h.calls).toHaveLength(1)
+		await advance(1)
+		expect(h.calls).toHaveLength(2)
+		h.calls[1]!.answer.reject(new Error('still down'))
+		await waiter.done
+		expect(waiter.error).toBeInstanceOf(RefreshUnavailableError)
+
+		// Long after the last attempt started, a resume allows one at once.
+		await advance(3_000)
+		await h.handle({ type: 'resume' })
+		const now = track(h.handle({ type: 'refresh', failedToken: 'A1', waitMs: 1 }))
+		await advance(0)
+		expect(h.calls).toHaveLength(3)
+		h.calls[2]!.answer.resolve({ accessToken: 'A2' })
+		await now.done
+		expect(now.value?.accessToken).toBe('A2')
+	})
+
+	it('a resume does not cut a Retry-After short, and changes nothing when no wait is running', async () => {
+		const h = timed()
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		const before = h.events.length
+		await h.handle({ type: 'resume' })
+		expect(h.events).toHaveLength(before)
+		await failedAttempt(h, 1, new RefreshUnavailableError('429', { status: 429, retryAfterMs: 20_000 }))
+		await advance(5_000)
+		await h.handle({ type: 'resume' })
+		const refused = await h.handle({ type: 'refresh', failedToken: 'A1', waitMs: 1_000 }).catch((e: unknown) => e)
+		expect((refused as RefreshUnavailableError).retryAt).toBe(T0 + 20_000)
+		expect(h.calls).toHaveLength(1)
+	})
+
+	it('requests waiting for a scheduled attempt learn of a login or a logout at once, and the attempt does not go out', async () => {
+		const h = timed()
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		await failedAttempt(h, 1, new Error('down'))
+		const beforeLogin = track(h.refreshWith('A1'))
+		await advance(100)
+		await h.login({ accessToken: 'B1', refreshToken: 'RB1' })
+		await advance(0)
+		expect(beforeLogin.value?.accessToken).toBe('B1')
+
+		// The login cleared the backoff; fail again to have a wait, then log out during it.
+		await failedAttempt(h, 2, new Error('down'), 'B1')
+		const beforeLogout = track(h.refreshWith('B1'))
+		await advance(100)
+		expect(h.core.busy).toBe(true)
+		await h.handle({ type: 'logout', tab: 't' })
+		await advance(0)
+		expect(beforeLogout.error).toBeInstanceOf(LoggedOutError)
+		await advance(10_000)
+		expect(h.calls).toHaveLength(2)
+		expect(h.core.busy).toBe(false)
+	})
+
+	it('idle() waits for a scheduled attempt: a version hand-over must not leave one behind', async () => {
+		const h = timed()
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		await failedAttempt(h, 1, new Error('down'))
+		track(h.refreshWith('A1'))
+		await advance(0)
+		const idle = track(h.core.idle())
+		await advance(3_499)
+		expect(idle.settled).toBe(false)
+		await advance(1)
+		h.calls[1]!.answer.resolve({ accessToken: 'A2' })
+		await advance(0)
+		expect(idle.settled).toBe(true)
 	})
 
 	it('a stale failed token is answered with the current token even while backing off', async () => {
-		const h = harness()
+		const h = timed()
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
-		for (let i = 0; i < 2; i++) {
-			const attempt = track(h.refreshWith('A1'))
-			await failRefresh(h, i + 1, new Error('down'))
-			await attempt.done
-		}
+		await failedAttempt(h, 1, new Error('down'))
 		expect((await h.refreshWith('A0')).accessToken).toBe('A1')
+		expect(h.calls).toHaveLength(1)
+	})
+
+	it('a success clears the backoff: the next failure-free request goes out at once', async () => {
+		const h = timed()
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		await failedAttempt(h, 1, new Error('down'))
+		await advance(3_500)
+		const retried = track(h.refreshWith('A1'))
+		await advance(0)
+		h.calls[1]!.answer.resolve({ accessToken: 'A2' })
+		await retried.done
+		const next = track(h.handle({ type: 'refresh', failedToken: 'A2', waitMs: 1 }))
+		await advance(0)
+		expect(h.calls).toHaveLength(3)
+		h.calls[2]!.answer.resolve({ accessToken: 'A3' })
+		await next.done
+		expect(next.value?.accessToken).toBe('A3')
 	})
 
 	it('login clears the backoff', async () => {
-		const h = harness()
+		const h = timed()
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
-		for (let i = 0; i < 2; i++) {
-			const attempt = track(h.refreshWith('A1'))
-			await failRefresh(h, i + 1, new Error('down'))
-			await attempt.done
-		}
+		await failedAttempt(h, 1, new Error('down'))
 		await h.login({ accessToken: 'B1', refreshToken: 'RB1' })
-		const pending = h.refreshWith('B1')
-		await answerRefresh(h, 3, { accessToken: 'B2' })
-		expect((await pending).accessToken).toBe('B2')
+		const pending = track(h.handle({ type: 'refresh', failedToken: 'B1', waitMs: 1 }))
+		await advance(0)
+		expect(h.calls).toHaveLength(2)
+		h.calls[1]!.answer.resolve({ accessToken: 'B2' })
+		await pending.done
+		expect(pending.value?.accessToken).toBe('B2')
 	})
 
 	it.each([
@@ -354,7 +558,8 @@ describe('BrokerCore transient refresh failure and backoff', () => {
 		expect(h.logouts()).toHaveLength(0)
 		expect(h.core.snapshot().accessToken).toBe('A1')
 		expect(h.tokens()).toHaveLength(1)
-		// The session and its refresh token are intact for the next attempt.
+		// The session and its refresh token are intact for the next attempt, once the wait is over.
+		h.clock.now += 5_000
 		const retry = h.refreshWith('A1')
 		expect((await answerRefresh(h, 2, { accessToken: 'A2' })).refreshToken).toBe('R1')
 		expect((await retry).accessToken).toBe('A2')
@@ -374,10 +579,9 @@ describe('BrokerCore transient refresh failure and backoff', () => {
 })
 
 describe('BrokerCore refresh timeout', () => {
-	it('waiters of a hung refresh get RefreshUnavailableError after refreshTimeoutMs; the call keeps the slot until the hard cap aborts it', async () => {
-		vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+	it('waiters of a hung refresh give up at their limit; the call keeps the slot until the hard cap aborts it, then the backoff applies', async () => {
 		const signals: AbortSignal[] = []
-		const h = harness({
+		const h = timed({
 			refreshTimeoutMs: 500,
 			refresh: vi.fn((context: RefreshContext) => {
 				signals.push(context.signal)
@@ -386,34 +590,54 @@ describe('BrokerCore refresh timeout', () => {
 		})
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 		const pending = track(h.refreshWith('A1'))
-		await vi.advanceTimersByTimeAsync(499)
+		await advance(499)
 		expect(pending.settled).toBe(false)
 		expect(signals).toHaveLength(1)
-		await vi.advanceTimersByTimeAsync(1)
-		await pending.done
+		await advance(1)
 		expect(pending.error).toBeInstanceOf(RefreshUnavailableError)
 		expect(h.logouts()).toHaveLength(0)
 		expect(h.core.snapshot().accessToken).toBe('A1')
 
 		// The call may still rotate the refresh token at the server: no second call with the old one.
-		const joined = track(h.refreshWith('A1'))
-		await vi.advanceTimersByTimeAsync(0)
+		const joined = track(h.handle({ type: 'refresh', failedToken: 'A1', waitMs: 800 }))
+		await advance(0)
 		expect(signals).toHaveLength(1)
 		expect(signals[0]!.aborted).toBe(false)
-		await vi.advanceTimersByTimeAsync(500)
-		await joined.done
+		await advance(800)
 		expect(joined.error).toBeInstanceOf(RefreshUnavailableError)
 
-		// At three refresh timeouts the call is abandoned and aborted; then a new call may go out.
-		await vi.advanceTimersByTimeAsync(500)
+		// At three refresh timeouts the call is abandoned and aborted; the next attempt follows the backoff.
+		await advance(200)
 		expect(signals[0]!.aborted).toBe(true)
 		expect(signals[0]!.reason).toBeInstanceOf(RefreshUnavailableError)
-		const next = track(h.refreshWith('A1'))
-		await vi.advanceTimersByTimeAsync(0)
+		const next = track(h.handle({ type: 'refresh', failedToken: 'A1', waitMs: 5_000 }))
+		await advance(3_499)
+		expect(signals).toHaveLength(1)
+		await advance(1)
 		expect(signals).toHaveLength(2)
-		await vi.advanceTimersByTimeAsync(500)
-		await next.done
+		await advance(1_500)
 		expect(next.error).toBeInstanceOf(RefreshUnavailableError)
+	})
+
+	it('a hung call that answers once the endpoint heals serves every request that joined it, at once', async () => {
+		const h = timed({ refreshTimeoutMs: 10_000 })
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		const requests = [] as Array<ReturnType<typeof track<TokenSnapshot>>>
+		await advance(1_000)
+		for (let i = 0; i < 10; i++) {
+			requests.push(track(h.refreshWith('A1')))
+			await advance(2_000)
+		}
+		expect(h.calls).toHaveLength(1)
+		// 21 s in, the endpoint heals and answers the call it held.
+		h.calls[0]!.answer.resolve({ accessToken: 'A2', refreshToken: 'R2' })
+		await advance(0)
+		// Those made less than their 10 s before it are served; the earlier ones (1 s … 11 s) had given up.
+		expect(requests.map((r) => r.value?.accessToken ?? (r.error as Error).name)).toEqual([
+			...Array.from({ length: 6 }, () => 'RefreshUnavailableError'),
+			...Array.from({ length: 4 }, () => 'A2'),
+		])
+		expect(h.core.snapshot().accessToken).toBe('A2')
 	})
 
 	it('a late answer after the waiters gave up is kept and broadcast, not lost', async () => {
@@ -546,25 +770,53 @@ describe('BrokerCore server logout (RefreshFunction.logout)', () => {
 		return { h: { ...h, calls, refresh }, logout, logouts }
 	}
 
-	it('a user logout ends the session at the server once the running refresh has answered, and answers after it', async () => {
-		const { h, logout, logouts } = withServerLogout()
+	it('a user logout answers once every tab is told, before the server logout has answered; the server logout follows the running refresh and is reported', async () => {
+		const events: BrokerEvent[] = []
+		const { h, logout, logouts } = withServerLogout({ onEvent: (event) => events.push(event) })
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 		const refreshing = track(h.refreshWith('A1'))
 		await refreshCalled(h, 1)
-		const loggedOut = track(h.handle({ type: 'logout', tab: 't' }))
-		await flush()
+		const loggedOut = await h.handle({ type: 'logout', tab: 't' })
+		expect(loggedOut.accessToken).toBeNull()
+		expect(h.logouts()).toHaveLength(1)
 		// The refresh may still set a rotated cookie: the server logout goes out after it.
 		expect(logout).not.toHaveBeenCalled()
-		expect(h.logouts()).toHaveLength(1)
+		expect(h.core.busy).toBe(true)
 		h.calls[0]!.answer.resolve({ accessToken: 'A2-late', refreshToken: 'R2-late' })
 		await vi.waitFor(() => expect(logout).toHaveBeenCalledTimes(1), { timeout: 1000, interval: 1 })
 		expect(logouts[0]!.context.refreshToken).toBe('R1')
-		expect(loggedOut.settled).toBe(false)
+		expect(events.filter((e) => e.type === 'server-logout')).toHaveLength(0)
+		const idle = track(h.core.idle())
+		await flush()
+		expect(idle.settled).toBe(false)
 		logouts[0]!.answer.resolve()
-		await loggedOut.done
-		expect(loggedOut.value?.accessToken).toBeNull()
+		await idle.done
+		expect(events.filter((e) => e.type === 'server-logout')).toEqual([{ type: 'server-logout', outcome: 'ok' }])
 		await refreshing.done
 		expect(refreshing.error).toBeInstanceOf(LoggedOutError)
+	})
+
+	it('with nothing running, the server logout starts before the logout is broadcast (onLogout may navigate away)', async () => {
+		const order: string[] = []
+		const { h } = withServerLogout({ broadcast: (message) => order.push(`broadcast ${message.type}`) })
+		h.refresh.logout = vi.fn(() => {
+			order.push('server logout')
+			return new Promise<void>(() => undefined)
+		})
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		order.length = 0
+		await h.handle({ type: 'logout', tab: 't' })
+		expect(order).toEqual(['server logout', 'broadcast logout'])
+	})
+
+	it('a failed server logout does not fail the logout and is reported as failed', async () => {
+		const events: BrokerEvent[] = []
+		const { h, logouts } = withServerLogout({ onEvent: (event) => events.push(event) })
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		expect((await h.handle({ type: 'logout', tab: 't' })).accessToken).toBeNull()
+		logouts[0]!.answer.reject(new Error('https://idp.test/revoke answered 500'))
+		await h.core.idle()
+		expect(events.filter((e) => e.type === 'server-logout')).toEqual([{ type: 'server-logout', outcome: 'failed', error: 'https://idp.test/revoke answered 500' }])
 	})
 
 	it('a definitive refresh failure does not call it: the server ended the session itself', async () => {
@@ -594,12 +846,13 @@ describe('BrokerCore server logout (RefreshFunction.logout)', () => {
 		expect(h.core.busy).toBe(false)
 	})
 
-	it('a hung server logout holds refreshes until the hard cap aborts it; a failed one does not fail the logout', async () => {
+	it('a hung server logout holds refreshes until the hard cap aborts it, but not the logout', async () => {
 		vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
 		const { h, logouts } = withServerLogout({ refreshTimeoutMs: 500 })
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 		const loggedOut = track(h.handle({ type: 'logout', tab: 't' }))
 		await vi.advanceTimersByTimeAsync(0)
+		expect(loggedOut.value?.accessToken).toBeNull()
 		await h.login({ accessToken: 'B1', refreshToken: 'RB1' })
 		const waiter = track(h.refreshWith('B1'))
 		await vi.advanceTimersByTimeAsync(500)
@@ -610,8 +863,6 @@ describe('BrokerCore server logout (RefreshFunction.logout)', () => {
 		expect(logouts[0]!.context.signal.aborted).toBe(false)
 		await vi.advanceTimersByTimeAsync(1)
 		expect(logouts[0]!.context.signal.aborted).toBe(true)
-		await loggedOut.done
-		expect(loggedOut.value?.accessToken).toBeNull()
 		const next = h.refreshWith('B1')
 		await vi.advanceTimersByTimeAsync(0)
 		expect(h.refresh).toHaveBeenCalledTimes(1)
@@ -896,25 +1147,33 @@ describe('BrokerCore exchange', () => {
 })
 
 describe('BrokerCore offline', () => {
-	it('does not call the refresh endpoint while offline, and clears the backoff once back online', async () => {
+	it('does not call the refresh endpoint while offline, refuses at once, and clears the backoff once back online', async () => {
 		const network = { online: true }
-		const h = harness({ isOnline: () => network.online })
+		const h = timed({ isOnline: () => network.online })
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
-		for (let attempt = 1; attempt <= 2; attempt++) {
-			const failed = h.refreshWith('A1')
-			await failRefresh(h, attempt, new TypeError('Failed to fetch'))
-			await expect(failed).rejects.toBeInstanceOf(RefreshUnavailableError)
-		}
-		await expect(h.refreshWith('A1')).rejects.toThrow(/allowed in/)
-
+		await failedAttempt(h, 1, new TypeError('Failed to fetch'))
+		// A request waiting for the scheduled attempt is refused when it comes due offline.
+		const waiting = track(h.refreshWith('A1'))
+		await advance(0)
 		network.online = false
+		await advance(3_500)
+		expect(waiting.error).toBeInstanceOf(RefreshUnavailableError)
+		expect((waiting.error as Error).message).toMatch(/offline/)
 		await expect(h.refreshWith('A1')).rejects.toThrow(/offline/)
-		expect(h.refresh).toHaveBeenCalledTimes(2)
+		expect(h.calls).toHaveLength(1)
 		expect(h.logouts()).toHaveLength(0)
 
+		// Back online, failures from before say nothing about the endpoint: an attempt goes out at once.
 		network.online = true
-		const retried = h.refreshWith('A1')
-		await answerRefresh(h, 3, { accessToken: 'A2' })
-		expect((await retried).accessToken).toBe('A2')
+		await failedAttempt(h, 2, new TypeError('Failed to fetch'))
+		network.online = false
+		await expect(h.refreshWith('A1')).rejects.toThrow(/offline/)
+		network.online = true
+		const retried = track(h.handle({ type: 'refresh', failedToken: 'A1', waitMs: 1 }))
+		await advance(0)
+		expect(h.calls).toHaveLength(3)
+		h.calls[2]!.answer.resolve({ accessToken: 'A2' })
+		await retried.done
+		expect(retried.value?.accessToken).toBe('A2')
 	})
 })

@@ -7,10 +7,12 @@ import { RefreshRejectedError } from '../../src/core/errors/refresh-rejected-err
 import { RefreshUnavailableError } from '../../src/core/errors/refresh-unavailable-error.js'
 import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
 import { TokenBrokerError } from '../../src/core/errors/token-broker-error.js'
-import { defaultExchangeUrls, performExchange } from '../../src/core/exchange.js'
+import { defaultExchangeUrls, exchangeWith } from '../../src/core/exchange.js'
 import { cookieRefresh, oauth2Refresh } from '../../src/core/presets.js'
-import { envelope, parseBrokerMessage } from '../../src/core/protocol.js'
-import { asTransient, backoffMs, isDefinitive, readTokenResponse } from '../../src/core/refresh-policy.js'
+import { envelope } from '../../src/core/protocol.js'
+import { readBrokerMessage } from '../../src/transports/broker-message.js'
+import { MAX_RETRY_AFTER_MS, asTransient, backoffMs, classifyTokenFailure, configurationProblem, isDefinitive } from '../../src/core/refresh-policy.js'
+import { readTokenResponse, retryAfterMs } from '../../src/core/token-response.js'
 import { holdTokens, jwtExpiry } from '../../src/core/tokens.js'
 import { jwt } from './helpers.js'
 
@@ -192,29 +194,140 @@ describe('cookieRefresh', () => {
 	})
 })
 
-describe('readTokenResponse', () => {
-	it('tells invalid_grant only on 400 and 401 apart', async () => {
-		await expect(readTokenResponse(json(400, { error: 'invalid_grant' }))).rejects.toBeInstanceOf(RefreshRejectedError)
-		await expect(readTokenResponse(json(400, { error: 'invalid_scope' }))).rejects.toBeInstanceOf(RefreshUnavailableError)
+describe('server logout of the presets', () => {
+	it('oauth2Refresh revokes the refresh token (RFC 7009) with keepalive, so a navigation does not cancel it', async () => {
+		answer(() => new Response(null, { status: 200 }))
+		const refresh = oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa', revocationEndpoint: 'https://idp.test/oauth/revoke' })
+		const s = signal()
+		await refresh.logout!({ refreshToken: 'R1', signal: s })
+		expect(String(fetchMock.mock.calls[0]![0])).toBe('https://idp.test/oauth/revoke')
+		const init = lastInit()
+		expect(init).toMatchObject({ method: 'POST', keepalive: true, credentials: 'omit', signal: s })
+		expect(formOf(init)).toEqual({ token: 'R1', token_type_hint: 'refresh_token', client_id: 'spa' })
+	})
+
+	it('cookieRefresh posts to logoutUrl with the cookie and keepalive; a failed answer rejects', async () => {
+		answer(() => new Response(null, { status: 204 }))
+		const refresh = cookieRefresh({ url: '/auth/refresh', logoutUrl: '/auth/logout' })
+		await refresh.logout!({ signal: signal() })
+		expect(lastInit()).toMatchObject({ method: 'POST', keepalive: true, credentials: 'include' })
+		answer(() => new Response(null, { status: 500 }))
+		await expect(refresh.logout!({ signal: signal() })).rejects.toThrow(/500/)
+	})
+})
+
+describe('readTokenResponse: the README table "When the session ends"', () => {
+	const ends = 'session ends'
+	const transient = 'transient'
+	// One row per line of the README table: status, OAuth error (undefined: none, or a body that is not JSON), outcome.
+	it.each([
+		[401, undefined, ends],
+		[401, 'invalid_token', ends],
+		[401, 'invalid_client', ends],
+		[400, 'invalid_grant', ends],
+		[403, 'invalid_grant', ends],
+		[404, 'invalid_grant', ends],
+		[400, 'invalid_client', ends],
+		[403, 'unauthorized_client', ends],
+		[400, 'unauthorized_client', ends],
+		[400, undefined, transient],
+		[400, 'invalid_request', transient],
+		[400, 'invalid_scope', transient],
+		[403, undefined, transient],
+		[404, undefined, transient],
+		[408, undefined, transient],
+		[429, undefined, transient],
+		[429, 'slow_down', transient],
+		[500, 'invalid_grant', transient],
+		[502, undefined, transient],
+		[503, 'invalid_client', transient],
+		[504, undefined, transient],
+	] as const)('%i %s → %s', async (status, oauthError, outcome) => {
+		const response = oauthError === undefined ? new Response('<html>error</html>', { status }) : json(status, { error: oauthError })
+		const error = await readTokenResponse(response).catch((e: unknown) => e)
+		expect(error).toBeInstanceOf(outcome === ends ? RefreshRejectedError : RefreshUnavailableError)
+		expect((error as RefreshRejectedError | RefreshUnavailableError).status).toBe(status)
+		if (outcome === ends) {
+			expect((error as RefreshRejectedError).reason).toBe('refresh-rejected')
+			expect((error as RefreshRejectedError).oauthError).toBe(oauthError)
+		}
+	})
+
+	it('a 2xx that is not JSON, or has no access token, is transient; one with a token is the token set', async () => {
+		await expect(readTokenResponse(new Response('<html>portal</html>', { status: 200 }))).rejects.toBeInstanceOf(RefreshUnavailableError)
+		await expect(readTokenResponse(json(200, { token_type: 'Bearer' }))).rejects.toBeInstanceOf(RefreshUnavailableError)
 		await expect(readTokenResponse(json(200, { access_token: 'a' }))).resolves.toEqual({ accessToken: 'a' })
+	})
+
+	it('a network error of the preset is transient (the fetch rejection reaches the core, which keeps the session)', async () => {
+		fetchMock.mockRejectedValue(new TypeError('Failed to fetch'))
+		const error = await oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' })({ refreshToken: 'R1', signal: signal() }).catch((e: unknown) => e)
+		expect(isDefinitive(error)).toBe(false)
+		expect(asTransient(error)).toBeInstanceOf(RefreshUnavailableError)
+	})
+
+	it('names the configuration problem in the message of invalid_client and unauthorized_client, and only there', async () => {
+		const invalidClient = await readTokenResponse(json(400, { error: 'invalid_client' })).then(() => new Error('resolved'), (e: unknown) => e as Error)
+		expect(invalidClient.message).toMatch(/clientId/)
+		const unauthorized = await readTokenResponse(json(400, { error: 'unauthorized_client' })).then(() => new Error('resolved'), (e: unknown) => e as Error)
+		expect(unauthorized.message).toMatch(/refresh tokens for it/)
+		expect(configurationProblem('invalid_grant')).toBeUndefined()
+		expect(configurationProblem('toString')).toBeUndefined()
+		expect(configurationProblem(undefined)).toBeUndefined()
+		expect(classifyTokenFailure(400, 'constructor')).toBe('transient')
+	})
+})
+
+describe('Retry-After', () => {
+	const NOW = Date.parse('2026-11-30T12:00:00Z')
+	const withRetryAfter = (status: number, value: string, date?: string) => new Response(null, { status, headers: { 'retry-after': value, ...(date === undefined ? {} : { date }) } })
+
+	it('reads seconds on 429 and 503', () => {
+		expect(retryAfterMs(withRetryAfter(429, '7'), NOW)).toBe(7_000)
+		expect(retryAfterMs(withRetryAfter(503, ' 120 '), NOW)).toBe(120_000)
+		expect(retryAfterMs(withRetryAfter(503, '0'), NOW)).toBe(0)
+	})
+
+	it('reads an HTTP date against the answer\'s Date header, so a wrong client clock does not change the wait', () => {
+		const serverNow = 'Mon, 30 Nov 2026 12:10:00 GMT'
+		// The client clock is 10 minutes behind the server's: the wait is still 30 s.
+		expect(retryAfterMs(withRetryAfter(503, 'Mon, 30 Nov 2026 12:10:30 GMT', serverNow), NOW)).toBe(30_000)
+		// Without a Date header, against the local clock; a date in the past means no wait.
+		expect(retryAfterMs(withRetryAfter(429, 'Mon, 30 Nov 2026 12:00:05 GMT'), NOW)).toBe(5_000)
+		expect(retryAfterMs(withRetryAfter(429, 'Mon, 30 Nov 2026 11:00:00 GMT'), NOW)).toBe(0)
+	})
+
+	it('is ignored on other statuses and when it is not a number or a date', () => {
+		expect(retryAfterMs(withRetryAfter(500, '7'), NOW)).toBeUndefined()
+		expect(retryAfterMs(withRetryAfter(400, '7'), NOW)).toBeUndefined()
+		expect(retryAfterMs(withRetryAfter(503, 'soon'), NOW)).toBeUndefined()
+		expect(retryAfterMs(withRetryAfter(503, '-5'), NOW)).toBeUndefined()
+		expect(retryAfterMs(new Response(null, { status: 503 }), NOW)).toBeUndefined()
+	})
+
+	it('is carried on the RefreshUnavailableError the presets throw', async () => {
+		answer(() => new Response(JSON.stringify({ error: 'temporarily_unavailable' }), { status: 503, headers: { 'retry-after': '12' } }))
+		const error = await oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' })({ refreshToken: 'R1', signal: signal() }).catch((e: unknown) => e)
+		expect(error).toBeInstanceOf(RefreshUnavailableError)
+		expect((error as RefreshUnavailableError).retryAfterMs).toBe(12_000)
+		answer(() => new Response(null, { status: 429, headers: { 'retry-after': '3' } }))
+		const cookie = await cookieRefresh({ url: '/auth/refresh' })({ signal: signal() }).catch((e: unknown) => e)
+		expect((cookie as RefreshUnavailableError).retryAfterMs).toBe(3_000)
 	})
 })
 
 describe('backoffMs', () => {
-	it('allows an immediate retry after the first failure', () => {
-		expect(backoffMs(0, () => 1)).toBe(0)
-		expect(backoffMs(1, () => 1)).toBe(0)
+	it('waits between 2 s and 5 s, spread uniformly by the jitter', () => {
+		expect(backoffMs(() => 0)).toBe(2_000)
+		expect(backoffMs(() => 0.5)).toBe(3_500)
+		expect(backoffMs(() => 1)).toBe(5_000)
 	})
 
-	it('then waits 1 s · 2^(n-2), jittered between half and all of it, at most 30 s', () => {
-		expect(backoffMs(2, () => 0)).toBe(500)
-		expect(backoffMs(2, () => 1)).toBe(1000)
-		expect(backoffMs(3, () => 0.5)).toBe(1500)
-		expect(backoffMs(4, () => 1)).toBe(4000)
-		expect(backoffMs(6, () => 1)).toBe(16_000)
-		expect(backoffMs(7, () => 1)).toBe(30_000)
-		expect(backoffMs(50, () => 1)).toBe(30_000)
-		expect(backoffMs(50, () => 0)).toBe(15_000)
+	it('waits at least a Retry-After, capped at 60 s', () => {
+		expect(backoffMs(() => 1, 1_000)).toBe(5_000)
+		expect(backoffMs(() => 0, 12_000)).toBe(12_000)
+		expect(backoffMs(() => 0, 120_000)).toBe(60_000)
+		expect(MAX_RETRY_AFTER_MS).toBe(60_000)
 	})
 })
 
@@ -223,11 +336,32 @@ describe('tokens', () => {
 		// A payload whose base64 has "-" and "_" in base64url form.
 		const token = jwt({ exp: 2_000_000_000, name: '~~~???>>>' })
 		expect(token.split('.')[1]).toMatch(/[-_]/)
-		expect(jwtExpiry(token)).toBe(2_000_000_000_000)
-		expect(jwtExpiry('opaque-token')).toBeUndefined()
-		expect(jwtExpiry('a.%%%.c')).toBeUndefined()
-		expect(jwtExpiry(jwt({ exp: 'tomorrow' }))).toBeUndefined()
-		expect(jwtExpiry(jwt({ sub: 'x' }))).toBeUndefined()
+		expect(jwtExpiry(token, 0)).toBe(2_000_000_000_000)
+		expect(jwtExpiry('opaque-token', 0)).toBeUndefined()
+		expect(jwtExpiry('a.%%%.c', 0)).toBeUndefined()
+		expect(jwtExpiry(jwt({ exp: 'tomorrow' }), 0)).toBeUndefined()
+		expect(jwtExpiry(jwt({ sub: 'x' }), 0)).toBeUndefined()
+		expect(jwtExpiry('a.bnVsbA.c', 0)).toBeUndefined()
+	})
+
+	it.each([['5 minutes fast', 300_000], ['5 minutes slow', -300_000], ['right', 0]])('with the client clock %s, a JWT with iat expires one lifetime after receipt', (_label, skew) => {
+		const serverNow = 1_800_000_000
+		const token = jwt({ iat: serverNow, exp: serverNow + 600 })
+		const receivedAt = serverNow * 1000 + skew
+		const held = holdTokens({ accessToken: token }, receivedAt)
+		expect(held.expiresAt).toBe(receivedAt + 600_000)
+		expect(held.issuedAt).toBe(receivedAt)
+	})
+
+	it('a JWT without iat (or with iat after exp) falls back to exp as it is', () => {
+		expect(jwtExpiry(jwt({ exp: 1_800_000_600 }), 5)).toBe(1_800_000_600_000)
+		expect(jwtExpiry(jwt({ iat: 1_800_000_700, exp: 1_800_000_600 }), 5)).toBe(1_800_000_600_000)
+	})
+
+	it('expires_in counts from receipt and wins over the JWT; an explicit expiresAt is kept as given', () => {
+		const token = jwt({ iat: 1_800_000_000, exp: 1_800_000_600 })
+		expect(holdTokens({ accessToken: token, expiresIn: 60 }, 1_000)).toMatchObject({ expiresAt: 61_000, issuedAt: 1_000 })
+		expect(holdTokens({ accessToken: token, expiresAt: 42 }, 1_000)).toMatchObject({ expiresAt: 42, issuedAt: 1_000 })
 	})
 
 	it('holdTokens keeps the previous refresh token only when none is given', () => {
@@ -237,13 +371,13 @@ describe('tokens', () => {
 	})
 })
 
-describe('performExchange', () => {
+describe('exchangeWith', () => {
 	const request = { url: 'https://app.test/oauth/token', body: { grant_type: 'authorization_code', code: 'c', code_verifier: 'v' }, headers: { 'x-requested-with': 'swtb' } }
 
 	it('POSTs the form inside the broker and returns the full token set', async () => {
 		answer(() => json(200, { access_token: 'A1', refresh_token: 'R1', expires_in: 60 }))
 		const s = signal()
-		const tokens = await performExchange(request, s)
+		const tokens = await exchangeWith()(request, s)
 		expect(tokens).toEqual({ accessToken: 'A1', refreshToken: 'R1', expiresIn: 60 })
 		expect(String(fetchMock.mock.calls[0]![0])).toBe(request.url)
 		const init = lastInit()
@@ -256,7 +390,7 @@ describe('performExchange', () => {
 
 	it('refused (400 invalid_grant) → LoginFailedError with status 400 and oauthError', async () => {
 		answer(() => json(400, { error: 'invalid_grant', error_description: 'code already used' }))
-		const error = await performExchange(request, signal()).catch((e: unknown) => e)
+		const error = await exchangeWith()(request, signal()).catch((e: unknown) => e)
 		expect(error).toBeInstanceOf(LoginFailedError)
 		expect((error as LoginFailedError).status).toBe(400)
 		expect((error as LoginFailedError).oauthError).toBe('invalid_grant')
@@ -264,7 +398,7 @@ describe('performExchange', () => {
 
 	it('a 500 → LoginFailedError with status 500', async () => {
 		answer(() => new Response('oops', { status: 500 }))
-		const error = await performExchange(request, signal()).catch((e: unknown) => e)
+		const error = await exchangeWith()(request, signal()).catch((e: unknown) => e)
 		expect(error).toBeInstanceOf(LoginFailedError)
 		expect((error as LoginFailedError).status).toBe(500)
 		expect((error as LoginFailedError).oauthError).toBeUndefined()
@@ -273,7 +407,7 @@ describe('performExchange', () => {
 	it('a network failure → LoginFailedError with the cause', async () => {
 		const failure = new TypeError('Failed to fetch')
 		fetchMock.mockRejectedValue(failure)
-		const error = await performExchange(request, signal()).catch((e: unknown) => e)
+		const error = await exchangeWith()(request, signal()).catch((e: unknown) => e)
 		expect(error).toBeInstanceOf(LoginFailedError)
 		expect((error as Error).cause).toBe(failure)
 		expect((error as LoginFailedError).status).toBeUndefined()
@@ -281,9 +415,48 @@ describe('performExchange', () => {
 
 	it('a 200 without an access token → LoginFailedError', async () => {
 		answer(() => json(200, { id_token: 'x' }))
-		const error = await performExchange(request, signal()).catch((e: unknown) => e)
+		const error = await exchangeWith()(request, signal()).catch((e: unknown) => e)
 		expect(error).toBeInstanceOf(LoginFailedError)
 		expect((error as LoginFailedError).status).toBe(200)
+	})
+})
+
+describe('exchangeWith a JSON login endpoint', () => {
+	const request = { url: 'https://app.test/api/login', json: { username: 'ada', password: 'pw' } }
+
+	it('POSTs the JSON and reads an OAuth-shaped or camelCase answer without readTokens', async () => {
+		answer(() => json(200, { accessToken: 'A1', refreshToken: 'R1', expiresIn: 60 }))
+		expect(await exchangeWith()(request, signal())).toEqual({ accessToken: 'A1', refreshToken: 'R1', expiresIn: 60 })
+		const init = lastInit()
+		expect(headersOf(init).get('content-type')).toBe('application/json')
+		expect(JSON.parse(String(init.body))).toEqual(request.json)
+	})
+
+	it('maps any other shape with readTokens', async () => {
+		answer(() => json(200, { data: { jwt: 'A2', renew: 'R2', ttl: 300 } }))
+		const readTokens = (body: unknown) => {
+			const { data } = body as { data: { jwt: string; renew: string; ttl: number } }
+			return { accessToken: data.jwt, refreshToken: data.renew, expiresIn: data.ttl }
+		}
+		expect(await exchangeWith(readTokens)(request, signal())).toEqual({ accessToken: 'A2', refreshToken: 'R2', expiresIn: 300 })
+	})
+
+	it('a refused login rejects with LoginFailedError carrying its status', async () => {
+		answer(() => json(401, { message: 'wrong password' }))
+		const error = await exchangeWith(() => ({ accessToken: 'never' }))(request, signal()).catch((e: unknown) => e)
+		expect(error).toBeInstanceOf(LoginFailedError)
+		expect((error as LoginFailedError).status).toBe(401)
+	})
+
+	it('an answer readTokens cannot read, or reads into no access token, rejects with a LoginFailedError that says so', async () => {
+		answer(() => json(200, { data: null }))
+		const throwing = await exchangeWith((body) => ({ accessToken: (body as { data: { jwt: string } }).data.jwt }))(request, signal()).catch((e: unknown) => e)
+		expect(throwing).toBeInstanceOf(LoginFailedError)
+		expect((throwing as Error).message).toMatch(/readTokens could not read it/)
+		answer(() => json(200, { data: {} }))
+		const empty = await exchangeWith(() => ({ accessToken: '' }))(request, signal()).catch((e: unknown) => e)
+		expect(empty).toBeInstanceOf(LoginFailedError)
+		expect((empty as Error).message).toMatch(/without an access token in what readTokens returned/)
 	})
 })
 
@@ -327,7 +500,7 @@ describe('serializeError / deserializeError', () => {
 	/** As errors travel: serialized, enveloped, structured-cloned, parsed by the page. */
 	function travel(error: unknown): Error {
 		const wire = structuredClone(envelope({ type: 'reply', ok: false, error: serializeError(error) }))
-		const parsed = parseBrokerMessage(wire)
+		const parsed = readBrokerMessage(wire)
 		if (parsed.kind !== 'ok' || parsed.message.type !== 'reply' || parsed.message.ok) throw new Error(`not an error reply: ${JSON.stringify(parsed)}`)
 		return deserializeError(parsed.message.error)
 	}
@@ -341,6 +514,16 @@ describe('serializeError / deserializeError', () => {
 			expect(copy.message).toBe(original.message)
 			expect((copy as LoggedOutError).reason).toBe(reason)
 		}
+	})
+
+	it('RefreshUnavailableError keeps class, message and retryAt; one without retryAt has none', () => {
+		const original = new RefreshUnavailableError('the token endpoint answered 503', { retryAt: 1_800_000_000_000 })
+		for (const copy of [deserializeError(serializeError(original)), travel(original)]) {
+			expect(copy).toBeInstanceOf(RefreshUnavailableError)
+			expect(copy.message).toBe(original.message)
+			expect((copy as RefreshUnavailableError).retryAt).toBe(1_800_000_000_000)
+		}
+		expect((travel(new RefreshUnavailableError('offline')) as RefreshUnavailableError).retryAt).toBeUndefined()
 	})
 
 	it('LoginFailedError keeps class, message, status and oauthError', () => {

@@ -1,14 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { ProtocolError } from '../../src/core/errors/protocol-error.js'
-import {
-	type BrokerBroadcast,
-	type BrokerReply,
-	type BrokerRequest,
-	PROTOCOL_VERSION,
-	envelope,
-	parseBrokerMessage,
-	parseRequest,
-} from '../../src/core/protocol.js'
+import { parseRequest } from '../../src/core/parse-message.js'
+import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, PROTOCOL_VERSION, envelope } from '../../src/core/protocol.js'
+import { readBrokerMessage } from '../../src/transports/broker-message.js'
 
 const BIG = 16_384
 
@@ -17,6 +11,10 @@ const validRequests: Array<[string, BrokerRequest]> = [
 	['ping', { type: 'ping' }],
 	['refresh with a token', { type: 'refresh', failedToken: 'access-1' }],
 	['refresh with null', { type: 'refresh', failedToken: null }],
+	['refresh with a time limit', { type: 'refresh', failedToken: 'access-1', waitMs: 14_000 }],
+	['refresh with the longest time limit', { type: 'refresh', failedToken: null, waitMs: 60_000 }],
+	['refresh with no time at all', { type: 'refresh', failedToken: null, waitMs: 0 }],
+	['resume', { type: 'resume' }],
 	['login, access token only', { type: 'login', tokens: { accessToken: 'a' } }],
 	['login, full', { type: 'login', tokens: { accessToken: 'a', refreshToken: 'r', expiresAt: 1_700_000_000_000, expiresIn: 3600 } }],
 	['exchange', { type: 'exchange', request: { url: '/oauth/token', body: { grant_type: 'authorization_code', code: 'xyz' } } }],
@@ -30,6 +28,7 @@ const validBrokerMessages: Array<[string, BrokerReply | BrokerBroadcast]> = [
 	['reply ok with token', { type: 'reply', ok: true, snapshot: { accessToken: 'a', expiresAt: 10, issuedAt: 5, generation: 7 } }],
 	['reply ok logged out', { type: 'reply', ok: true, snapshot: { accessToken: null, generation: 8 } }],
 	['reply error', { type: 'reply', ok: false, error: { name: 'RefreshUnavailableError', message: 'offline' } }],
+	['reply error with retryAt', { type: 'reply', ok: false, error: { name: 'RefreshUnavailableError', message: 'down', retryAt: 1_800_000_000_000 } }],
 	['reply error, full', { type: 'reply', ok: false, error: { name: 'LoginFailedError', message: 'no', status: 400, oauthError: 'invalid_grant' } }],
 	['reply logged out', { type: 'reply', ok: false, error: { name: 'LoggedOutError', message: 'over', reason: 'no-refresh-credentials' } }],
 	['token broadcast', { type: 'token', snapshot: { accessToken: 'a', expiresAt: 10, generation: 7 } }],
@@ -38,7 +37,7 @@ const validBrokerMessages: Array<[string, BrokerReply | BrokerBroadcast]> = [
 	['seed request', { type: 'seed-request' }],
 ]
 
-function expectInvalid(result: ReturnType<typeof parseRequest> | ReturnType<typeof parseBrokerMessage>): void {
+function expectInvalid(result: ReturnType<typeof parseRequest> | ReturnType<typeof readBrokerMessage>): void {
 	expect(result.kind).toBe('invalid')
 	if (result.kind === 'invalid') {
 		expect(result.error).toBeInstanceOf(ProtocolError)
@@ -82,10 +81,9 @@ describe('parseRequest: valid messages', () => {
 	})
 })
 
-describe('parseBrokerMessage: valid messages', () => {
-	it.each(validBrokerMessages)('%s round-trips', (_label, message) => {
-		expect(parseBrokerMessage(envelope(message))).toStrictEqual({ kind: 'ok', message })
-		expect(parseBrokerMessage(JSON.parse(JSON.stringify(envelope(message))))).toStrictEqual({ kind: 'ok', message })
+describe('readBrokerMessage (the page reading its own worker): valid messages', () => {
+	it.each(validBrokerMessages)('%s is read as it came', (_label, message) => {
+		expect(readBrokerMessage(envelope(message))).toStrictEqual({ kind: 'ok', message: envelope(message) })
 	})
 })
 
@@ -106,7 +104,7 @@ describe('messages that are not of the protocol are ignored', () => {
 	]
 	it.each(foreign)('%s', (_label, data) => {
 		expect(parseRequest(data)).toEqual({ kind: 'ignore' })
-		expect(parseBrokerMessage(data)).toEqual({ kind: 'ignore' })
+		expect(readBrokerMessage(data)).toEqual({ kind: 'ignore' })
 	})
 })
 
@@ -125,6 +123,10 @@ describe('parseRequest: malformed protocol messages are invalid', () => {
 		['refresh with a number', { swtb: 1, type: 'refresh', failedToken: 5 }],
 		['refresh with an empty token', { swtb: 1, type: 'refresh', failedToken: '' }],
 		['refresh with a huge token', { swtb: 1, type: 'refresh', failedToken: 'x'.repeat(BIG + 1) }],
+		['refresh with a negative time limit', { swtb: 1, type: 'refresh', failedToken: null, waitMs: -1 }],
+		['refresh with a time limit over 60 s', { swtb: 1, type: 'refresh', failedToken: null, waitMs: 60_001 }],
+		['refresh with an infinite time limit', { swtb: 1, type: 'refresh', failedToken: null, waitMs: Number.POSITIVE_INFINITY }],
+		['refresh with a time limit as a string', { swtb: 1, type: 'refresh', failedToken: null, waitMs: '5000' }],
 		['login without tokens', { swtb: 1, type: 'login' }],
 		['login with tokens as a string', { swtb: 1, type: 'login', tokens: 'a' }],
 		['login with tokens as an array', { swtb: 1, type: 'login', tokens: ['a'] }],
@@ -141,7 +143,7 @@ describe('parseRequest: malformed protocol messages are invalid', () => {
 		['exchange with request as a string', { swtb: 1, type: 'exchange', request: '/token' }],
 		['exchange without url', { swtb: 1, type: 'exchange', request: { body: {} } }],
 		['exchange with a huge url', { swtb: 1, type: 'exchange', request: { url: `/${'u'.repeat(4096)}`, body: {} } }],
-		['exchange without body', { swtb: 1, type: 'exchange', request: { url: '/t' } }],
+		['exchange whose body is not a map of strings', { swtb: 1, type: 'exchange', request: { url: '/t', body: 'code=1' } }],
 		['exchange with body as an array', { swtb: 1, type: 'exchange', request: { url: '/t', body: [['a', 'b']] } }],
 		['exchange with body as a string', { swtb: 1, type: 'exchange', request: { url: '/t', body: 'a=b' } }],
 		['exchange with a number in the body', { swtb: 1, type: 'exchange', request: { url: '/t', body: { a: 1 } } }],
@@ -176,37 +178,20 @@ describe('parseRequest: malformed protocol messages are invalid', () => {
 		const hostile = JSON.parse('{"swtb":{"toString":null},"type":"hello"}') as unknown
 		expect(() => parseRequest(hostile)).not.toThrow()
 		expectInvalid(parseRequest(hostile))
-		expectInvalid(parseBrokerMessage(structuredClone(hostile)))
+		expectInvalid(readBrokerMessage(structuredClone(hostile)))
 	})
 })
 
-describe('parseBrokerMessage: malformed protocol messages are invalid', () => {
+describe('readBrokerMessage: a version or type the page does not read is invalid', () => {
 	const invalid: Array<[string, unknown]> = [
 		['wrong version', { swtb: 0, type: 'token', snapshot: { accessToken: 'a', generation: 1 } }],
-		['unknown type', { swtb: 1, type: 'hello' }],
-		['reply without ok', { swtb: 1, type: 'reply', snapshot: { accessToken: 'a', generation: 1 } }],
-		['reply ok without snapshot', { swtb: 1, type: 'reply', ok: true }],
-		['reply ok=false without error', { swtb: 1, type: 'reply', ok: false }],
-		['reply error without name', { swtb: 1, type: 'reply', ok: false, error: { message: 'm' } }],
-		['reply error with a bad reason', { swtb: 1, type: 'reply', ok: false, error: { name: 'LoggedOutError', message: 'm', reason: 'hacked' } }],
-		['reply error with a status string', { swtb: 1, type: 'reply', ok: false, error: { name: 'LoginFailedError', message: 'm', status: '400' } }],
-		['snapshot without generation', { swtb: 1, type: 'token', snapshot: { accessToken: 'a' } }],
-		['snapshot with a number token', { swtb: 1, type: 'token', snapshot: { accessToken: 1, generation: 1 } }],
-		['snapshot with an empty token', { swtb: 1, type: 'token', snapshot: { accessToken: '', generation: 1 } }],
-		['snapshot with a huge token', { swtb: 1, type: 'token', snapshot: { accessToken: 'x'.repeat(BIG + 1), generation: 1 } }],
-		['snapshot with expiresAt a string', { swtb: 1, type: 'token', snapshot: { accessToken: 'a', generation: 1, expiresAt: 'x' } }],
-		['logout without reason', { swtb: 1, type: 'logout', generation: 1 }],
-		['logout with an unknown reason', { swtb: 1, type: 'logout', reason: 'bored', generation: 1 }],
-		['logout without generation', { swtb: 1, type: 'logout', reason: 'user' }],
-		['logout with a long tab', { swtb: 1, type: 'logout', reason: 'user', generation: 1, tab: 't'.repeat(65) }],
+		['a newer version', { swtb: 2, type: 'reply', ok: true, snapshot: { accessToken: 'a', generation: 1 } }],
+		['a request, not a reply or broadcast', { swtb: 1, type: 'hello' }],
+		['no type', { swtb: 1 }],
+		['a type that is not a string', { swtb: 1, type: { toString: null } }],
 	]
 	it.each(invalid)('%s', (_label, data) => {
-		expectInvalid(parseBrokerMessage(data))
-	})
-
-	it('a reply never carries a refresh token, even when the broker message had one', () => {
-		const parsed = parseBrokerMessage({ swtb: 1, type: 'reply', ok: true, snapshot: { accessToken: 'a', refreshToken: 'r', generation: 1 } })
-		expect(parsed).toStrictEqual({ kind: 'ok', message: { type: 'reply', ok: true, snapshot: { accessToken: 'a', generation: 1 } } })
+		expectInvalid(readBrokerMessage(data))
 	})
 })
 
@@ -220,7 +205,7 @@ describe('prototype pollution', () => {
 		const parsed = parseRequest(data)
 		expect(parsed.kind).toBe('ok')
 		if (parsed.kind !== 'ok' || parsed.message.type !== 'exchange') throw new Error('unreachable')
-		for (const map of [parsed.message.request.body, parsed.message.request.headers!]) {
+		for (const map of [parsed.message.request.body!, parsed.message.request.headers!]) {
 			expect(Object.getPrototypeOf(map)).toBe(Object.prototype)
 			expect(Object.hasOwn(map, '__proto__')).toBe(true)
 			expect(Object.getOwnPropertyDescriptor(map, '__proto__')?.value).toBe('p')
@@ -263,5 +248,20 @@ describe('prototype pollution', () => {
 	it('a top-level "__proto__" key does not make a foreign message look like ours', () => {
 		const data = JSON.parse('{"__proto__":{"swtb":1,"type":"hello"}}') as unknown
 		expect(parseRequest(data)).toEqual({ kind: 'ignore' })
+	})
+})
+
+describe('exchange with a JSON body', () => {
+	const exchange = (request: unknown) => parseRequest({ swtb: 1, type: 'exchange', request })
+
+	it('carries a JSON value as it was given', () => {
+		const parsed = exchange({ url: '/api/login', json: { user: 'ada', remember: true, roles: ['a'] } })
+		expect(parsed).toEqual({ kind: 'ok', message: { type: 'exchange', request: { url: '/api/login', json: { user: 'ada', remember: true, roles: ['a'] } } } })
+	})
+
+	it('refuses both a form body and a JSON one, a value JSON cannot write, and an oversized one', () => {
+		expect(exchange({ url: '/api/login', body: { a: 'b' }, json: { a: 'b' } }).kind).toBe('invalid')
+		expect(exchange({ url: '/api/login', json: 10n }).kind).toBe('invalid')
+		expect(exchange({ url: '/api/login', json: 'x'.repeat(70_000) }).kind).toBe('invalid')
 	})
 })

@@ -12,18 +12,22 @@
 import axios, { AxiosError, AxiosHeaders, CanceledError, type AxiosAdapter, type AxiosInstance, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios'
 import type { Scheduler } from 'fast-check'
 import { vi } from 'vitest'
-import { attachInterceptors } from '../../src/axios-interceptors.js'
-import type { BrokerConnection } from '../../src/broker-connection.js'
-import { BrokerCore } from '../../src/core/broker-core.js'
+import { attachAxios } from '../../src/adapters/axios.js'
+import { clientOver } from '../../src/create-token-client.js'
+import type { BrokerConnection } from '../../src/transports/connection.js'
+import { BrokerCore, type BrokerEvent, DEFAULT_REFRESH_TIMEOUT_MS } from '../../src/core/broker-core.js'
 import { BrokerTimeoutError } from '../../src/core/errors/broker-timeout-error.js'
 import { LoggedOutError } from '../../src/core/errors/logged-out-error.js'
 import { LoginFailedError } from '../../src/core/errors/login-failed-error.js'
 import { RefreshRejectedError } from '../../src/core/errors/refresh-rejected-error.js'
 import { RefreshUnavailableError } from '../../src/core/errors/refresh-unavailable-error.js'
 import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
-import type { RefreshContext, RefreshFunction } from '../../src/core/presets.js'
-import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, type LogoutReason, type TokenSet, type TokenSnapshot, envelope, parseBrokerMessage, parseRequest } from '../../src/core/protocol.js'
-import { TabSession, type TokenEvent } from '../../src/token-client.js'
+import type { RefreshContext, RefreshFunction } from '../../src/core/refresh-function.js'
+import { readTokenResponse } from '../../src/core/token-response.js'
+import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, type LogoutReason, type TokenSet, type TokenSnapshot, envelope } from '../../src/core/protocol.js'
+import { parseRequest } from '../../src/core/parse-message.js'
+import { readBrokerMessage } from '../../src/transports/broker-message.js'
+import { TabSession, type TokenEvent } from '../../src/session/tab-session.js'
 
 export const APP = 'http://app.test'
 export const T0 = 1_700_000_000_000
@@ -36,8 +40,34 @@ const RESTART_GAP_MS = 50
 
 /** Where the refresh token lives: in the broker (OAuth body, rotated in the answer) or in an HttpOnly cookie jar. */
 export type AuthMode = 'body' | 'cookie'
-/** The auth server's failure switch: answers normally, 503 (transient), unreachable (transient), or invalid_grant (definitive). */
-export type ServerMode = 'ok' | 'down' | 'offline' | 'reject'
+/**
+ * The auth server's failure switch. Its answers are HTTP responses, read by the presets' own
+ * readTokenResponse, so the classification is the real one. Transient: 'down' (503), 'busy'
+ * (429), 'bad-request' (400 invalid_request), 'garbage' (200 HTML), 'offline' (unreachable).
+ * Definitive: 'reject' (400 invalid_grant), 'forbidden' (403 invalid_grant), 'misconfigured'
+ * (400 invalid_client). 'down' and 'busy' send `AuthServer.retryAfter` when it is set.
+ */
+export type ServerMode = 'ok' | 'down' | 'busy' | 'bad-request' | 'garbage' | 'offline' | 'reject' | 'forbidden' | 'misconfigured'
+
+/** What the auth server answers a refresh with, before it becomes a Response. */
+type Answer = { status: number; error?: string; html?: true; retryAfter?: number }
+
+/** The server's answer as the browser hands it to the preset. */
+function responseOf(answer: Answer, tokens?: TokenSet, refreshToken?: string): Response {
+	const headers: Record<string, string> = { 'content-type': answer.html ? 'text/html' : 'application/json' }
+	if (answer.retryAfter !== undefined) headers['retry-after'] = String(answer.retryAfter)
+	if (answer.html) return new Response('<html>maintenance</html>', { status: answer.status, headers })
+	if (answer.error !== undefined) return new Response(JSON.stringify({ error: answer.error }), { status: answer.status, headers })
+	const body: Record<string, unknown> = { access_token: tokens?.accessToken, token_type: 'Bearer' }
+	if (tokens?.refreshToken !== undefined) body.refresh_token = refreshToken
+	if (tokens?.expiresIn !== undefined) body.expires_in = tokens.expiresIn
+	return new Response(JSON.stringify(body), { status: answer.status, headers })
+}
+
+/** Answers that end the session by the README's table; the model checks that only these do. */
+function isDefinitiveAnswer(answer: Answer): boolean {
+	return answer.status === 401 || (answer.status < 500 && ['invalid_grant', 'invalid_client', 'unauthorized_client'].includes(answer.error ?? ''))
+}
 
 export interface WorldConfig {
 	tabs: number
@@ -66,11 +96,13 @@ function mulberry32(seed: number): () => number {
 	}
 }
 
-type RefreshOutcome = { ok: true; tokens: TokenSet; refreshToken: string } | { ok: false; error: Error }
+type RefreshOutcome = { ok: true; tokens: TokenSet; refreshToken: string } | { ok: false; answer: Answer }
 
 /** An OAuth server with refresh-token rotation and reuse detection (the Auth0 / Okta / Keycloak default). */
 export class AuthServer {
 	mode: ServerMode = 'ok'
+	/** Retry-After (seconds) that 'down' and 'busy' send; undefined: none. */
+	retryAfter: number | undefined
 	/** Presentations of a refresh token that had already been exchanged: must stay 0. */
 	reuse: string[] = []
 	/**
@@ -146,26 +178,40 @@ export class AuthServer {
 
 	refresh(credential: string, now: number): RefreshOutcome {
 		const outcome = this.#refreshOutcome(credential, now)
-		this.received.push({ credential, at: now, result: outcome.ok ? `ok ${outcome.tokens.accessToken}` : outcome.error.name })
+		this.received.push({ credential, at: now, result: outcome.ok ? `ok ${outcome.tokens.accessToken}` : `${outcome.answer.status}${outcome.answer.error === undefined ? '' : ` ${outcome.answer.error}`}` })
 		return outcome
 	}
 
 	#refreshOutcome(credential: string, now: number): RefreshOutcome {
-		if (this.mode === 'down') return { ok: false, error: new RefreshUnavailableError('the token endpoint answered 503') }
+		const failed = (answer: Answer): RefreshOutcome => ({ ok: false, answer })
+		const retryAfter = this.retryAfter === undefined ? {} : { retryAfter: this.retryAfter }
+		switch (this.mode) {
+			case 'down':
+				return failed({ status: 503, error: 'temporarily_unavailable', ...retryAfter })
+			case 'busy':
+				return failed({ status: 429, ...retryAfter })
+			case 'bad-request':
+				return failed({ status: 400, error: 'invalid_request' })
+			case 'garbage':
+				return failed({ status: 200, html: true })
+			default:
+		}
 		const record = this.#refresh.get(credential)
-		const rejected = (why: string): RefreshOutcome => ({ ok: false, error: new RefreshRejectedError(`invalid_grant: ${why}`, { status: 400 }) })
-		if (record === undefined) return rejected('unknown refresh token')
+		const rejected = (status = 400, error = 'invalid_grant'): RefreshOutcome => failed({ status, error })
+		if (record === undefined) return rejected()
 		if (record.used) {
 			// Reuse detection: somebody presented a rotated-away token; the whole family is revoked.
 			if (this.rotatedUnseen.has(credential)) this.unavoidableReuse.push(credential)
 			else this.reuse.push(credential)
 			this.#revokedFamilies.add(record.family)
-			return rejected('refresh token reuse detected, session revoked')
+			return rejected()
 		}
-		if (this.#revokedFamilies.has(record.family)) return rejected('session revoked')
-		if (this.mode === 'reject') {
+		if (this.#revokedFamilies.has(record.family)) return rejected()
+		// A refused client ends nothing at a real server; revoking here keeps the model's account of
+		// ended sessions (forgottenRejections: a forgotten session is rejected again) one rule.
+		if (this.mode === 'reject' || this.mode === 'forbidden' || this.mode === 'misconfigured') {
 			this.#revokedFamilies.add(record.family)
-			return rejected('the server ended the session')
+			return this.mode === 'reject' ? rejected() : this.mode === 'forbidden' ? rejected(403) : rejected(400, 'invalid_client')
 		}
 		record.used = true
 		const issued = this.#issue(record.family, now, false)
@@ -188,6 +234,16 @@ interface CoreRecord {
 	dead: boolean
 	/** Requests it is handling (the host holds them with event.waitUntil, so the browser does not stop it meanwhile). */
 	handling: number
+	/** How its last refresh call ended at the auth server: only a definitive answer may end a session. */
+	lastAnswer: 'ok' | 'definitive' | 'transient' | null
+	/** Logins (and exchanges) it broadcast; a definitive answer to a call started in the same session ends that session. */
+	logins: number
+	endedByAnswer: boolean
+	/** The next attempt its last 'backoff' event announced (epoch ms); a login starts over. */
+	nextAttemptAt: number
+	/** When its last refresh call started, and the Retry-After deadline it was last given. */
+	lastAttemptAt: number
+	retryAfterUntil: number
 }
 
 interface RefreshCall {
@@ -211,7 +267,7 @@ export interface Tab {
 	maxSeenToken: string | null
 }
 
-export type OpKind = 'request' | 'login' | 'exchange' | 'logout' | 'ping' | 'refresh'
+export type OpKind = 'request' | 'login' | 'exchange' | 'logout' | 'ping' | 'refresh' | 'resume'
 
 export interface Op {
 	id: number
@@ -293,6 +349,8 @@ export class World {
 	readonly #keptCookieFamilies = new Set<number>()
 	readonly keptCookies: string[] = []
 	readonly log: string[] = []
+	/** Refresh requests that arrived while the broker waited before its next attempt, and got a token from it. */
+	joinedScheduled = 0
 	current!: CoreRecord
 	/** The cookie jar of the origin (cookie mode): the refresh token the browser would send. */
 	jar: string | undefined
@@ -347,6 +405,12 @@ export class World {
 			lineage: lineage ?? { id: ++this.#lineages, ended: null },
 			dead: false,
 			handling: 0,
+			lastAnswer: null,
+			logins: 0,
+			endedByAnswer: false,
+			nextAttemptAt: 0,
+			lastAttemptAt: Number.NEGATIVE_INFINITY,
+			retryAfterUntil: 0,
 			core: undefined as unknown as BrokerCore,
 		}
 		const refresh: RefreshFunction = Object.assign((context: RefreshContext) => this.#refreshFunction(record, context), {
@@ -360,6 +424,7 @@ export class World {
 			broadcast: (message) => this.#broadcast(record, message),
 			now: () => this.now,
 			random: this.#random,
+			onEvent: (event) => this.#onBrokerEvent(record, event),
 		})
 		this.current = record
 		return record
@@ -400,6 +465,16 @@ export class World {
 		const call: RefreshCall = { id: this.refreshCalls.length + 1, owner, open: true }
 		const credential = this.config.auth === 'body' ? context.refreshToken : this.jar
 		this.refreshCalls.push({ id: call.id, core: owner.id, credential, at: this.now })
+		// The gate: no attempt before the one the broker announced (2-5 s after a failure, a Retry-After, a resume).
+		if (this.now < owner.nextAttemptAt) this.violation(`refresh #${call.id} by worker ${owner.id} went out ${owner.nextAttemptAt - this.now} ms before the next attempt was due`)
+		owner.lastAttemptAt = this.now
+		// Spec 6: an answer that can never succeed on retry ends the session; no call follows it before a login.
+		if (owner.endedByAnswer) this.violation(`refresh #${call.id} by worker ${owner.id} went out after a definitive answer, before a new login`)
+		const session = owner.logins
+		const definitive = () => {
+			owner.lastAnswer = 'definitive'
+			if (owner.logins === session) owner.endedByAnswer = true
+		}
 		this.log.push(`refresh #${call.id} by worker ${owner.id} with ${credential ?? 'no credential'}`)
 		// Invariant 5: after a logout (definitive failure or user), no refresh until the next login…
 		if (owner.lineage.ended !== null) this.violation(`refresh #${call.id} called after the session ended (${owner.lineage.ended}) and before a new login`)
@@ -431,25 +506,29 @@ export class World {
 			context.signal.addEventListener('abort', () => {
 				// The broker gave up (its hard cap) after the server rotated: it cannot learn of that rotation.
 				if (call.open && rotated && credential !== undefined) this.server.rotatedUnseen.add(credential)
+				if (call.open) owner.lastAnswer = 'transient'
 				finish(() => reject(context.signal.reason))
 			}, { once: true })
 			if (credential === undefined && this.config.auth === 'body') {
 				// oauth2Refresh throws this without a network call.
+				definitive()
 				finish(() => reject(new RefreshRejectedError('no refresh token held', { reason: 'no-refresh-credentials' })))
 				return
 			}
 			void this.s.schedule(Promise.resolve(), `refresh #${call.id} reaches the auth server`).then(() => {
 				if (!call.open) return // aborted, or the worker is gone: the request never got there
 				if (this.server.mode === 'offline') {
+					owner.lastAnswer = 'transient'
 					finish(() => reject(new TypeError('Failed to fetch')))
 					return
 				}
 				if (credential === undefined) {
+					definitive()
 					finish(() => reject(new RefreshRejectedError('no refresh cookie', { reason: 'no-refresh-credentials', status: 401 })))
 					return
 				}
 				const outcome = this.server.refresh(credential, this.now)
-				this.log.push(`auth server: refresh #${call.id} with ${credential} → ${outcome.ok ? outcome.tokens.accessToken : outcome.error.name}`)
+				this.log.push(`auth server: refresh #${call.id} with ${credential} → ${this.server.received.at(-1)!.result}`)
 				if (mustBeRejected && outcome.ok) this.violation(`refresh #${call.id} brought back the session of ${credential}, which a definitive refresh failure had ended`)
 				if (outcome.ok) rotated = true
 				void this.s.schedule(Promise.resolve(), `auth server answers refresh #${call.id}`).then(() => {
@@ -458,7 +537,11 @@ export class World {
 						return
 					}
 					if (outcome.ok && this.config.auth === 'cookie') this.jar = outcome.refreshToken
-					finish(() => (outcome.ok ? resolve(outcome.tokens) : reject(outcome.error)))
+					if (!outcome.ok && isDefinitiveAnswer(outcome.answer)) definitive()
+					else owner.lastAnswer = outcome.ok ? 'ok' : 'transient'
+					// The preset's own reader classifies the answer, as in the browser.
+					const response = outcome.ok ? responseOf({ status: 200 }, outcome.tokens, outcome.refreshToken) : responseOf(outcome.answer)
+					finish(() => readTokenResponse(response).then(resolve, reject))
 				})
 			})
 		})
@@ -520,8 +603,35 @@ export class World {
 		})
 	}
 
+	/** Checks the schedule the broker announces: spec 6's 2-5 s, Retry-After (capped at 60 s), resume. */
+	#onBrokerEvent(record: CoreRecord, event: BrokerEvent): void {
+		if (event.type !== 'backoff') return
+		const { retryAt, delayMs, retryAfterMs } = event
+		this.log.push(`worker ${record.id}: next attempt at +${retryAt - T0} ms (${delayMs} ms${retryAfterMs === undefined ? '' : `, Retry-After ${retryAfterMs} ms`}${event.failures === 0 ? ', resumed' : ''})`)
+		if (retryAt - delayMs !== this.now) this.violation(`worker ${record.id} announced an attempt at ${retryAt} that is not ${delayMs} ms from now`)
+		if (event.failures > 0) {
+			const floor = Math.min(retryAfterMs ?? 0, 60_000)
+			if (delayMs < 2_000 || delayMs > Math.max(5_000, floor) || delayMs < floor) this.violation(`worker ${record.id} waits ${delayMs} ms after a failure (Retry-After ${retryAfterMs ?? 'none'})`)
+			if (retryAfterMs !== undefined) record.retryAfterUntil = this.now + floor
+		} else if (retryAt < record.lastAttemptAt + 1_000 || retryAt < record.retryAfterUntil) {
+			this.violation(`worker ${record.id} resumed to an attempt at +${retryAt - T0} ms, within 1 s of the last one or before a Retry-After`)
+		}
+		record.nextAttemptAt = retryAt
+	}
+
 	#broadcast(from: CoreRecord, message: BrokerBroadcast): void {
 		if (from.dead) return
+		// A login or exchange starts the broker's wait over; so does a success (the next failure announces anew).
+		if (message.type === 'token' && message.snapshot.accessToken !== null && this.server.isLoginToken(message.snapshot.accessToken)) {
+			from.nextAttemptAt = 0
+			from.retryAfterUntil = 0
+			from.logins += 1
+			from.endedByAnswer = false
+		}
+		// Only an answer that can never succeed on retry ends a session (spec 6).
+		if (message.type === 'logout' && message.reason !== 'user' && from.lastAnswer !== 'definitive') {
+			this.violation(`worker ${from.id} logged everybody out (${message.reason}) after a ${from.lastAnswer ?? 'missing'} refresh answer`)
+		}
 		if (message.type === 'token' && message.snapshot.accessToken !== null) {
 			if (!this.#rank.has(message.snapshot.accessToken)) this.#rank.set(message.snapshot.accessToken, ++this.#sequence)
 			this.#sessionFamily = this.server.familyOfAccess(message.snapshot.accessToken)
@@ -547,7 +657,7 @@ export class World {
 				this.#inTransit -= 1
 				const wire = tab.inbox.shift()
 				if (!tab.open) return
-				const parsed = parseBrokerMessage(wire)
+				const parsed = readBrokerMessage(wire)
 				if (parsed.kind !== 'ok' || parsed.message.type === 'reply') {
 					this.violation(`tab ${tab.id} got a broadcast it cannot parse: ${JSON.stringify(wire)}`)
 					return
@@ -555,6 +665,16 @@ export class World {
 				for (const listener of tab.listeners) listener(parsed.message)
 			})
 		}
+	}
+
+	/**
+	 * Spec 6: a refresh request is refused at once (answered at the moment it arrived, with the
+	 * time the next attempt is due) only when that attempt is not due within its time limit.
+	 */
+	#checkRefusal(request: BrokerRequest, error: unknown, arrived: number): void {
+		if (request.type !== 'refresh' || !(error instanceof RefreshUnavailableError) || error.retryAt === undefined || this.now !== arrived) return
+		const limit = Math.min(request.waitMs ?? DEFAULT_REFRESH_TIMEOUT_MS, 60_000)
+		if (error.retryAt - arrived < limit) this.violation(`a refresh request was refused although the next attempt was due in ${error.retryAt - arrived} ms, within its ${limit} ms`)
 	}
 
 	/** Spec 11: the refresh token never reaches page script, not in replies, not in broadcasts. */
@@ -592,11 +712,18 @@ export class World {
 				const worker = this.current
 				this.log.push(`tab ${tab.id} → worker ${worker.id}: ${describeRequest(parsed.message)}`)
 				worker.handling += 1
+				const arrived = this.now
 				worker.core.handle(parsed.message).finally(() => {
 					worker.handling -= 1
 				}).then(
-					(snapshot): BrokerReply => ({ type: 'reply', ok: true, snapshot }),
-					(error: unknown): BrokerReply => ({ type: 'reply', ok: false, error: serializeError(error) }),
+					(snapshot): BrokerReply => {
+						if (parsed.message.type === 'refresh' && arrived < worker.nextAttemptAt && snapshot.accessToken !== null) this.joinedScheduled += 1
+						return { type: 'reply', ok: true, snapshot }
+					},
+					(error: unknown): BrokerReply => {
+						this.#checkRefusal(parsed.message, error, arrived)
+						return { type: 'reply', ok: false, error: serializeError(error) }
+					},
 				).then((reply) => {
 					if (worker.dead) return // the worker was stopped: no reply ever comes
 					const replyWire = structuredClone(envelope(reply))
@@ -605,7 +732,7 @@ export class World {
 					void this.s.schedule(Promise.resolve(), `reply ${message.type} → tab ${tab.id}`).then(() => {
 						this.#inTransit -= 1
 						clearTimeout(timer)
-						const answer = parseBrokerMessage(replyWire)
+						const answer = readBrokerMessage(replyWire)
 						if (answer.kind !== 'ok' || answer.message.type !== 'reply') {
 							this.violation(`tab ${tab.id} got a reply it cannot parse: ${JSON.stringify(replyWire)}`)
 							reject(new Error('unparseable reply'))
@@ -663,7 +790,7 @@ export class World {
 			}
 		})
 		tab.http = axios.create({ baseURL: APP, adapter: this.#api(tab) })
-		attachInterceptors(tab.http, tab.session, (url) => url.origin === APP, () => `${APP}/`)
+		attachAxios(clientOver(tab.session, Promise.resolve('service-worker'), { authorize: (url) => url.origin === APP, keepAliveMs: false }), tab.http)
 		return tab
 	}
 
@@ -674,7 +801,8 @@ export class World {
 			const op = this.ops[Number(headers.get('x-op')) - 1]
 			const authorization = headers.get('Authorization')
 			const token = typeof authorization === 'string' && authorization.startsWith('Bearer ') ? authorization.slice(7) : null
-			const retry = (config as unknown as Record<string, unknown>).__swTokenBrokerRetry === true
+			// The glue retries below the interceptors, with the same config: a second send of an op is its retry.
+			const retry = op !== undefined && op.attempts.length > 0
 			if (op !== undefined) this.#checkSent(tab, op, token, retry)
 			return new Promise<AxiosResponse>((resolve, reject) => {
 				const signal = config.signal as AbortSignal | undefined
@@ -754,6 +882,11 @@ export class World {
 
 	ping(tab: Tab): Op {
 		return this.#track('ping', tab, () => tab.session.ping())
+	}
+
+	/** What a page sends on `online` and when it becomes visible: the broker's wait starts over. */
+	resume(tab: Tab): Op {
+		return this.#track('resume', tab, () => this.#request(tab, { type: 'resume' }, DEFAULT_REFRESH_TIMEOUT_MS))
 	}
 
 	forceRefresh(tab: Tab): Op {

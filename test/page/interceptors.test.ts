@@ -1,113 +1,15 @@
 import axios, { AxiosError, AxiosHeaders, type AxiosAdapter, type AxiosInstance, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { attachInterceptors } from '../../src/axios-interceptors.js'
-import type { BrokerConnection } from '../../src/broker-connection.js'
-import { BrokerCore } from '../../src/core/broker-core.js'
-import { BrokerTimeoutError } from '../../src/core/errors/broker-timeout-error.js'
+import { attachAxios } from '../../src/adapters/axios.js'
+import type { TokenClient } from '../../src/create-token-client.js'
 import { LoggedOutError } from '../../src/core/errors/logged-out-error.js'
 import { RefreshRejectedError } from '../../src/core/errors/refresh-rejected-error.js'
 import { RefreshUnavailableError } from '../../src/core/errors/refresh-unavailable-error.js'
-import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
-import type { RefreshContext } from '../../src/core/presets.js'
-import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, type LogoutReason, type TokenSet, type TokenSnapshot, envelope, parseBrokerMessage, parseRequest } from '../../src/core/protocol.js'
-import { LOGOUT_SETTLE_MS, TabSession } from '../../src/token-client.js'
+import type { LogoutReason, TokenSet } from '../../src/core/protocol.js'
+import { LOGOUT_SETTLE_MS } from '../../src/session/logout-gate.js'
+import type { TabSession } from '../../src/session/tab-session.js'
 import { deferred, flush } from '../core/helpers.js'
-
-const APP = 'http://app.test'
-const base = () => `${APP}/`
-const authorize = (url: URL) => url.origin === APP
-
-/**
- * One process holding what is spread over a worker and several tabs in a browser: a real
- * BrokerCore, and per tab a BrokerConnection that sends every message through the protocol
- * (envelope, structured clone, parse) and delivers broadcasts asynchronously to every tab.
- */
-class FakeWorld {
-	readonly clock = { now: 1_700_000_000_000 }
-	/** The token the API accepts; the refresh function moves it on. */
-	validToken: string | null = null
-	refreshCalls: RefreshContext[] = []
-	/** What the next refresh does; default: issue a new token and make the API accept it. */
-	refreshBehaviour: (context: RefreshContext) => Promise<TokenSet> = async () => this.issue()
-	/** Broker messages by type, for counting. */
-	readonly messages: BrokerRequest[] = []
-	readonly #connections = new Set<Set<(message: BrokerBroadcast) => void>>()
-	#issued = 0
-	readonly core: BrokerCore
-
-	constructor(refreshTimeoutMs = 2_000) {
-		this.core = new BrokerCore({
-			refresh: (context) => {
-				this.refreshCalls.push(context)
-				return this.refreshBehaviour(context)
-			},
-			exchange: async () => ({ accessToken: this.issue().accessToken }),
-			exchangeUrls: (url) => url.origin === APP,
-			origin: APP,
-			broadcast: (message) => this.#broadcast(message),
-			now: () => this.clock.now,
-			random: () => 0.5,
-			refreshTimeoutMs,
-		})
-	}
-
-	issue(extra: Partial<TokenSet> = {}): TokenSet {
-		this.#issued += 1
-		const accessToken = `access-${this.#issued}`
-		this.validToken = accessToken
-		return { accessToken, refreshToken: `refresh-${this.#issued}`, ...extra }
-	}
-
-	#broadcast(message: BrokerBroadcast): void {
-		const wire = structuredClone(envelope(message))
-		setTimeout(() => {
-			const parsed = parseBrokerMessage(wire)
-			if (parsed.kind !== 'ok' || parsed.message.type === 'reply') throw new Error(`bad broadcast ${JSON.stringify(wire)}`)
-			for (const listeners of this.#connections) for (const listener of listeners) listener(parsed.message)
-		}, 0)
-	}
-
-	connect(): BrokerConnection {
-		const listeners = new Set<(message: BrokerBroadcast) => void>()
-		this.#connections.add(listeners)
-		return {
-			request: (message, timeoutMs) => this.#request(message, timeoutMs),
-			onBroadcast: (listener) => {
-				listeners.add(listener)
-				return () => listeners.delete(listener)
-			},
-			close: () => {
-				this.#connections.delete(listeners)
-			},
-		}
-	}
-
-	async #request(message: BrokerRequest, timeoutMs: number): Promise<TokenSnapshot> {
-		const parsed = parseRequest(structuredClone(envelope(message)))
-		if (parsed.kind !== 'ok') throw new Error(`the page sent a message the broker does not accept: ${JSON.stringify(message)}`)
-		this.messages.push(parsed.message)
-		const answer: Promise<BrokerReply> = this.core.handle(parsed.message).then(
-			(snapshot): BrokerReply => ({ type: 'reply', ok: true, snapshot }),
-			(error: unknown): BrokerReply => ({ type: 'reply', ok: false, error: serializeError(error) }),
-		)
-		let timer: ReturnType<typeof setTimeout> | undefined
-		const timeout = new Promise<never>((_, reject) => {
-			timer = setTimeout(() => reject(new BrokerTimeoutError(message.type, timeoutMs)), timeoutMs)
-		})
-		try {
-			const reply = parseBrokerMessage(structuredClone(envelope(await Promise.race([answer, timeout]))))
-			if (reply.kind !== 'ok' || reply.message.type !== 'reply') throw new Error('bad reply')
-			if (reply.message.ok) return reply.message.snapshot
-			throw deserializeError(reply.message.error)
-		} finally {
-			clearTimeout(timer)
-		}
-	}
-
-	count(type: BrokerRequest['type']): number {
-		return this.messages.filter((m) => m.type === type).length
-	}
-}
+import { APP, FakeWorld, closeClients, errorOf, openClient } from './fake-world.js'
 
 interface ApiCall {
 	url: string
@@ -154,22 +56,17 @@ function fakeApi(world: FakeWorld) {
 
 interface Tab {
 	session: TabSession
+	client: TokenClient
 	http: AxiosInstance
 	detach: () => void
 	logouts: LogoutReason[]
 }
 
 function openTab(world: FakeWorld, adapter: AxiosAdapter, options: { refreshAheadMs?: number; timeoutMs?: number } = {}): Tab {
-	const logouts: LogoutReason[] = []
-	const session = new TabSession(world.connect(), {
-		onLogout: (reason) => logouts.push(reason),
-		now: () => world.clock.now,
-		...options,
-	})
-	sessions.push(session)
+	const tab = openClient(world, options)
 	const http = axios.create({ baseURL: APP, adapter })
-	const detach = attachInterceptors(http, session, authorize, base)
-	return { session, http, detach, logouts }
+	const detach = attachAxios(tab.client, http)
+	return { ...tab, http, detach }
 }
 
 /** A world with a logged-in session and `count` tabs that all know its token. */
@@ -183,19 +80,7 @@ async function setup(count: number, login: Partial<TokenSet> = {}, options: { re
 	return { world, api, tabs }
 }
 
-function errorOf(promise: Promise<unknown>): Promise<unknown> {
-	return promise.then(
-		() => {
-			throw new Error('expected a rejection')
-		},
-		(error: unknown) => error,
-	)
-}
-
-const sessions: TabSession[] = []
-afterEach(() => {
-	for (const session of sessions.splice(0)) session.close()
-})
+afterEach(closeClients)
 
 describe('axios interceptors over a shared broker', () => {
 	it('3 tabs × 10 concurrent requests after the API stops accepting the token: all succeed with exactly 1 refresh', async () => {
@@ -321,7 +206,7 @@ describe('axios interceptors over a shared broker', () => {
 		expect(tab.logouts).toEqual([])
 	})
 
-	it('transient refresh failure: queued requests reject with RefreshUnavailableError, nobody is logged out, the next request tries again', async () => {
+	it('transient refresh failure: queued requests reject with RefreshUnavailableError, nobody is logged out, a request after the broker waited tries again', async () => {
 		const { world, tabs } = await setup(3)
 		const gate = deferred<TokenSet>()
 		world.refreshBehaviour = () => gate.promise
@@ -337,6 +222,7 @@ describe('axios interceptors over a shared broker', () => {
 		}
 
 		world.refreshBehaviour = async () => world.issue()
+		world.clock.now += 5_000
 		const response = await tabs[2]!.http.get('/api/x')
 		expect(response.status).toBe(200)
 		expect(world.refreshCalls).toHaveLength(2)
@@ -416,12 +302,27 @@ describe('axios interceptors over a shared broker', () => {
 		for (const call of api.calls.filter((c) => c.url.endsWith('/api/late'))) expect(call.authorization).toBe(`Bearer ${world.validToken}`)
 	})
 
-	it('proactive refresh honours an explicit refreshAheadMs, as given', async () => {
-		const { world, api, tabs } = await setup(1, { expiresIn: 60 }, { refreshAheadMs: 50_000 })
-		world.clock.now += 11_000 // 49 s before expiry: inside 50 s, though more than a fifth of the lifetime
+	it('proactive refresh honours an explicit refreshAheadMs up to half the lifetime', async () => {
+		const { world, api, tabs } = await setup(1, { expiresIn: 60 }, { refreshAheadMs: 25_000 })
+		world.clock.now += 34_000 // 26 s before expiry: outside 25 s, though inside the default's bounds had it been larger
+		expect((await tabs[0]!.http.get('/api/x')).status).toBe(200)
+		expect(world.refreshCalls).toHaveLength(0)
+		world.clock.now += 2_000 // 24 s before expiry: inside 25 s, more than a fifth of the lifetime
 		world.refreshBehaviour = async () => world.issue({ expiresIn: 600 })
 		expect((await tabs[0]!.http.get('/api/x')).status).toBe(200)
 		expect(world.refreshCalls).toHaveLength(1)
+		expect(api.count401()).toBe(0)
+	})
+
+	it('an explicit refreshAheadMs at or above the lifetime is capped at half of it: one refresh per lifetime, not one per request', async () => {
+		const { world, api, tabs } = await setup(1, { expiresIn: 60 }, { refreshAheadMs: 120_000 })
+		world.refreshBehaviour = async () => world.issue({ expiresIn: 60 })
+		for (let second = 0; second < 120; second += 5) {
+			expect((await tabs[0]!.http.get(`/api/${second}`)).status).toBe(200)
+			world.clock.now += 5_000
+		}
+		// 24 requests over 2 minutes: each token is refreshed 30 s into its life (at 30, 60 and 90 s), never more often.
+		expect(world.refreshCalls).toHaveLength(3)
 		expect(api.count401()).toBe(0)
 	})
 
@@ -494,50 +395,114 @@ describe('axios interceptors over a shared broker', () => {
 		expect(a.session.accessToken).toBe(world.validToken)
 	})
 
-	it("the app's own interceptors may copy the config or replace the response: 401s are still refreshed, and no request stays counted in flight", async () => {
-		const { world, api, tabs } = await setup(2)
-		const [a, b] = tabs as [Tab, Tab]
+	it("an app's `r => r.data` registered after attachAxios gives the data of a call that needed a refresh, and runs once per call", async () => {
+		const { world, api, tabs } = await setup(1)
 		const http = axios.create({ baseURL: APP, adapter: api.adapter })
-		// Registered before attach(), so axios runs it after ours, right before the request goes out.
-		http.interceptors.request.use((config) => ({ ...config }) as InternalAxiosRequestConfig)
-		attachInterceptors(http, a.session, authorize, base)
-		// Registered after attach(), as the README says, so ours sees the response first.
-		http.interceptors.response.use(() => null as unknown as AxiosResponse)
-		expect(await http.get('/api/a')).toBeNull()
+		attachAxios(tabs[0]!.client, http)
+		let ran = 0
+		http.interceptors.response.use((response) => {
+			ran += 1
+			return response.data
+		})
+		expect(await http.get('/api/a')).toEqual({ ok: true, url: `${APP}/api/a` })
 		world.validToken = 'rotated-by-the-server'
-		expect(await http.get('/api/b')).toBeNull()
+		expect(await http.get('/api/b')).toEqual({ ok: true, url: `${APP}/api/b` })
+		expect(ran).toBe(2)
 		expect(world.refreshCalls).toHaveLength(1)
-		await flush()
-
-		await b.session.logout()
-		await flush()
-		expect(a.logouts).toEqual(['remote'])
+		expect(api.count401()).toBe(1)
 	})
 
-	it('a request whose end the glue never sees holds one logout back for LOGOUT_SETTLE_MS, not the next one', async () => {
+	it("an app's error normaliser registered before attachAxios does not stop the refresh, and sees only the error that reaches the caller", async () => {
+		class AppError extends Error {
+			constructor(readonly status: number | undefined) {
+				super(`HTTP ${status}`)
+			}
+		}
+		const { world, api, tabs } = await setup(1)
+		const http = axios.create({ baseURL: APP, adapter: api.adapter })
+		const normalised: AppError[] = []
+		http.interceptors.response.use((response) => response.data, (error: AxiosError) => {
+			const appError = new AppError(error.response?.status)
+			normalised.push(appError)
+			return Promise.reject(appError)
+		})
+		attachAxios(tabs[0]!.client, http)
+		world.validToken = 'rotated-by-the-server'
+		expect(await http.get('/api/a')).toEqual({ ok: true, url: `${APP}/api/a` })
+		expect(world.refreshCalls).toHaveLength(1)
+		expect(normalised).toEqual([])
+
+		// The retry is refused too: the caller gets one AppError for it, and no second refresh is made.
+		world.refreshBehaviour = async () => ({ ...world.issue(), accessToken: 'the-api-refuses-this' })
+		world.validToken = 'rotated-again'
+		const error = await errorOf(http.get('/api/b'))
+		expect(error).toBeInstanceOf(AppError)
+		expect((error as AppError).status).toBe(401)
+		expect(normalised).toHaveLength(1)
+		expect(world.refreshCalls).toHaveLength(2)
+	})
+
+	it("an app's request interceptor that copies the config still gets its 401 refreshed", async () => {
+		const { world, api, tabs } = await setup(1)
+		const http = axios.create({ baseURL: APP, adapter: api.adapter })
+		// Registered before attachAxios, so axios runs it after ours, right before the request goes out.
+		http.interceptors.request.use((config) => ({ ...config }) as InternalAxiosRequestConfig)
+		attachAxios(tabs[0]!.client, http)
+		world.validToken = 'rotated-by-the-server'
+		expect((await http.get('/api/a')).status).toBe(200)
+		expect(world.refreshCalls).toHaveLength(1)
+	})
+
+	it("an app that sends a failed request's config again (its own retry) is not wrapped twice: each of its sends gets at most one refresh", async () => {
+		const { world, api, tabs } = await setup(1)
+		const http = axios.create({ baseURL: APP, adapter: api.adapter })
+		attachAxios(tabs[0]!.client, http)
+		let resent = 0
+		http.interceptors.response.use(undefined, (error: AxiosError) => {
+			if (resent > 0 || error.config === undefined) return Promise.reject(error)
+			resent += 1
+			return http.request(error.config)
+		})
+		world.refreshBehaviour = async () => ({ ...world.issue(), accessToken: 'the-api-refuses-this' })
+		world.validToken = 'rotated-by-the-server'
+		const error = await errorOf(http.get('/api/a'))
+		expect((error as AxiosError).response?.status).toBe(401)
+		expect(resent).toBe(1)
+		// The app's resend has a fresh token from the first refresh, gets 401 again and may refresh once itself.
+		expect(world.refreshCalls).toHaveLength(2)
+		expect(api.count401()).toBe(4)
+	})
+
+	it('a request that outlives the onLogout wait does not hold back the logout of the next session', async () => {
 		const { world, api, tabs } = await setup(2)
 		const [a, b] = tabs as [Tab, Tab]
-		const http = axios.create({ baseURL: APP, adapter: api.adapter })
-		// Registered before attach(): it hides the response from ours.
-		http.interceptors.response.use(() => null as unknown as AxiosResponse)
-		attachInterceptors(http, a.session, authorize, base)
-		expect(await http.get('/api/a')).toBeNull()
 		vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
 		try {
+			const release = api.holdRequests()
+			const slow = a.http.get('/api/slow-upload').catch((error: unknown) => error)
+			await vi.advanceTimersByTimeAsync(0)
 			const logout = b.session.logout()
 			await vi.advanceTimersByTimeAsync(1)
 			await logout
 			expect(a.logouts).toEqual([])
 			await vi.advanceTimersByTimeAsync(LOGOUT_SETTLE_MS)
 			expect(a.logouts).toEqual(['remote'])
+
+			// A new session, while the slow request of the old one is still out.
+			release()
+			await b.session.login(world.issue())
+			api.holdRequests()
+			await vi.advanceTimersByTimeAsync(1)
+			expect(a.session.accessToken).toBe(world.validToken)
+			const second = b.session.logout()
+			await vi.advanceTimersByTimeAsync(1)
+			await second
+			await vi.advanceTimersByTimeAsync(1)
+			expect(a.logouts).toEqual(['remote', 'remote'])
+			void slow
 		} finally {
 			vi.useRealTimers()
 		}
-		await b.session.login(world.issue())
-		await flush()
-		await b.session.logout()
-		await flush()
-		expect(a.logouts).toEqual(['remote', 'remote'])
 	})
 
 	it('onLogout waits at most LOGOUT_SETTLE_MS for a request that does not settle', async () => {

@@ -1,62 +1,124 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { type BrokerRequest, envelope, parseRequest } from '../../src/core/protocol.js'
-import { selectConnection } from '../../src/select-connection.js'
+import { NoServiceWorkerError } from '../../src/core/errors/no-service-worker-error.js'
+import { parseRequest } from '../../src/core/parse-message.js'
+import { type BrokerRequest, envelope } from '../../src/core/protocol.js'
+import { selectConnection } from '../../src/transports/select.js'
 
-/** An active worker that answers every request with a signed-in snapshot, and records what it got. */
-function fakeActiveWorker() {
+/** A worker that answers every request with a signed-in snapshot, and records what it got. */
+function fakeWorker(state = 'activated', accessToken = 'at-1') {
 	const received: BrokerRequest[] = []
 	const worker = {
+		state,
 		postMessage(message: unknown, transfer: MessagePort[]) {
 			const parsed = parseRequest(message)
 			if (parsed.kind !== 'ok') throw new Error('bad request')
 			received.push(parsed.message)
-			transfer[0]!.postMessage(envelope({ type: 'reply', ok: true, snapshot: { accessToken: 'at-1', generation: 1 } }))
+			transfer[0]!.postMessage(envelope({ type: 'reply', ok: true, snapshot: { accessToken, generation: 1 } }))
 			transfer[0]!.close()
 		},
 	}
-	return { received, registration: { active: worker } as unknown as ServiceWorkerRegistration }
+	return { received, worker, registration: { active: worker, scope: 'http://app.test/' } as unknown as ServiceWorkerRegistration }
 }
 
-function fakeContainer(ready: Promise<ServiceWorkerRegistration>, controller: object | null = null): ServiceWorkerContainer {
-	return { ready, controller, addEventListener() {}, removeEventListener() {}, startMessages() {} } as unknown as ServiceWorkerContainer
+function fakeContainer(registration: () => ServiceWorkerRegistration | undefined, ready: Promise<ServiceWorkerRegistration> = new Promise(() => undefined)): ServiceWorkerContainer {
+	return {
+		ready,
+		controller: null,
+		getRegistration: async () => registration(),
+		addEventListener() {},
+		removeEventListener() {},
+		startMessages() {},
+	} as unknown as ServiceWorkerContainer
 }
+
+const fallback = { refresh: async () => ({ accessToken: 'x' }) }
 
 afterEach(() => {
 	vi.unstubAllGlobals()
+	vi.useRealTimers()
 })
 
 describe('selectConnection', () => {
-	it("talks to the page's active worker at once while the app's register() is still queued", async () => {
-		const { received, registration } = fakeActiveWorker()
-		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(Promise.resolve(registration)) })
+	it("talks to the page's registered worker at once while the app's register() is still queued", async () => {
+		const { received, registration } = fakeWorker()
+		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(() => registration) })
 		// register() waits behind every other tab's update job for the scope: here it never answers.
 		const queued = new Promise<ServiceWorkerRegistration>(() => undefined)
-		const { connection, host } = selectConnection({ serviceWorker: queued, fallback: { refresh: async () => ({ accessToken: 'x' }) }, timeoutMs: 1_000, onEvent: undefined })
+		const { connection, host } = selectConnection({ serviceWorker: queued, fallback, onEvent: undefined })
 		await expect(host).resolves.toBe('service-worker')
 		await expect(connection.request({ type: 'hello' }, 1_000)).resolves.toEqual({ accessToken: 'at-1', generation: 1 })
 		expect(received).toEqual([{ type: 'hello' }])
 		connection.close()
 	})
 
-	it('a register() that fails while a worker controls the page keeps that worker, not the fallback', async () => {
-		const { received, registration } = fakeActiveWorker()
-		// `ready` answers a moment after the rejection, as it does in a browser: a task later.
-		const ready = new Promise<ServiceWorkerRegistration>((resolve) => setTimeout(() => resolve(registration), 20))
-		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(ready, registration.active) })
-		const { connection, host } = selectConnection({ serviceWorker: Promise.reject(new Error('blocked by policy')), fallback: { refresh: async () => ({ accessToken: 'x' }) }, timeoutMs: 1_000, onEvent: undefined })
+	it('a register() that fails while the page has a registered worker keeps that worker, not the fallback', async () => {
+		const { received, registration } = fakeWorker()
+		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(() => registration) })
+		const { connection, host } = selectConnection({ serviceWorker: Promise.reject(new Error('blocked by policy')), fallback, onEvent: undefined })
 		await expect(host).resolves.toBe('service-worker')
 		await expect(connection.request({ type: 'hello' }, 1_000)).resolves.toMatchObject({ accessToken: 'at-1' })
 		expect(received).toHaveLength(1)
 		connection.close()
 	})
 
-	it('uses the registration the app hands in when no worker is active yet', async () => {
-		const { received, registration } = fakeActiveWorker()
-		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(new Promise(() => undefined)) })
-		const { connection, host } = selectConnection({ serviceWorker: Promise.resolve(registration), fallback: false, timeoutMs: 1_000, onEvent: undefined })
+	it('uses the registration the app hands in before the browser lists it', async () => {
+		const { received, registration } = fakeWorker()
+		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(() => undefined) })
+		const { connection, host } = selectConnection({ serviceWorker: Promise.resolve(registration), fallback: false, onEvent: undefined })
 		await expect(host).resolves.toBe('service-worker')
 		await expect(connection.request({ type: 'hello' }, 1_000)).resolves.toMatchObject({ accessToken: 'at-1' })
 		expect(received).toHaveLength(1)
 		connection.close()
+	})
+
+	it('with no worker registered (vite dev) and no fallback, it decides within 1 s: host "none", and requests fail with NoServiceWorkerError', async () => {
+		vi.useFakeTimers()
+		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(() => undefined) })
+		const { connection, host } = selectConnection({ serviceWorker: undefined, fallback: false, onEvent: undefined })
+		let chosen: string | undefined
+		void host.then((value) => {
+			chosen = value
+		})
+		const request = connection.request({ type: 'login', tokens: { accessToken: 'a' } }, 15_000).catch((error: unknown) => error)
+		await vi.advanceTimersByTimeAsync(999)
+		expect(chosen).toBeUndefined()
+		await vi.advanceTimersByTimeAsync(1)
+		expect(chosen).toBe('none')
+		expect(await request).toBeInstanceOf(NoServiceWorkerError)
+	})
+
+	it('a registration whose first script failed to load (vite dev) is not taken for a worker: the fallback is chosen at once', async () => {
+		// The browser lists the registration while its script loads; it never gets a worker.
+		const empty = { active: null, waiting: null, installing: null, scope: 'http://app.test/' } as unknown as ServiceWorkerRegistration
+		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(() => empty) })
+		const { host } = selectConnection({ serviceWorker: Promise.reject(new TypeError('unsupported MIME type')), fallback: false, onEvent: undefined })
+		const started = Date.now()
+		await expect(host).resolves.toBe('none')
+		expect(Date.now() - started).toBeLessThan(500)
+	})
+
+	it('a worker registered within the first second is found', async () => {
+		vi.useFakeTimers()
+		const { received, registration } = fakeWorker()
+		let registered: ServiceWorkerRegistration | undefined
+		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(() => registered) })
+		const { connection, host } = selectConnection({ serviceWorker: undefined, fallback: false, onEvent: undefined })
+		await vi.advanceTimersByTimeAsync(600)
+		registered = registration
+		await vi.advanceTimersByTimeAsync(200)
+		await expect(host).resolves.toBe('service-worker')
+		vi.useRealTimers()
+		await expect(connection.request({ type: 'hello' }, 1_000)).resolves.toMatchObject({ accessToken: 'at-1' })
+		expect(received).toHaveLength(1)
+	})
+
+	it('never messages a redundant worker: it reads the registration again and talks to the live one', async () => {
+		const stale = fakeWorker('redundant', 'from-the-dead')
+		const live = fakeWorker('activated', 'at-live')
+		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(() => live.registration) })
+		const { connection } = selectConnection({ serviceWorker: Promise.resolve(stale.registration), fallback: false, onEvent: undefined })
+		await expect(connection.request({ type: 'hello' }, 2_000)).resolves.toMatchObject({ accessToken: 'at-live' })
+		expect(stale.received).toEqual([])
+		expect(live.received).toHaveLength(1)
 	})
 })

@@ -307,9 +307,52 @@ describe('refresh modes', () => {
 		server.setRefreshMode('down')
 		const res = await refresh(tokens.refresh_token ?? '')
 		expect(res.status).toBe(503)
+		expect(res.headers.get('retry-after')).toBeNull()
 		expect(await res.json()).toEqual({ error: 'temporarily_unavailable' })
 		expect(server.stats()).toMatchObject({ refreshCalls: 1, refreshSuccesses: 0 })
 		await expectTokenNotConsumed()
+	})
+
+	it('down and busy send the Retry-After set with setRetryAfter(), exposed to other origins', async () => {
+		server.setRetryAfter(7)
+		server.setRefreshMode('down')
+		const down = await refresh(tokens.refresh_token ?? '')
+		expect(down.status).toBe(503)
+		expect(down.headers.get('retry-after')).toBe('7')
+		expect(down.headers.get('access-control-expose-headers')).toMatch(/Retry-After/)
+		server.setRefreshMode('busy')
+		const busy = await refresh(tokens.refresh_token ?? '')
+		expect(busy.status).toBe(429)
+		expect(busy.headers.get('retry-after')).toBe('7')
+		server.setRetryAfter(undefined)
+		expect((await refresh(tokens.refresh_token ?? '')).headers.get('retry-after')).toBeNull()
+		await expectTokenNotConsumed()
+	})
+
+	it('hang holds the call unanswered until the mode changes, then answers it as the new mode says', async () => {
+		server.setRefreshMode('hang')
+		let answered = false
+		const held = refresh(tokens.refresh_token ?? '').then((res) => {
+			answered = true
+			return res
+		})
+		await new Promise((resolve) => setTimeout(resolve, 200))
+		expect(answered).toBe(false)
+		expect(server.stats().refreshCalls).toBe(1)
+		server.setRefreshMode('ok')
+		expect((await held).status).toBe(200)
+		expect(server.stats().refreshSuccesses).toBe(1)
+	})
+
+	it('refreshCallTimes() says when each refresh call arrived', async () => {
+		const before = Date.now()
+		server.setRefreshMode('down')
+		await refresh(tokens.refresh_token ?? '')
+		await refresh(tokens.refresh_token ?? '')
+		const times = server.refreshCallTimes()
+		expect(times).toHaveLength(2)
+		expect(times[0]).toBeGreaterThanOrEqual(before)
+		expect(times[1]).toBeGreaterThanOrEqual(times[0]!)
 	})
 
 	it('reject answers 400 invalid_grant', async () => {

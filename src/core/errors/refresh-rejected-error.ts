@@ -8,10 +8,13 @@ export class RefreshRejectedError extends TokenBrokerError {
 	override readonly name = 'RefreshRejectedError'
 	readonly reason: 'refresh-rejected' | 'no-refresh-credentials'
 	readonly status: number | undefined
+	/** The OAuth `error` of the token endpoint's answer; `invalid_client` and `unauthorized_client` mean the broker is misconfigured. */
+	readonly oauthError: string | undefined
 
-	constructor(message: string, options: { reason?: 'refresh-rejected' | 'no-refresh-credentials'; status?: number; cause?: unknown } = {}) {
+	constructor(message: string, options: { reason?: 'refresh-rejected' | 'no-refresh-credentials'; status?: number; oauthError?: string | undefined; cause?: unknown } = {}) {
 		super(message, { cause: options.cause })
 		this.reason = options.reason ?? 'refresh-rejected'
 		this.status = options.status
+		this.oauthError = options.oauthError
 	}
 }

@@ -13,6 +13,7 @@ export function serializeError(error: unknown): SerializedError {
 		serialized.reason = error.reason
 		if (error.generation !== undefined) serialized.generation = error.generation
 	}
+	if (error instanceof RefreshUnavailableError && error.retryAt !== undefined) serialized.retryAt = error.retryAt
 	if (error instanceof LoginFailedError) {
 		if (error.status !== undefined) serialized.status = error.status
 		if (error.oauthError !== undefined) serialized.oauthError = error.oauthError
@@ -26,7 +27,7 @@ export function deserializeError(error: SerializedError): Error {
 		case 'LoggedOutError':
 			return new LoggedOutError(error.reason ?? 'refresh-rejected', { message: error.message, generation: error.generation })
 		case 'RefreshUnavailableError':
-			return Object.assign(new RefreshUnavailableError('broker'), { message: error.message })
+			return Object.assign(new RefreshUnavailableError('broker', { retryAt: error.retryAt }), { message: error.message })
 		case 'LoginFailedError':
 			return new LoginFailedError(error.message, { status: error.status, oauthError: error.oauthError })
 		case 'BrokerTimeoutError':

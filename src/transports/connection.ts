@@ -1,4 +1,4 @@
-import type { BrokerBroadcast, BrokerRequest, TokenSnapshot } from './core/protocol.js'
+import type { BrokerBroadcast, BrokerRequest, TokenSnapshot } from '../core/protocol.js'
 
 /** How a page reaches its broker: the service worker, or the in-page fallback host. */
 export interface BrokerConnection {

@@ -1,14 +1,15 @@
-import type { BrokerConnection } from './broker-connection.js'
-import { BrokerCore, type BrokerEvent } from './core/broker-core.js'
-import { RefreshRejectedError } from './core/errors/refresh-rejected-error.js'
-import { RefreshUnavailableError } from './core/errors/refresh-unavailable-error.js'
-import { defaultExchangeUrls, performExchange } from './core/exchange.js'
-import type { RefreshFunction } from './core/presets.js'
-import { type BrokerBroadcast, type BrokerRequest, type PeerMessage, type TokenSnapshot, envelope, parsePeerMessage } from './core/protocol.js'
-import { holdTokens } from './core/tokens.js'
-import { indexedDbMarker } from './refresh-marker.js'
-import { sessionStorageStore } from './session-storage-store.js'
-import { withTimeout } from './timeout.js'
+import type { BrokerConnection } from './connection.js'
+import { BrokerCore, type BrokerEvent } from '../core/broker-core.js'
+import { RefreshRejectedError } from '../core/errors/refresh-rejected-error.js'
+import { RefreshUnavailableError } from '../core/errors/refresh-unavailable-error.js'
+import { type ReadTokens, defaultExchangeUrls, exchangeWith } from '../core/exchange.js'
+import type { RefreshFunction } from '../core/refresh-function.js'
+import { parsePeerMessage } from '../core/parse-message.js'
+import { type BrokerBroadcast, type BrokerRequest, type PeerMessage, type TokenSnapshot, envelope } from '../core/protocol.js'
+import { holdTokens } from '../core/tokens.js'
+import { indexedDbMarker } from '../storage/refresh-marker.js'
+import { sessionStorageStore } from '../storage/session-storage.js'
+import { brokerTimeLimit } from '../core/time-limit.js'
 
 const CHANNEL = 'sw-token-broker'
 const REFRESH_LOCK = 'sw-token-broker:refresh'
@@ -19,6 +20,7 @@ const PEER_WAIT_MS = 2_000
 
 export interface InPageOptions {
 	refresh: RefreshFunction
+	readTokens?: ReadTokens | undefined
 	refreshTimeoutMs?: number
 	onEvent?: (event: BrokerEvent) => void
 }
@@ -77,9 +79,13 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 		})
 	}
 
+	// Without it a user logout here never ended the session at the server. Not under the lock:
+	// it must start at once, before onLogout navigates away (the broadcast below runs it).
+	if (options.refresh.logout !== undefined) lockedRefresh.logout = options.refresh.logout
+
 	const core: BrokerCore = new BrokerCore({
 		refresh: lockedRefresh,
-		exchange: performExchange,
+		exchange: exchangeWith(options.readTokens),
 		exchangeUrls: defaultExchangeUrls(globalThis.location.origin, options.refresh.tokenEndpoint),
 		origin: globalThis.location.origin,
 		isOnline: () => globalThis.navigator?.onLine ?? true,
@@ -113,7 +119,7 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 
 	return {
 		async request(message: BrokerRequest, timeoutMs: number): Promise<TokenSnapshot> {
-			return withTimeout(ready.then(() => core.handle(message)), timeoutMs, message.type)
+			return brokerTimeLimit(ready.then(() => core.handle(message)), timeoutMs, message.type)
 		},
 		onBroadcast(listener) {
 			listeners.add(listener)

@@ -1,4 +1,4 @@
-import type { SessionStore } from './core/broker-core.js'
+import type { SessionStore } from '../core/broker-core.js'
 
 const KEY = 'sw-token-broker:session'
 

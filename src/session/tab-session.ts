@@ -1,10 +1,19 @@
-import type { BrokerConnection } from './broker-connection.js'
-import { LoggedOutError } from './core/errors/logged-out-error.js'
-import type { BrokerBroadcast, ExchangeRequest, LogoutReason, TokenSet, TokenSnapshot } from './core/protocol.js'
+import type { BrokerConnection } from '../transports/connection.js'
+import { LoggedOutError } from '../core/errors/logged-out-error.js'
+import { type BrokerBroadcast, type ExchangeRequest, type LogoutReason, MAX_WAIT_MS, type TokenSet, type TokenSnapshot } from '../core/protocol.js'
+import { LogoutGate } from './logout-gate.js'
+
+/** Auth state for UIs: a new object only when something in it changes, as useSyncExternalStore needs. */
+export interface ClientState {
+	readonly status: 'connecting' | 'signed-in' | 'signed-out'
+	readonly expiresAt?: number
+}
 
 export type TokenEvent =
 	| { type: 'token'; accessToken: string; expiresAt?: number }
 	| { type: 'logout'; reason: LogoutReason }
+	/** `client.state` changed; sent after the token or logout event that changed it, and alone when the first sync finds no session. */
+	| { type: 'state'; state: ClientState }
 
 /** What a tab reports for telemetry, besides the broker's own events in the in-page host. */
 export type TabEvent =
@@ -15,8 +24,8 @@ export type TabEvent =
 
 export const DEFAULT_TIMEOUT_MS = 15_000
 const DEFAULT_REFRESH_AHEAD_MS = 30_000
-/** How long onLogout waits for this tab's requests in flight: a slow upload must not keep a logged-out page. */
-export const LOGOUT_SETTLE_MS = 1_000
+const CONNECTING: ClientState = { status: 'connecting' }
+const SIGNED_OUT: ClientState = { status: 'signed-out' }
 
 export interface SessionOptions {
 	timeoutMs?: number
@@ -39,17 +48,13 @@ export class TabSession {
 	readonly #listeners = new Set<(event: TokenEvent) => void>()
 	readonly #stopListening: () => void
 	#snapshot: TokenSnapshot = { accessToken: null, generation: 0 }
+	#state: ClientState = CONNECTING
 	/** Whether this tab saw a token since the last logout; onLogout runs only for tabs that had a session. */
 	#hadSession = false
-	/** Counts the sessions this tab has seen, so a deferred onLogout can tell that a new one began meanwhile. */
-	#sessions = 0
+	readonly gate = new LogoutGate()
 	#synced: Promise<void> | null
 	/** Requests of this tab waiting on the same refresh share one message to the broker. */
 	#pendingRefresh: { failedToken: string | null; result: Promise<TokenSnapshot>; end: (error: LoggedOutError) => void } | null = null
-	/** How many of this tab's authorized requests are on their way: onLogout waits for them, so each settles before the page navigates away. */
-	#inFlight = 0
-	readonly #afterInFlight: (() => void)[] = []
-	#settleLimit: ReturnType<typeof setTimeout> | undefined
 
 	constructor(connection: BrokerConnection, options: SessionOptions) {
 		this.#connection = connection
@@ -64,6 +69,7 @@ export class TabSession {
 			() => undefined,
 		).finally(() => {
 			this.#synced = null
+			if (this.#state === CONNECTING) this.#setState(SIGNED_OUT)
 		})
 	}
 
@@ -102,7 +108,10 @@ export class TabSession {
 		})
 		const started = this.#now()
 		const waited = (outcome: string) => this.#options.onEvent?.({ type: 'refresh-wait', outcome, durationMs: this.#now() - started })
-		const result = Promise.race([this.#connection.request({ type: 'refresh', failedToken }, this.#timeoutMs), ended])
+		// The broker answers within our wait, a second early: a refusal (with its retryAt) then
+		// reaches us instead of our own BrokerTimeoutError.
+		const waitMs = Math.min(MAX_WAIT_MS, Math.max(0, this.#timeoutMs - 1_000))
+		const result = Promise.race([this.#connection.request({ type: 'refresh', failedToken, waitMs }, this.#timeoutMs), ended])
 			.then((snapshot) => {
 				waited('ok')
 				return this.#apply(snapshot)
@@ -136,26 +145,22 @@ export class TabSession {
 		this.#apply(await this.#connection.request({ type: 'seed', ...seed }, this.#timeoutMs))
 	}
 
-	/** Back online: a token that expired meanwhile is refreshed now, not on the next request's 401. */
+	/**
+	 * Back online, or back in view: the broker's wait before its next attempt starts over, and a
+	 * token that expired meanwhile is refreshed now, not on the next request's 401.
+	 */
 	resume(): void {
-		if (this.#synced === null && this.freshToken() === undefined) this.refreshAfter(this.#snapshot.accessToken).catch(() => undefined)
-	}
-
-	requestStarted(): void {
-		this.#inFlight += 1
-	}
-
-	requestSettled(): void {
-		// Never below zero: a request still out when the wait gave up may settle afterwards.
-		this.#inFlight = Math.max(0, this.#inFlight - 1)
-		if (this.#inFlight > 0 || this.#afterInFlight.length === 0) return
-		clearTimeout(this.#settleLimit)
-		// A macrotask later, so the request's own rejection has reached its caller first.
-		setTimeout(() => this.#runAfterInFlight(), 0)
+		if (this.#synced !== null || this.#snapshot.accessToken === null) return
+		this.#connection.request({ type: 'resume' }, this.#timeoutMs).catch(() => undefined)
+		if (this.freshToken() === undefined) this.refreshAfter(this.#snapshot.accessToken).catch(() => undefined)
 	}
 
 	get accessToken(): string | null {
 		return this.#snapshot.accessToken
+	}
+
+	get state(): ClientState {
+		return this.#state
 	}
 
 	async getAccessToken(): Promise<string | null> {
@@ -188,17 +193,22 @@ export class TabSession {
 	}
 
 	close(): void {
-		this.#afterInFlight.length = 0
+		this.gate.close()
 		this.#listeners.clear()
 		this.#stopListening()
 		this.#connection.close()
 	}
 
+	/**
+	 * A fifth of the token's lifetime by default, at most 30 s. One given explicitly is capped at half
+	 * the lifetime, so no setting and no clock makes every request a refresh.
+	 */
 	#refreshAheadMs(): number {
-		if (this.#options.refreshAheadMs !== undefined) return this.#options.refreshAheadMs
 		const { expiresAt, issuedAt } = this.#snapshot
-		if (expiresAt === undefined || issuedAt === undefined) return DEFAULT_REFRESH_AHEAD_MS
-		return Math.min(DEFAULT_REFRESH_AHEAD_MS, (expiresAt - issuedAt) / 5)
+		const lifetime = expiresAt === undefined || issuedAt === undefined ? undefined : expiresAt - issuedAt
+		const explicit = this.#options.refreshAheadMs
+		if (lifetime === undefined) return explicit ?? DEFAULT_REFRESH_AHEAD_MS
+		return explicit === undefined ? Math.min(DEFAULT_REFRESH_AHEAD_MS, lifetime / 5) : Math.min(explicit, lifetime / 2)
 	}
 
 	#onBroadcast(message: BrokerBroadcast): void {
@@ -222,12 +232,16 @@ export class TabSession {
 		const changed = snapshot.accessToken !== this.#snapshot.accessToken
 		this.#snapshot = snapshot
 		if (snapshot.accessToken !== null && changed) {
-			if (!this.#hadSession) this.#sessions += 1
+			if (!this.#hadSession) this.gate.begin()
 			this.#hadSession = true
 			const event: TokenEvent = snapshot.expiresAt === undefined
 				? { type: 'token', accessToken: snapshot.accessToken }
 				: { type: 'token', accessToken: snapshot.accessToken, expiresAt: snapshot.expiresAt }
 			this.#emit(event)
+		}
+		if (snapshot.accessToken === null) this.#setState(SIGNED_OUT)
+		else if (this.#state.status !== 'signed-in' || this.#state.expiresAt !== snapshot.expiresAt) {
+			this.#setState(snapshot.expiresAt === undefined ? { status: 'signed-in' } : { status: 'signed-in', expiresAt: snapshot.expiresAt })
 		}
 		return snapshot
 	}
@@ -237,35 +251,22 @@ export class TabSession {
 		this.#snapshot = { accessToken: null, generation }
 		// Queued requests settle before onLogout navigates away from the page they belong to.
 		this.#pendingRefresh?.end(new LoggedOutError(reason))
-		if (!this.#hadSession) return
+		if (!this.#hadSession) {
+			this.#setState(SIGNED_OUT)
+			return
+		}
 		this.#hadSession = false
 		this.#options.onEvent?.({ type: 'session-ended', reason })
 		this.#emit({ type: 'logout', reason })
-		const ended = this.#sessions
-		this.#whenRequestsSettled(() => {
-			// A login while the requests settled: that session must not be sent to the login page.
-			if (this.#sessions === ended) this.#options.onLogout(reason)
-		})
+		this.#setState(SIGNED_OUT)
+		// A login while the requests settle begins a new session, which the gate does not send to the login page.
+		this.gate.afterRequests(() => this.#options.onLogout(reason))
 	}
 
-	/** Runs `run` once no request of this tab is in flight, or after LOGOUT_SETTLE_MS at the latest. */
-	#whenRequestsSettled(run: () => void): void {
-		this.#afterInFlight.push(run)
-		if (this.#inFlight === 0) {
-			this.#runAfterInFlight()
-			return
-		}
-		clearTimeout(this.#settleLimit)
-		this.#settleLimit = setTimeout(() => {
-			// Requests still out after the limit (or whose end went unseen: an interceptor added
-			// before attach() hid it) are not waited for again by a later logout.
-			this.#inFlight = 0
-			this.#runAfterInFlight()
-		}, LOGOUT_SETTLE_MS)
-	}
-
-	#runAfterInFlight(): void {
-		for (const run of this.#afterInFlight.splice(0)) run()
+	#setState(state: ClientState): void {
+		if (state === this.#state) return
+		this.#state = state
+		this.#emit({ type: 'state', state })
 	}
 
 	#emit(event: TokenEvent): void {

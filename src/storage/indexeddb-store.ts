@@ -1,5 +1,5 @@
-import type { SessionStore } from '../src/core/broker-core.js'
-import { objectStore } from '../src/indexeddb.js'
+import type { SessionStore } from '../core/broker-core.js'
+import { objectStore } from './indexeddb.js'
 
 const KEY = 'current'
 

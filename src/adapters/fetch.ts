@@ -1,0 +1,47 @@
+import { RequestNotReplayableError } from '../core/errors/request-not-replayable-error.js'
+import type { AuthorizedSender } from '../session/authorized-send.js'
+
+function withToken(request: Request, token: string | null): Request {
+	if (token === null) return request
+	const headers = new Headers(request.headers)
+	headers.set('Authorization', `Bearer ${token}`)
+	return new Request(request, { headers })
+}
+
+/**
+ * client.fetch: a fetch with the broker's token, for fetch itself and for wrappers that take a
+ * fetch (ky, ofetch, openapi-fetch). The request is cloned before it goes out, so its body is
+ * sent again on the retry; a stream body cannot be, and says so rather than go out empty.
+ */
+export function authorizedFetch(sender: AuthorizedSender): (input: RequestInfo | URL, init?: RequestInit) => Promise<Response> {
+	return (input, init) => {
+		if (!sender.authorizes(input instanceof Request ? input.url : String(input))) return fetch(input, init)
+		const request = new Request(input, init)
+		const replayable = !(init?.body instanceof ReadableStream)
+		const spare = replayable ? request.clone() : request
+		let refused: Response | undefined
+		const send = (token: string | null) => sender.send<Response>({
+			token,
+			signal: request.signal,
+			send(current) {
+				if (refused === undefined) return fetch(withToken(request, current))
+				// The refused answer is not the caller's any more: free its connection.
+				void refused.body?.cancel().catch(() => undefined)
+				return fetch(withToken(spare, current))
+			},
+			refused(outcome) {
+				if (!outcome.ok || outcome.value.status !== 401) return false
+				if (outcome.value.url !== '' && !sender.authorizes(outcome.value.url)) return false
+				refused = outcome.value
+				return true
+			},
+			...(replayable ? {} : {
+				cannotRetry(): never {
+					throw new RequestNotReplayableError()
+				},
+			}),
+		})
+		const token = sender.tokenNow()
+		return token === undefined ? sender.token(request.signal).then(send) : send(token)
+	}
+}

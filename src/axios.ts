@@ -1,0 +1,1 @@
+export { attachAxios } from './adapters/axios.js'

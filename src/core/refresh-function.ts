@@ -1,0 +1,17 @@
+import type { TokenSet } from './protocol.js'
+
+export interface RefreshContext {
+	refreshToken?: string
+	signal: AbortSignal
+}
+
+/**
+ * Gets a new token set. Throw RefreshRejectedError to end the session; any other failure
+ * is transient. `tokenEndpoint`, when set, is also an allowed exchange() URL. `logout`, when
+ * set, ends the session at the server on a user logout, so the refresh credential (an
+ * HttpOnly cookie, a refresh token) cannot bring it back, not even in a restarted worker.
+ */
+export type RefreshFunction = ((context: RefreshContext) => Promise<TokenSet>) & {
+	tokenEndpoint?: string
+	logout?: (context: RefreshContext) => Promise<void>
+}

@@ -1,0 +1,140 @@
+import { BrokerCore } from '../../src/core/broker-core.js'
+import { BrokerTimeoutError } from '../../src/core/errors/broker-timeout-error.js'
+import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
+import type { RefreshContext } from '../../src/core/refresh-function.js'
+import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, type LogoutReason, type TokenSet, type TokenSnapshot, envelope } from '../../src/core/protocol.js'
+import { parseRequest } from '../../src/core/parse-message.js'
+import { readBrokerMessage } from '../../src/transports/broker-message.js'
+import { type TokenClient, clientOver } from '../../src/create-token-client.js'
+import { TabSession } from '../../src/session/tab-session.js'
+import type { BrokerConnection } from '../../src/transports/connection.js'
+
+export const APP = 'http://app.test'
+export const authorize = (url: URL) => url.origin === APP
+
+/**
+ * One process holding what is spread over a worker and several tabs in a browser: a real
+ * BrokerCore, and per tab a BrokerConnection that sends every message through the protocol
+ * (envelope, structured clone, parse) and delivers broadcasts asynchronously to every tab.
+ */
+export class FakeWorld {
+	readonly clock = { now: 1_700_000_000_000 }
+	/** The token the API accepts; the refresh function moves it on. */
+	validToken: string | null = null
+	refreshCalls: RefreshContext[] = []
+	/** What the next refresh does; default: issue a new token and make the API accept it. */
+	refreshBehaviour: (context: RefreshContext) => Promise<TokenSet> = async () => this.issue()
+	/** Broker messages by type, for counting. */
+	readonly messages: BrokerRequest[] = []
+	readonly #connections = new Set<Set<(message: BrokerBroadcast) => void>>()
+	#issued = 0
+	readonly core: BrokerCore
+
+	constructor(refreshTimeoutMs = 2_000) {
+		this.core = new BrokerCore({
+			refresh: (context) => {
+				this.refreshCalls.push(context)
+				return this.refreshBehaviour(context)
+			},
+			exchange: async () => ({ accessToken: this.issue().accessToken }),
+			exchangeUrls: (url) => url.origin === APP,
+			origin: APP,
+			broadcast: (message) => this.#broadcast(message),
+			now: () => this.clock.now,
+			random: () => 0.5,
+			refreshTimeoutMs,
+		})
+	}
+
+	issue(extra: Partial<TokenSet> = {}): TokenSet {
+		this.#issued += 1
+		const accessToken = `access-${this.#issued}`
+		this.validToken = accessToken
+		return { accessToken, refreshToken: `refresh-${this.#issued}`, ...extra }
+	}
+
+	#broadcast(message: BrokerBroadcast): void {
+		const wire = structuredClone(envelope(message))
+		setTimeout(() => {
+			const parsed = readBrokerMessage(wire)
+			if (parsed.kind !== 'ok' || parsed.message.type === 'reply') throw new Error(`bad broadcast ${JSON.stringify(wire)}`)
+			for (const listeners of this.#connections) for (const listener of listeners) listener(parsed.message)
+		}, 0)
+	}
+
+	connect(): BrokerConnection {
+		const listeners = new Set<(message: BrokerBroadcast) => void>()
+		this.#connections.add(listeners)
+		return {
+			request: (message, timeoutMs) => this.#request(message, timeoutMs),
+			onBroadcast: (listener) => {
+				listeners.add(listener)
+				return () => listeners.delete(listener)
+			},
+			close: () => {
+				this.#connections.delete(listeners)
+			},
+		}
+	}
+
+	async #request(message: BrokerRequest, timeoutMs: number): Promise<TokenSnapshot> {
+		const parsed = parseRequest(structuredClone(envelope(message)))
+		if (parsed.kind !== 'ok') throw new Error(`the page sent a message the broker does not accept: ${JSON.stringify(message)}`)
+		this.messages.push(parsed.message)
+		const answer: Promise<BrokerReply> = this.core.handle(parsed.message).then(
+			(snapshot): BrokerReply => ({ type: 'reply', ok: true, snapshot }),
+			(error: unknown): BrokerReply => ({ type: 'reply', ok: false, error: serializeError(error) }),
+		)
+		let timer: ReturnType<typeof setTimeout> | undefined
+		const timeout = new Promise<never>((_, reject) => {
+			timer = setTimeout(() => reject(new BrokerTimeoutError(message.type, timeoutMs)), timeoutMs)
+		})
+		try {
+			const reply = readBrokerMessage(structuredClone(envelope(await Promise.race([answer, timeout]))))
+			if (reply.kind !== 'ok' || reply.message.type !== 'reply') throw new Error('bad reply')
+			if (reply.message.ok) return reply.message.snapshot
+			throw deserializeError(reply.message.error)
+		} finally {
+			clearTimeout(timer)
+		}
+	}
+
+	count(type: BrokerRequest['type']): number {
+		return this.messages.filter((m) => m.type === type).length
+	}
+}
+
+export interface TabClient {
+	session: TabSession
+	client: TokenClient
+	logouts: LogoutReason[]
+}
+
+/** A tab of the world: its session and the client around it, with the onLogout calls it saw. */
+export function openClient(world: FakeWorld, options: { refreshAheadMs?: number; timeoutMs?: number } = {}): TabClient {
+	const logouts: LogoutReason[] = []
+	const session = new TabSession(world.connect(), {
+		onLogout: (reason) => logouts.push(reason),
+		now: () => world.clock.now,
+		...options,
+	})
+	const client = clientOver(session, Promise.resolve('service-worker'), { authorize, keepAliveMs: false })
+	openClients.push(client)
+	return { session, client, logouts }
+}
+
+const openClients: TokenClient[] = []
+
+/** For afterEach: closes every client the test opened. */
+export function closeClients(): void {
+	for (const client of openClients.splice(0)) client.close()
+}
+
+export function errorOf(promise: Promise<unknown>): Promise<unknown> {
+	return promise.then(
+		() => {
+			throw new Error('expected a rejection')
+		},
+		(error: unknown) => error,
+	)
+}
