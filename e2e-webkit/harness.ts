@@ -48,6 +48,9 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 	throw new AssertionError(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}`)
 }
 
+/** How the demo sends its requests: the axios glue, client.fetch, or ky over client.fetch. */
+export type Via = 'axios' | 'fetch' | 'ky'
+
 export interface FireOutcome {
 	ok: number
 	failed: number
@@ -107,12 +110,12 @@ export class Tab {
 	 * logout's navigation. WebDriver serves one window at a time: starting every tab's requests
 	 * first, then collecting, is what makes the tabs' 401s concurrent.
 	 */
-	async startFiring(count: number, key: string): Promise<void> {
+	async startFiring(count: number, key: string, via: Via = 'axios'): Promise<void> {
 		await this.run(`
-			const [n, key] = arguments
+			const [n, key, via] = arguments
 			sessionStorage.removeItem(key)
-			void window.swtbDemo.fire(n).then((outcome) => sessionStorage.setItem(key, JSON.stringify(outcome)))
-		`, count, key)
+			void window.swtbDemo.fire(n, '/api/data', via).then((outcome) => sessionStorage.setItem(key, JSON.stringify(outcome)))
+		`, count, key, via)
 	}
 
 	async collect(key: string, timeoutMs = 30_000): Promise<FireOutcome> {
@@ -186,13 +189,13 @@ export async function openSignedInTabs(browser: Browser, server: DevAuthServer, 
  * `perTab` requests, all succeed, one refresh, no reuse. The refresh answers after a delay long
  * enough for the test to start every tab's requests while it runs.
  */
-export async function expectOneRefreshForAllTabs(server: DevAuthServer, tabs: Tab[], perTab = 20): Promise<{ elapsedMs: number; ok: number }> {
+export async function expectOneRefreshForAllTabs(server: DevAuthServer, tabs: Tab[], perTab = 20, via: Via = 'axios'): Promise<{ elapsedMs: number; ok: number }> {
 	server.resetStats()
 	server.setRefreshDelay(1_500)
 	server.expireAccessTokens()
 	const started = Date.now()
 	const keys = tabs.map((_, index) => `swtb-webkit-cycle-${started}-${index}`)
-	for (const [index, tab] of tabs.entries()) await tab.startFiring(perTab, keys[index]!)
+	for (const [index, tab] of tabs.entries()) await tab.startFiring(perTab, keys[index]!, via)
 	const outcomes: FireOutcome[] = []
 	for (const [index, tab] of tabs.entries()) outcomes.push(await tab.collect(keys[index]!))
 	const elapsedMs = Date.now() - started

@@ -30,6 +30,14 @@ test('5 tabs × 20 concurrent requests after expiry: all succeed with exactly on
 	}
 })
 
+test('client.fetch and ky over it: 3 tabs × 10 requests each way after expiry, one refresh per expiry', async ({ browser, server, note }) => {
+	const tabs = await openSignedInTabs(browser, server, 3)
+	for (const via of ['fetch', 'ky'] as const) {
+		const { elapsedMs, ok } = await expectOneRefreshForAllTabs(server, tabs, 10, via)
+		note(`${via}: ${ok} of 30 requests ok in ${elapsedMs} ms, 1 refresh call`)
+	}
+})
+
 test('a rejected refresh logs out every tab, rejects queued requests with LoggedOutError, and stops refreshing', async ({ browser, server }) => {
 	const tabs = await openSignedInTabs(browser, server, 3)
 	server.resetStats()
