@@ -43,9 +43,9 @@ export async function stopServiceWorkers(page: Page): Promise<void> {
 
 /** Ctrl+Shift+R: the page reloads bypassing the cache and the worker, and comes back without a controller. */
 export async function hardReload(page: Page): Promise<void> {
-	const loaded = page.waitForEvent('load')
 	const firefox = firefoxChrome(page)
 	if (firefox !== undefined) {
+		const loaded = page.waitForEvent('load')
 		// BiDi's browsingContext.reload({ ignoreCache: true }) answers "unsupported operation"; the browser's own reload does not.
 		await firefox.evaluate(`(() => {
 			const { NavigableManager } = ChromeUtils.importESModule('chrome://remote/content/shared/NavigableManager.sys.mjs')
@@ -57,6 +57,7 @@ export async function hardReload(page: Page): Promise<void> {
 	}
 	const cdp = await chromiumSession(page, 'hardReload')
 	try {
+		const loaded = page.waitForEvent('load')
 		await cdp.send('Page.reload', { ignoreCache: true })
 		await loaded
 	} finally {
