@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs'
 import { defineConfig } from '@playwright/test'
 
-// Playwright cannot download its browsers on every machine: CHROMIUM_PATH, else Debian's, else its own.
-const executablePath = process.env.CHROMIUM_PATH || (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined)
+// Playwright cannot download its browsers on every machine: an env var, else Debian's, else its own.
+const systemBrowser = (envVar: string, debianPath: string) => process.env[envVar] || (existsSync(debianPath) ? debianPath : undefined)
+const chromiumPath = systemBrowser('CHROMIUM_PATH', '/usr/bin/chromium')
+const firefoxPath = systemBrowser('FIREFOX_PATH', '/usr/bin/firefox-esr')
 
 export default defineConfig({
 	testDir: 'e2e',
@@ -13,11 +15,30 @@ export default defineConfig({
 	forbidOnly: Boolean(process.env.CI),
 	reporter: [['list']],
 	use: {
-		browserName: 'chromium',
-		launchOptions: {
-			...(executablePath === undefined ? {} : { executablePath }),
-			args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-		},
 		trace: 'retain-on-failure',
 	},
+	projects: [
+		{
+			name: 'chromium',
+			use: {
+				browserName: 'chromium',
+				launchOptions: {
+					...(chromiumPath === undefined ? {} : { executablePath: chromiumPath }),
+					args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+				},
+			},
+		},
+		{
+			name: 'firefox',
+			use: {
+				browserName: 'firefox',
+				// A system Firefox is driven over WebDriver BiDi ('moz-firefox'); Playwright's own build over its Juggler protocol.
+				// The chrome-scope access lets testing/index.ts stop workers and hard-reload, which BiDi alone cannot.
+				...(firefoxPath === undefined ? {} : { channel: 'moz-firefox' }),
+				launchOptions: {
+					...(firefoxPath === undefined ? {} : { executablePath: firefoxPath, args: ['--remote-allow-system-access'] }),
+				},
+			},
+		},
+	],
 })

@@ -3,8 +3,11 @@ import { expect, fire, openSignedInTabs, test } from './fixtures.js'
 
 // 127.0.0.1 and localhost count as secure; a name mapped to loopback does not. This browser sees
 // http://swtb.test:<port> as the insecure origin it would be on a LAN: no service worker, no Web Locks.
-test('on an insecure origin the fallback still works, single-flight per tab, with one console warning per page', async ({ playwright, launchOptions, server }) => {
-	const browser = await playwright.chromium.launch({ ...launchOptions, args: [...(launchOptions.args ?? []), '--host-resolver-rules=MAP swtb.test 127.0.0.1'] })
+test('on an insecure origin the fallback still works, single-flight per tab, with one console warning per page', async ({ playwright, browserName, channel, launchOptions, server }) => {
+	// The name mapping is a launch option, so this test launches the project's browser itself.
+	const browser = await playwright[browserName].launch(browserName === 'firefox'
+		? { ...launchOptions, channel, firefoxUserPrefs: { 'network.dns.localDomains': 'swtb.test' } }
+		: { ...launchOptions, args: [...(launchOptions.args ?? []), '--host-resolver-rules=MAP swtb.test 127.0.0.1'] })
 	try {
 		const context = await browser.newContext()
 		const warnings = new Map<Page, string[]>()

@@ -29,6 +29,7 @@ interface Port {
 
 /** A worker of this registration: the predecessor or successor in a version hand-over. */
 export interface PeerWorker extends Port {
+	readonly scriptURL: string
 	readonly state: string
 }
 
@@ -105,9 +106,13 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 			/**
 			 * A worker restarted in memory mode has no session; tabs still holding an access token
 			 * seed it. Requests wait briefly for the first seed, so a tab opened now is not sent to login.
+			 * Asked at the first request, not when the script starts: a new version's script runs before
+			 * its install, and a tab that Firefox tells of the worker that early gets a ServiceWorker
+			 * object stuck in 'redundant' that drops every message, for the rest of the page's life.
 			 */
 			let seeded: () => void = () => undefined
-			const warmUp = store !== undefined ? Promise.resolve() : windows()
+			let warmUp: Promise<void> | undefined
+			const warmedUp = () => warmUp ??= store !== undefined ? Promise.resolve() : windows()
 				.then((clients) => {
 					if (clients.length === 0) return
 					for (const client of clients) client.postMessage(envelope({ type: 'seed-request' }))
@@ -120,9 +125,18 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 			/** Once this worker handed its session to a new version, that version answers for it. */
 			let successor: PeerWorker | null = null
 
+			/**
+			 * A peer receives the whole session, refresh token included, so it must be one of this
+			 * registration's workers right now. Chromium hands us the registration's own object; Firefox
+			 * a second ServiceWorker object for the same worker, so identity alone misses it. Matching
+			 * script URL and state is as strict: a window is never a ServiceWorker, and a worker can only
+			 * reach workers of its own registration (self.registration, or a message's source).
+			 */
 			const isPeer = (source: unknown): source is PeerWorker => {
+				const worker = source as Partial<PeerWorker> | null
+				if (isWindowClient(source) || typeof worker?.scriptURL !== 'string') return false
 				const { active, waiting, installing } = scope.registration
-				return source !== null && (source === active || source === waiting || source === installing)
+				return [installing, waiting, active].some((peer) => peer?.scriptURL === worker.scriptURL && peer?.state === worker.state)
 			}
 
 			const answer = (event: BrokerMessageEvent) => {
@@ -135,7 +149,7 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 					return
 				}
 				const request = parsed.message
-				const handled = request.type === 'seed' ? core.handle(request).finally(() => seeded()) : warmUp.then(() => core.handle(request))
+				const handled = request.type === 'seed' ? core.handle(request).finally(() => seeded()) : warmedUp().then(() => core.handle(request))
 				// waitUntil keeps the worker alive until the reply is sent and the core is idle: a refresh
 				// (or server logout) outlives the waiters that gave up on it, and its broadcast must go out.
 				event.waitUntil(handled.then(
@@ -177,7 +191,8 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				const previous = scope.registration.active
 				if (previous === null) return
 				event.waitUntil(requestSession(previous, handoverTimeoutMs).then((state) => {
-					if (state !== undefined) core.importState(state)
+					// A version that got its predecessor's session needs no seed.
+					if (state !== undefined && core.importState(state)) warmUp = Promise.resolve()
 				}))
 			}
 

@@ -51,10 +51,15 @@ class FakeScope implements BrokerScope {
 	}
 }
 
+const SCRIPT_URL = `${ORIGIN}/sw.js`
+
 /** A worker object as another worker of the registration sees it: postMessage reaches that worker's scope. */
 function workerOf(scope: () => FakeScope, self: () => PeerWorker, state: string): PeerWorker {
-	return { state, postMessage: (data, transfer) => void scope().dispatch(data, self(), (transfer ?? []) as MessagePort[]) }
+	return { scriptURL: SCRIPT_URL, state, postMessage: (data, transfer) => void scope().dispatch(data, self(), (transfer ?? []) as MessagePort[]) }
 }
+
+/** Firefox's shape: the registration lists a worker by an object other than the one messages come from. */
+const anotherObjectFor = (worker: PeerWorker): PeerWorker => ({ scriptURL: worker.scriptURL, state: worker.state, postMessage: () => undefined })
 
 const login = (accessToken: string, refreshToken: string) => ({ swtb: 1, type: 'login', tokens: { accessToken, refreshToken } })
 
@@ -95,6 +100,10 @@ describe('service-worker host', () => {
 	it('broadcasts tokens to every window client, never the refresh token', async () => {
 		const scope = new FakeScope()
 		createTokenBroker({ refresh: vi.fn(async (): Promise<TokenSet> => ({ accessToken: "unused" })) }).listen(scope)
+		// Nothing reaches the tabs while the script starts: in Firefox, a tab messaged by a new version
+		// before its install keeps a dead ServiceWorker object for it.
+		await new Promise((resolve) => setTimeout(resolve, 50))
+		expect(scope.broadcasts).toEqual([])
 		await scope.send(login('A1', 'R-secret'))
 		const tokens = () => scope.broadcasts.filter((message) => (message as { type?: string }).type === 'token')
 		await vi.waitFor(() => expect(tokens()).toHaveLength(1))
@@ -141,4 +150,36 @@ describe('service-worker host', () => {
 		expect(events).toContainEqual({ type: 'recovered', from: 'peer' })
 		expect(await newScope.send({ swtb: 1, type: 'hello' })).toMatchObject({ ok: true, snapshot: { accessToken: 'A1' } })
 	}, 5_000)
+
+	it('hands over in Firefox, where the registration lists the new worker by another object than the message source', async () => {
+		const oldScope = new FakeScope()
+		const newScope = new FakeScope()
+		const refresh = vi.fn(async (): Promise<TokenSet> => ({ accessToken: 'unused' }))
+		const { events, newWorker, oldWorker } = await twoVersions(oldScope, newScope, refresh)
+		Object.assign(newScope.registration, { active: oldWorker, installing: anotherObjectFor(newWorker) })
+		Object.assign(oldScope.registration, { active: anotherObjectFor(oldWorker), installing: anotherObjectFor(newWorker) })
+
+		const started = Date.now()
+		await newScope.install()
+		expect(events).toContainEqual({ type: 'recovered', from: 'peer' })
+		// Answered at once, not after the hand-over limit (a minute with the default refreshTimeoutMs).
+		expect(Date.now() - started).toBeLessThan(1_000)
+		expect(await newScope.send({ swtb: 1, type: 'hello' })).toMatchObject({ ok: true, snapshot: { accessToken: 'A1' } })
+	}, 5_000)
+
+	it('hands the session only to a worker of its registration: never to a window, another script or a worker in another state', async () => {
+		const scope = new FakeScope()
+		createTokenBroker({ refresh: vi.fn(async (): Promise<TokenSet> => ({ accessToken: 'unused' })) }).listen(scope)
+		await scope.send(login('A1', 'R-secret'))
+		const installing = { scriptURL: SCRIPT_URL, state: 'installing', postMessage: () => undefined }
+		Object.assign(scope.registration, { active: { ...installing, state: 'activated' }, installing })
+		const askAs = (source: unknown) => scope.send({ swtb: 1, type: 'session-request' }, { source })
+
+		for (const impostor of [
+			{ ...WINDOW, scriptURL: SCRIPT_URL, state: 'installing', postMessage: () => undefined },
+			{ ...installing, scriptURL: `${ORIGIN}/evil-sw.js` },
+			{ ...installing, state: 'installed' },
+		]) expect(JSON.stringify(await askAs(impostor))).not.toContain('R-secret')
+		expect(JSON.stringify(await askAs({ ...installing }))).toContain('R-secret')
+	})
 })

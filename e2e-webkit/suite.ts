@@ -1,0 +1,176 @@
+/** The WebKit suite: `npm run test:webkit` (under xvfb-run). Each test gets its own browser and dev server. */
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startDevAuthServer } from '../testing/index.js'
+import { type Tab, check, checkEqual, demoDir, demoReady, demoV2Dir, expectOneRefreshForAllTabs, openSignedInTabs, run, test, waitFor } from './harness.js'
+
+test('login in one tab reaches every tab; logout in one tab logs out every tab', async ({ browser, server }) => {
+	const tabs: Tab[] = []
+	for (let i = 0; i < 3; i++) tabs.push(await browser.newTab(`${server.url}/login`))
+	for (const tab of tabs) await demoReady(tab)
+	await tabs[0]!.click('Sign in')
+	for (const tab of tabs) {
+		await tab.waitForPath('/')
+		await tab.waitForState('signed in')
+	}
+	checkEqual(server.stats().logins, 1, 'logins')
+
+	await tabs[1]!.click('Log out')
+	for (const tab of tabs) await tab.waitForPath('/login')
+	checkEqual(server.stats().refreshCalls, 0, 'refresh calls')
+})
+
+test('5 tabs × 20 concurrent requests after expiry: all succeed with exactly one refresh, over 3 cycles', async ({ browser, server, note }) => {
+	const tabs = await openSignedInTabs(browser, server, 5)
+	check(await tabs[0]!.run<boolean>('return navigator.serviceWorker.controller !== null'), 'the tabs are controlled by the worker')
+	for (let cycle = 1; cycle <= 3; cycle++) {
+		const { elapsedMs, ok } = await expectOneRefreshForAllTabs(server, tabs)
+		note(`cycle ${cycle}: ${ok} of 100 requests ok in ${elapsedMs} ms (1.5 s of it the refresh's delay), ${server.stats().refreshCalls} refresh call, ${server.stats().reuseDetections} reuse detections`)
+	}
+})
+
+test('client.fetch and ky over it: 3 tabs × 10 requests each way after expiry, one refresh per expiry', async ({ browser, server, note }) => {
+	const tabs = await openSignedInTabs(browser, server, 3)
+	for (const via of ['fetch', 'ky'] as const) {
+		const { elapsedMs, ok } = await expectOneRefreshForAllTabs(server, tabs, 10, via)
+		note(`${via}: ${ok} of 30 requests ok in ${elapsedMs} ms, 1 refresh call`)
+	}
+})
+
+test('a rejected refresh logs out every tab, rejects queued requests with LoggedOutError, and stops refreshing', async ({ browser, server }) => {
+	const tabs = await openSignedInTabs(browser, server, 3)
+	server.resetStats()
+	server.revokeAll()
+	server.setRefreshDelay(2_000)
+	for (const [index, tab] of tabs.entries()) await tab.startFiring(5, `rejected-${index}`)
+	for (const [index, tab] of tabs.entries()) checkEqual(await tab.collect(`rejected-${index}`), { ok: 0, failed: 5, errors: Array(5).fill('LoggedOutError') }, `tab ${index}`)
+	for (const tab of tabs) await tab.waitForPath('/login')
+	checkEqual(server.stats().refreshCalls, 1, 'refresh calls')
+	await demoReady(tabs[0]!)
+	checkEqual(await tabs[0]!.run(`return window.swtbDemo.client.refresh().then(() => 'refreshed', (error) => error.name)`), 'LoggedOutError', 'a refresh after the logout')
+	checkEqual(server.stats().refreshCalls, 1, 'refresh calls after the logout')
+	checkEqual(server.stats().reuseDetections, 0, 'reuse detections')
+})
+
+/**
+ * WebDriver has no hard reload (Playwright's helper needs CDP or Firefox's chrome scope), and a
+ * page loaded after the worker activated is always controlled. So the uncontrolled tab is made
+ * the other way it happens in use: it loaded before the worker existed, in a build whose worker
+ * does not claim open pages.
+ */
+test('an uncontrolled tab is answered by the worker and reached by its broadcasts', async ({ browser }) => {
+	const root = await mkdtemp(join(tmpdir(), 'swtb-webkit-noclaim-'))
+	await cp(demoDir, root, { recursive: true })
+	const worker = await readFile(join(root, 'sw.js'), 'utf8')
+	const withoutClaim = worker.replace(/\bclients\.claim\(\)/g, 'Promise.resolve()')
+	check(withoutClaim !== worker, 'the demo worker calls clients.claim()')
+	await writeFile(join(root, 'sw.js'), withoutClaim)
+	const server = await startDevAuthServer({ staticDir: root, accessTtlMs: 60_000 })
+	try {
+		const uncontrolled = await browser.newTab(`${server.url}/login`)
+		await demoReady(uncontrolled)
+		checkEqual(await uncontrolled.run('return navigator.serviceWorker.ready.then(() => navigator.serviceWorker.controller === null)'), true, 'no controller once the worker is active')
+		checkEqual(await uncontrolled.run('return window.swtbDemo.client.getAccessToken()'), null, "the worker's answer to the uncontrolled tab")
+
+		const other = await browser.newTab(`${server.url}/login`)
+		await demoReady(other)
+		checkEqual(await other.run('return navigator.serviceWorker.controller !== null'), true, 'the second tab is controlled')
+		await other.click('Sign in')
+		// The login broadcast reaches the uncontrolled tab, whose login page then opens the app.
+		await uncontrolled.waitForPath('/')
+		await uncontrolled.waitForState('signed in')
+		checkEqual(server.stats().logins, 1, 'logins')
+		checkEqual(await uncontrolled.accessToken(), await other.accessToken(), 'the same access token in both tabs')
+	} finally {
+		await server.close()
+		await rm(root, { recursive: true, force: true })
+	}
+})
+
+test('without navigator.serviceWorker the broker runs in the page: 5 tabs × 20 requests → one refresh, and logout reaches every tab', async ({ browser, note }) => {
+	// WebDriver classic has no init script: the pages themselves drop the API before the app's module runs.
+	const root = await mkdtemp(join(tmpdir(), 'swtb-webkit-noworker-'))
+	await cp(demoDir, root, { recursive: true })
+	for (const page of ['index.html', 'login.html']) {
+		const html = await readFile(join(root, page), 'utf8')
+		await writeFile(join(root, page), html.replace('<head>', '<head><script>delete Navigator.prototype.serviceWorker</script>'))
+	}
+	const server = await startDevAuthServer({ staticDir: root, accessTtlMs: 60_000 })
+	try {
+		const tabs = await openSignedInTabs(browser, server, 5)
+		checkEqual(await tabs[0]!.run('return "serviceWorker" in navigator'), false, "'serviceWorker' in navigator")
+		check(await tabs[0]!.run<boolean>('return "locks" in navigator'), 'Web Locks are there')
+		for (let cycle = 1; cycle <= 2; cycle++) {
+			const { elapsedMs, ok } = await expectOneRefreshForAllTabs(server, tabs)
+			note(`in-page cycle ${cycle}: ${ok} of 100 requests ok in ${elapsedMs} ms, 1 refresh call`)
+		}
+		await tabs[2]!.click('Log out')
+		for (const tab of tabs) await tab.waitForPath('/login')
+	} finally {
+		await server.close()
+		await rm(root, { recursive: true, force: true })
+	}
+})
+
+test('a new worker version taking over keeps the session, with no reload and no login', async ({ browser, note }) => {
+	const root = await mkdtemp(join(tmpdir(), 'swtb-webkit-deploy-'))
+	await cp(demoDir, root, { recursive: true })
+	const server = await startDevAuthServer({ staticDir: root, accessTtlMs: 60_000 })
+	try {
+		const tabs = await openSignedInTabs(browser, server, 3)
+		const version = (tab: Tab) => tab.run<string>(`return navigator.serviceWorker.ready.then((registration) => new Promise((resolve) => {
+			const channel = new MessageChannel()
+			channel.port1.onmessage = (event) => resolve(event.data)
+			registration.active.postMessage('demo-version', [channel.port2])
+		}))`)
+		checkEqual(await version(tabs[0]!), '1', 'version before the deploy')
+
+		await cp(demoV2Dir, root, { recursive: true })
+		for (const tab of tabs) await tab.run(`window.__switched = false; navigator.serviceWorker.addEventListener('controllerchange', () => { window.__switched = true }, { once: true })`)
+		const started = Date.now()
+		await tabs[0]!.run('return navigator.serviceWorker.ready.then((registration) => registration.update()).then(() => true)')
+		for (const tab of tabs) await waitFor('controllerchange', () => tab.run<boolean>('return window.__switched').then((switched) => switched ? true : undefined), 30_000)
+		note(`takeover (update() to controllerchange in 3 tabs): ${Date.now() - started} ms`)
+		checkEqual(await version(tabs[1]!), '2', 'version after the deploy')
+
+		await expectOneRefreshForAllTabs(server, tabs)
+		for (const tab of tabs) checkEqual(await tab.state(), 'signed in', 'state')
+		checkEqual(server.stats().logins, 0, 'logins')
+	} finally {
+		await server.close()
+		await rm(root, { recursive: true, force: true })
+	}
+})
+
+/**
+ * Safari stops a worker when no tab of its origin is open; no test can stop it otherwise. So this
+ * closes every tab of the origin (a blank tab keeps the browser open), waits, and opens the app
+ * again: the persisted session must come back, and memory mode must either still have its
+ * session or send the tab to login, never hang.
+ */
+for (const [mode, query] of [['memory', ''], ['indexeddb', '?persist=indexeddb']] as const) {
+	test(`every tab of the origin closed for 5 s (${mode} mode): a new tab resumes the session or signs in again, and never hangs`, async ({ browser, server, note }) => {
+		const tabs = await openSignedInTabs(browser, server, 2, query)
+		const blank = await browser.newTab('about:blank')
+		for (const tab of tabs) await tab.close()
+		await blank.run('return new Promise((resolve) => setTimeout(resolve, 5000))')
+		server.resetStats()
+		const started = Date.now()
+		const again = await browser.newTab(`${server.url}/${query}`)
+		const outcome = await waitFor('signed in, or the login page', async () => {
+			const path = new URL(await again.url()).pathname
+			if (path === '/login') return 'sent to login'
+			return (await again.state()) === 'signed in' ? 'signed in' : undefined
+		}, 15_000)
+		note(`${mode} mode, 5 s after the origin's last tab closed: ${outcome} in ${Date.now() - started} ms`)
+		if (mode === 'indexeddb') checkEqual(outcome, 'signed in', 'the persisted session')
+		if (outcome === 'signed in') {
+			server.expireAccessTokens()
+			checkEqual(await again.fire(3), { ok: 3, failed: 0, errors: [] }, 'requests after expiry')
+			checkEqual(server.stats().refreshCalls, 1, 'refresh calls')
+		}
+	})
+}
+
+await run()
