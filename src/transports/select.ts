@@ -38,19 +38,25 @@ function isWorkbox(value: ServiceWorkerOption): value is WorkboxLike {
 	return typeof (value as Partial<WorkboxLike>).getSW === 'function'
 }
 
-/** How long a page looks for its service worker's registration before deciding there is none (vite dev, no register()). */
+/** How long a page with no register() of its own in flight looks for a registration before deciding there is none (vite dev). */
 const FIND_REGISTRATION_MS = 1_000
+/** How long a register() the app handed in may take: a first install on a loaded machine takes seconds. */
+const REGISTER_MS = 15_000
 const POLL_MS = 100
 
 /**
  * The registration the app hands in, or the one of the page's scope, whichever is known first:
  * `register()` queues behind every other tab's update check for the scope, so with many tabs
  * opening at once (a restored browser session) it can take seconds, while getRegistration()
- * answers at once. A registration whose worker is installing or waiting counts: it will be active. Undefined when the app's register() failed and none is listed, or none
- * turns up within FIND_REGISTRATION_MS. A Workbox is
- * not asked for its worker: after a hard reload `wb.active` never resolves.
+ * answers at once. A registration whose worker is installing or waiting counts: it will be
+ * active. While the app's register() is in flight the page waits for it, so a slow first install
+ * never sends some tabs to the in-page broker and others to the worker; when it fails (no worker
+ * script, as under vite dev), or when there is none to wait for and no registration turns up
+ * within FIND_REGISTRATION_MS, there is no worker. A Workbox is not asked for its worker: after a
+ * hard reload `wb.active` never resolves.
  */
 function findRegistration(container: ServiceWorkerContainer, option: ServiceWorkerOption | undefined): Promise<ServiceWorkerRegistration | undefined> {
+	const registering = option !== undefined && !isWorkbox(option)
 	return new Promise((resolve) => {
 		let found = false
 		// The first answer wins: a later resolve() does nothing.
@@ -59,7 +65,7 @@ function findRegistration(container: ServiceWorkerContainer, option: ServiceWork
 			clearTimeout(deadline)
 			resolve(registration)
 		}
-		const deadline = setTimeout(finish, FIND_REGISTRATION_MS)
+		const deadline = setTimeout(finish, registering ? REGISTER_MS : FIND_REGISTRATION_MS)
 		const poll = (again: boolean) => {
 			container.getRegistration().then(
 				(listed) => {
@@ -71,8 +77,7 @@ function findRegistration(container: ServiceWorkerContainer, option: ServiceWork
 				() => undefined,
 			)
 		}
-		// A register() that failed (no worker script, as under vite dev) leaves none to wait for.
-		if (option !== undefined && !isWorkbox(option)) Promise.resolve(option).then(finish, () => poll(false))
+		if (registering) Promise.resolve(option).then(finish, () => poll(false))
 		poll(true)
 	})
 }

@@ -97,6 +97,22 @@ describe('selectConnection', () => {
 		expect(Date.now() - started).toBeLessThan(500)
 	})
 
+	it("waits for the app's register() while it is in flight: a first install slower than 1 s does not send the tab to the fallback", async () => {
+		vi.useFakeTimers()
+		const { registration } = fakeWorker()
+		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(() => undefined) })
+		const slowInstall = new Promise<ServiceWorkerRegistration>((resolve) => setTimeout(() => resolve(registration), 3_000))
+		const { host } = selectConnection({ serviceWorker: slowInstall, fallback, onEvent: undefined })
+		let chosen: string | undefined
+		void host.then((value) => {
+			chosen = value
+		})
+		await vi.advanceTimersByTimeAsync(2_000)
+		expect(chosen).toBeUndefined()
+		await vi.advanceTimersByTimeAsync(1_000)
+		expect(chosen).toBe('service-worker')
+	})
+
 	it('a worker registered within the first second is found', async () => {
 		vi.useFakeTimers()
 		const { received, registration } = fakeWorker()
