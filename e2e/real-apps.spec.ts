@@ -67,7 +67,7 @@ test('5 tabs that open and register the worker at once, on a first visit: login 
 		await demoReady(page)
 		return page
 	}))
-	await expect.poll(() => Promise.all(tabs.map((tab) => connected(tab).then((c) => c.host)))).toEqual(Array(5).fill('service-worker'))
+	await expect.poll(() => Promise.all(tabs.map((tab) => connected(tab).then((c) => c.host))), { timeout: 30_000 }).toEqual(Array(5).fill('service-worker'))
 	await tabs[0]!.getByRole('button', { name: 'Sign in' }).click()
 	for (const tab of tabs) await expect(tab.locator('#state')).toHaveText('signed in', { timeout: 30_000 })
 	console.log(`5 tabs registering at once: all signed in ${Date.now() - started} ms after they opened`)
