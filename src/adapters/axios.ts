@@ -43,7 +43,7 @@ export function attachAxios(client: object, instance: AxiosInstance): () => void
 
 	const retrying = (inner: InternalAxiosRequestConfig['adapter'], token: string | null): Wrapped => {
 		const adapter: Wrapped = (config) => {
-			const send = getAdapter(inner)
+			const send = getAdapter(inner, config)
 			return sender.send<AxiosResponse>({
 				token,
 				signal: config.signal as AbortSignal | undefined,

@@ -434,6 +434,23 @@ describe('axios interceptors over a shared broker', () => {
 		expect(world.refreshCalls).toHaveLength(2)
 	})
 
+	it("axios's own fetch adapter keeps the app's env.fetch, on the first send and on the retry", async () => {
+		const { world, tabs } = await setup(1)
+		const sent: Array<string | null> = []
+		const appFetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+			const authorization = new Request(input, init).headers.get('Authorization')
+			sent.push(authorization)
+			const ok = authorization === `Bearer ${world.validToken}`
+			return Response.json(ok ? { ok: true } : { error: 'invalid_token' }, { status: ok ? 200 : 401 })
+		}
+		const http = axios.create({ baseURL: APP, adapter: 'fetch', env: { fetch: appFetch } })
+		attachAxios(tabs[0]!.client, http)
+		world.validToken = 'rotated-by-the-server'
+		expect((await http.get('/api/a')).data).toEqual({ ok: true })
+		expect(sent).toEqual(['Bearer access-1', `Bearer ${world.validToken}`])
+		expect(world.refreshCalls).toHaveLength(1)
+	})
+
 	it("an app's request interceptor that copies the config still gets its 401 refreshed", async () => {
 		const { world, api, tabs } = await setup(1)
 		const http = axios.create({ baseURL: APP, adapter: api.adapter })
