@@ -85,6 +85,7 @@ function findRegistration(container: ServiceWorkerContainer, option: ServiceWork
 function unavailable(error: () => Error): BrokerConnection {
 	return { request: () => Promise.reject(error()), onBroadcast: () => () => undefined, close: () => undefined }
 }
+
 /** Waits for the choice; the whole request, choice included, still settles within timeoutMs. */
 function afterChoice(chosen: Promise<BrokerConnection>): BrokerConnection {
 	return {
@@ -103,8 +104,8 @@ function afterChoice(chosen: Promise<BrokerConnection>): BrokerConnection {
 let warnedInsecure = false
 
 /**
- * The service worker when one becomes active within timeoutMs; otherwise, when a fallback
- * refresh is given, the same broker core in the page.
+ * The service worker of the registration findRegistration() finds; otherwise, when a fallback
+ * is given, the same broker core in the page; otherwise requests fail with a typed error.
  */
 export function selectConnection({ serviceWorker, fallback, onEvent }: SelectOptions): SelectedConnection {
 	const container = globalThis.navigator?.serviceWorker
