@@ -101,12 +101,12 @@ type BenchWindow = { __swtbBench: typeof InPage }
 type DemoWindow = { swtbDemo: { client: { refresh(): Promise<string> } } }
 type AarWindow = { aarBench: { login(): Promise<void> } }
 
-function percentile(values: number[], p: number): number {
+export function percentile(values: number[], p: number): number {
 	const sorted = [...values].sort((a, b) => a - b)
 	return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN
 }
 
-function withTimeout<T>(promise: Promise<T>, what: string, ms = STEP_TIMEOUT_MS): Promise<T> {
+export function withTimeout<T>(promise: Promise<T>, what: string, ms = STEP_TIMEOUT_MS): Promise<T> {
 	let timer: NodeJS.Timeout | undefined
 	const timeout = new Promise<never>((_, reject) => {
 		timer = setTimeout(() => reject(new Error(`${what} took longer than ${Math.round(ms)} ms`)), ms)
@@ -126,7 +126,7 @@ function run(command: string, args: string[]): Promise<void> {
  * Builds the demo PWA from the current sources into a directory of its own: the bench measures
  * what is in src/ and sw/ now, and never rewrites dist-demo/ under a concurrently running e2e suite.
  */
-async function buildDemo(outDir: string): Promise<void> {
+export async function buildDemo(outDir: string): Promise<void> {
 	await run(process.execPath, [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'error'])
 }
 
@@ -161,7 +161,7 @@ async function inPageScript(): Promise<string> {
 	return result.outputFiles[0]!.text
 }
 
-function launch(): Promise<Browser> {
+export function launch(): Promise<Browser> {
 	const fromEnv = process.env.CHROMIUM_PATH
 	const executablePath = fromEnv || (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined)
 	return chromium.launch({
@@ -194,11 +194,11 @@ function stepTimeout(subject: Subject, allowanceMs: number): number {
 	return Math.max(1000, Math.min(allowanceMs, subject.deadline - Date.now()))
 }
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
 	return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
-async function until(condition: () => boolean, what: string): Promise<void> {
+export async function until(condition: () => boolean, what: string): Promise<void> {
 	const giveUpAt = Date.now() + STEP_TIMEOUT_MS
 	while (!condition()) {
 		if (Date.now() > giveUpAt) throw new Error(`${what} did not happen within ${STEP_TIMEOUT_MS} ms`)

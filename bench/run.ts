@@ -3,11 +3,12 @@
  * and bench/results.json. Benchmarks report; they do not fail on a missed target (exit 1 only
  * when a benchmark itself could not run).
  */
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { type BundleSize, measureSizes } from '../scripts/size.js'
 import { type BrowserResults, type RecoveryResult, REFRESH_DELAY_MS, runBrowserBench } from './browser.js'
+import { type PageLoadCase, runPageLoadBench } from './page-load.js'
 import { type RequestCostResult, runRequestCost } from './request-cost.js'
 
 interface Target {
@@ -18,6 +19,10 @@ interface Target {
 
 const startedAt = Date.now()
 const resultsFile = fileURLToPath(new URL('./results.json', import.meta.url))
+const readmeFile = fileURLToPath(new URL('../README.md', import.meta.url))
+/** The README's Performance table lives between these lines; `npm run bench -- --readme` rewrites it from this run. */
+const README_BEGIN = '<!-- bench:begin -->'
+const README_END = '<!-- bench:end -->'
 /**
  * Browser scenarios end by this time after the start, whatever the machine's load, so the whole
  * bench (with closing the browser) stays under five minutes; what did not fit is listed.
@@ -25,9 +30,11 @@ const resultsFile = fileURLToPath(new URL('./results.json', import.meta.url))
  */
 const BROWSER_BUDGET_MS = Number(process.env.BENCH_BUDGET_MS) || 265_000
 const log = (line: string) => console.error(`${((Date.now() - startedAt) / 1000).toFixed(0).padStart(4)} s ${line}`)
+/** The issue's allowance for recovery: two trips per request, 10% slack, plus the refresh. */
+const RECOVERY_BURSTS = 2.2
 const ms = (value: number | null | undefined, digits = 1) => (value === null || value === undefined ? '—' : `${value.toFixed(digits)} ms`)
 
-function targets(sizes: BundleSize[], cost: RequestCostResult[], browser: BrowserResults): Target[] {
+function targets(sizes: BundleSize[], cost: RequestCostResult[], browser: BrowserResults, pageLoad: PageLoadCase[]): Target[] {
 	const list: Target[] = []
 	const broker = (tabs: number, requests: number) => browser.recovery.find((r) => r.library === 'sw-token-broker' && r.tabs === tabs && r.requests === requests)
 
@@ -71,13 +78,24 @@ function targets(sizes: BundleSize[], cost: RequestCostResult[], browser: Browse
 		met: library !== undefined && aar !== undefined && library.microsPerRequest < aar.microsPerRequest,
 	})
 
-	// "One request time" at this scale is the same 2,000-request burst with a valid token.
-	const allowed = largest?.baselineMs === null || largest === undefined ? undefined : browser.refreshRoundTripMs + largest.baselineMs + 10
-	list.push({
-		target: 'recovery (first 401 → last done) ≤ refresh + one request + 10 ms at 20×100',
-		figure: largest === undefined || allowed === undefined ? 'not run' : `${ms(largest.recoveryMs)} vs ≤ ${ms(allowed)} (refresh ${ms(browser.refreshRoundTripMs)} + valid-token burst ${ms(largest.baselineMs)} + 10)`,
-		met: largest?.recoveryMs !== null && largest?.recoveryMs !== undefined && allowed !== undefined && largest.recoveryMs <= allowed,
-	})
+	// Every request makes two trips after an expiry (the 401, then the retry), plus one refresh in between.
+	for (const [tabs, requests] of [[5, 100], [20, 100]] as const) {
+		const run = broker(tabs, requests)
+		const allowed = run?.baselineMs === null || run === undefined ? undefined : RECOVERY_BURSTS * run.baselineMs + browser.refreshRoundTripMs
+		list.push({
+			target: `recovery (first 401 → last done) ≤ ${RECOVERY_BURSTS} × valid-token burst + refresh at ${tabs}×${requests}`,
+			figure: run === undefined || allowed === undefined ? 'not run' : `${ms(run.recoveryMs)} vs ≤ ${ms(allowed)} (burst ${ms(run.baselineMs)}, refresh ${ms(browser.refreshRoundTripMs)})`,
+			met: run?.recoveryMs !== null && run?.recoveryMs !== undefined && allowed !== undefined && run.recoveryMs <= allowed,
+		})
+	}
+
+	for (const load of pageLoad) {
+		list.push({
+			target: `page load, ${load.name}: added time to the first authorized response ≤ ${load.targetMs} ms`,
+			figure: load.failures.length > 0 ? `failed: ${load.failures.join('; ')}` : `+${ms(load.addedMs)} (${ms(load.libraryMs)} vs baseline ${ms(load.baselineMs)})`,
+			met: load.failures.length === 0 && load.addedMs <= load.targetMs,
+		})
+	}
 
 	list.push({
 		target: 'page↔worker round trip median ≤ 0.5 ms',
@@ -117,10 +135,12 @@ log('sizes')
 const sizes = await measureSizes()
 log('request cost (Node, instant adapter)')
 const requestCost = await runRequestCost(log)
+log('page load (Chromium)')
+const pageLoad = await runPageLoadBench(log)
 log('Chromium')
-const browser = await runBrowserBench(startedAt + BROWSER_BUDGET_MS, log)
+const browser = await runBrowserBench(Date.now() + BROWSER_BUDGET_MS, log)
 load.after = loadavg()[0]!
-const list = targets(sizes, requestCost, browser)
+const list = targets(sizes, requestCost, browser, pageLoad)
 
 const output = [
 	`sw-token-broker benchmarks — ${new Date(startedAt).toISOString()}, Node ${process.version}, Chromium ${browser.chromium}, ${cpus().length} CPUs, load average ${load.before.toFixed(1)} → ${load.after.toFixed(1)}`,
@@ -133,6 +153,11 @@ const output = [
 	'Steady use, tokens living 3 s, one request per tab every 200 ms, 3 tabs, 9 s:',
 	table(['client', 'requests', 'API 401s', 'refresh calls', 'token changes', 'reuse detected', 'failed'], browser.proactive.map((p) => [
 		p.library, String(p.requests), String(p.api401), String(p.refreshCalls), String(p.tokenChanges), String(p.reuseDetections), `${p.failed}${p.errors.length > 0 ? ` (${p.errors.join(', ')})` : ''}`,
+	])),
+	'',
+	'Page load: navigation → first authorized API response; baseline = the same page holding its token in memory from the start (same worker, same run):',
+	table(['case', 'library', 'baseline', 'added', 'target', 'script ran (library / baseline)', 'samples'], pageLoad.map((c) => [
+		`${c.name}: ${c.description}`, ms(c.libraryMs), ms(c.baselineMs), ms(c.addedMs), `≤ ${c.targetMs} ms`, `${ms(c.libraryScriptMs)} / ${ms(c.baselineScriptMs)}`, String(c.samples),
 	])),
 	'',
 	'Cost per request with a valid token (Node, axios with an adapter that answers at once; median of rounds):',
@@ -154,6 +179,24 @@ await writeFile(resultsFile, `${JSON.stringify({
 	targets: list,
 	sizes,
 	requestCost,
+	pageLoad,
 	browser,
 }, null, '\t')}\n`)
 log(`wrote ${resultsFile} in ${((Date.now() - startedAt) / 1000).toFixed(0)} s`)
+
+if (process.argv.includes('--readme')) {
+	const readme = await readFile(readmeFile, 'utf8')
+	const begin = readme.indexOf(README_BEGIN)
+	const end = readme.indexOf(README_END)
+	if (begin < 0 || end < begin) throw new Error(`README.md has no ${README_BEGIN} … ${README_END} block to rewrite`)
+	const day = new Date(startedAt).toISOString().slice(0, 10)
+	const block = [
+		README_BEGIN,
+		`From one run of \`npm run bench\` on ${day}: Node ${process.version}, Chromium ${browser.chromium}, ${cpus().length} CPUs, load average ${load.before.toFixed(1)} before and ${load.after.toFixed(1)} after. Every time is compared with its baseline from the same run; the full tables are in \`bench/results.json\`.`,
+		'',
+		table(['target', 'figure', 'met'], list.map((t) => [t.target.replaceAll('|', '\\|'), t.figure.replaceAll('|', '\\|'), t.met ? 'met' : 'not met'])),
+		README_END,
+	].join('\n')
+	await writeFile(readmeFile, readme.slice(0, begin) + block + readme.slice(end + README_END.length))
+	log('rewrote the Performance table in README.md')
+}
