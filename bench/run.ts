@@ -163,7 +163,7 @@ const output = [
 	'Cost per request with a valid token (Node, axios with an adapter that answers at once; median of rounds):',
 	table(['client', 'requests/s', 'µs/request', '× bare axios'], requestCost.map((c) => [c.name, c.requestsPerSecond.toFixed(0), c.microsPerRequest.toFixed(2), c.costVsBare.toFixed(2)])),
 	'',
-	`Page↔worker round trip (raw hello, ${browser.roundTrip.count} sequential): median ${ms(browser.roundTrip.medianMs, 2)}, p99 ${ms(browser.roundTrip.p99Ms, 2)}, mean ${ms(browser.roundTrip.meanMs, 3)} (performance.now() is coarsened to 0.1 ms here)`,
+	`Page↔worker round trip (a hello through the client's transport, ${browser.roundTrip.count} sequential): median ${ms(browser.roundTrip.medianMs, 2)}, p99 ${ms(browser.roundTrip.p99Ms, 2)}, mean ${ms(browser.roundTrip.meanMs, 3)} (performance.now() is coarsened to 0.1 ms here)`,
 	`Forced refresh from a tab (with the ${REFRESH_DELAY_MS} ms endpoint delay): ${ms(browser.refreshRoundTripMs)}`,
 	'',
 	'Bundle sizes (esbuild, minified, axios external; eager = the entry and its static imports, lazy = behind import()):',
