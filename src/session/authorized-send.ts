@@ -18,6 +18,8 @@ export interface Attempt<T> {
 export interface AuthorizedSender {
 	/** Relative URLs count from the page; a URL that does not parse gets no token. */
 	authorizes(url: string): boolean
+	/** The app's rule itself, for an adapter that keeps the URLs it parsed. */
+	authorize(url: URL): boolean
 	/** The token to send now, without waiting; undefined when the caller must await token(). */
 	tokenNow(): string | null | undefined
 	token(signal?: AbortSignal): Promise<string | null>
@@ -46,6 +48,7 @@ export function authorizedSender(session: TabSession, authorize: (url: URL) => b
 				return false
 			}
 		},
+		authorize,
 		tokenNow: session.freshToken,
 		token: (signal) => session.gate.track(session.tokenForRequest(signal)),
 		send: (attempt) => session.gate.track(attempt.send(attempt.token).then((value) => settle(attempt, { ok: true, value }), (error: unknown) => settle(attempt, { ok: false, error }))),
