@@ -70,6 +70,12 @@ function targets(sizes: BundleSize[], cost: RequestCostResult[], browser: Browse
 		figure: library === undefined || aar === undefined ? 'not run' : `${library.costVsBare.toFixed(2)}× vs ${aar.costVsBare.toFixed(2)}×`,
 		met: library !== undefined && aar !== undefined && library.microsPerRequest < aar.microsPerRequest,
 	})
+	const clientFetch = cost.find((c) => c.name === 'sw-token-broker client.fetch')
+	list.push({
+		target: 'client.fetch cost ≤ 1.05× bare fetch (valid token)',
+		figure: clientFetch === undefined ? 'not run' : `${clientFetch.costVsBare.toFixed(2)}×`,
+		met: clientFetch !== undefined && clientFetch.costVsBare <= 1.05,
+	})
 
 	// "One request time" at this scale is the same 2,000-request burst with a valid token.
 	const allowed = largest?.baselineMs === null || largest === undefined ? undefined : browser.refreshRoundTripMs + largest.baselineMs + 10
