@@ -16,8 +16,25 @@ function requestUrl(config: InternalAxiosRequestConfig): string {
 	return url === '' ? baseURL : `${baseURL.replace(/\/?\/$/, '')}/${url.replace(/^\/+/, '')}`
 }
 
-function withToken(config: InternalAxiosRequestConfig, token: string | null): InternalAxiosRequestConfig {
-	if (token !== null) config.headers.set('Authorization', `Bearer ${token}`)
+/** Request URLs as parsed, by page and URL: parsing is most of what authorizing costs, and an app asks for the same few URLs. */
+const parsed = new Map<string, URL>()
+
+/** sender.authorizes, with each URL parsed once. */
+function authorizes(sender: AuthorizedSender, url: string): boolean {
+	const base = globalThis.location?.href
+	// A serialized URL has no space: the key is unambiguous.
+	const key = `${base} ${url}`
+	// Bounded: an app with ever new URLs (ids in paths) starts it over.
+	if (parsed.size > 99) parsed.clear()
+	try {
+		return sender.authorize(parsed.get(key) ?? parsed.set(key, new URL(url, base)).get(key)!)
+	} catch {
+		return false
+	}
+}
+
+function withToken(config: InternalAxiosRequestConfig, token: string | null | undefined): InternalAxiosRequestConfig {
+	if (token != null) config.headers.set('Authorization', `Bearer ${token}`)
 	return config
 }
 
@@ -30,7 +47,7 @@ function isRefused(sender: AuthorizedSender, outcome: Outcome<AxiosResponse>): b
 	if (response?.status !== 401) return false
 	// After a redirect the 401 may come from an origin we never sent the token to: not ours to refresh.
 	const finalUrl = (response.request as { responseURL?: unknown } | undefined)?.responseURL
-	return typeof finalUrl !== 'string' || finalUrl === '' || sender.authorizes(finalUrl)
+	return typeof finalUrl !== 'string' || finalUrl === '' || authorizes(sender, finalUrl)
 }
 
 /**
@@ -41,15 +58,19 @@ function isRefused(sender: AuthorizedSender, outcome: Outcome<AxiosResponse>): b
 export function attachAxios(client: object, instance: AxiosInstance): () => void {
 	const sender = senderOf(client)
 
-	const retrying = (inner: InternalAxiosRequestConfig['adapter'], token: string | null): Wrapped => {
+	/** `token` undefined: none was fresh when the interceptor ran, and the adapter waits for one. */
+	const retrying = (inner: InternalAxiosRequestConfig['adapter'], token: string | null | undefined): Wrapped => {
 		const adapter: Wrapped = (config) => {
-			const send = getAdapter(inner, config)
-			return sender.send<AxiosResponse>({
-				token,
-				signal: config.signal as AbortSignal | undefined,
+			const signal = config.signal as AbortSignal | undefined
+			// getAdapter returns a function as it is; names ('fetch') depend on the config (its env.fetch).
+			const send = typeof inner === 'function' ? inner : getAdapter(inner, config)
+			const attempt = (first: string | null) => sender.send<AxiosResponse>({
+				token: first,
+				signal,
 				send: (current) => send(withToken(config, current)),
 				refused: (outcome) => isRefused(sender, outcome),
-			}).catch((error: unknown) => {
+			})
+			return (token === undefined ? sender.token(signal).then(attempt) : attempt(token)).catch((error: unknown) => {
 				throw cancelled(config, error)
 			})
 		}
@@ -57,21 +78,28 @@ export function attachAxios(client: object, instance: AxiosInstance): () => void
 		return adapter
 	}
 
-	const onRequest = (config: InternalAxiosRequestConfig): InternalAxiosRequestConfig | Promise<InternalAxiosRequestConfig> => {
-		if (!sender.authorizes(requestUrl(config))) return config
-		const inner = (config.adapter as Wrapped | undefined)?.[INNER] ?? config.adapter
-		const send = (token: string | null) => {
-			config.adapter = retrying(inner, token)
-			return withToken(config, token)
-		}
-		// The hot path: a valid token in memory, no await, no message.
-		const token = sender.tokenNow()
-		if (token !== undefined) return send(token)
-		return sender.token(config.signal as AbortSignal | undefined).then(send, (error: unknown) => {
-			throw cancelled(config, error)
-		})
+	const authorized = (config: InternalAxiosRequestConfig, token: string | null | undefined): InternalAxiosRequestConfig => {
+		config.adapter = retrying((config.adapter as Wrapped | undefined)?.[INNER] ?? config.adapter, token)
+		return withToken(config, token)
 	}
-
-	const id = instance.interceptors.request.use(onRequest)
-	return () => instance.interceptors.request.eject(id)
+	const fresh = () => sender.tokenNow() !== undefined
+	// The hot path, a valid token in memory: synchronous, so axios chains no promise through the
+	// interceptors. Should the token stop being fresh between runWhen and here, the adapter waits.
+	const now = instance.interceptors.request.use(
+		(config) => authorizes(sender, requestUrl(config)) ? authorized(config, sender.tokenNow()) : config,
+		undefined,
+		{ synchronous: true, runWhen: fresh },
+	)
+	// The first sync, or a refresh ahead of expiry: the token is awaited here, so the app's later interceptors see it.
+	const later = instance.interceptors.request.use(
+		(config) => !authorizes(sender, requestUrl(config)) ? config : sender.token(config.signal as AbortSignal | undefined).then((token) => authorized(config, token), (error: unknown) => {
+			throw cancelled(config, error)
+		}),
+		undefined,
+		{ runWhen: () => !fresh() },
+	)
+	return () => {
+		instance.interceptors.request.eject(now)
+		instance.interceptors.request.eject(later)
+	}
 }

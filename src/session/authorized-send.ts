@@ -18,6 +18,8 @@ export interface Attempt<T> {
 export interface AuthorizedSender {
 	/** Relative URLs count from the page; a URL that does not parse gets no token. */
 	authorizes(url: string): boolean
+	/** The app's rule itself, for an adapter that keeps the URLs it parsed. */
+	authorize(url: URL): boolean
 	/** The token to send now, without waiting; undefined when the caller must await token(). */
 	tokenNow(): string | null | undefined
 	token(signal?: AbortSignal): Promise<string | null>
@@ -30,14 +32,14 @@ export interface AuthorizedSender {
  * replaced is retried with the current one, without a refresh. Counted for the onLogout wait.
  */
 export function authorizedSender(session: TabSession, authorize: (url: URL) => boolean): AuthorizedSender {
-	const send = async <T>(attempt: Attempt<T>): Promise<T> => {
-		const first = await attempt.send(attempt.token).then((value): Outcome<T> => ({ ok: true, value }), (error: unknown): Outcome<T> => ({ ok: false, error }))
-		if (!attempt.refused(first)) return unwrap(first)
+	const retry = async <T>(attempt: Attempt<T>, first: Outcome<T>): Promise<T> => {
 		const { accessToken } = await abortable(session.refreshAfter(attempt.token), attempt.signal)
 		if (accessToken === null) return unwrap(first)
 		attempt.cannotRetry?.()
 		return attempt.send(accessToken)
 	}
+	// No async function on the way of an answer that is not refused: one promise per request, not three.
+	const settle = <T>(attempt: Attempt<T>, first: Outcome<T>): T | Promise<T> => (attempt.refused(first) ? retry(attempt, first) : unwrap(first))
 	return {
 		authorizes(url) {
 			try {
@@ -46,9 +48,10 @@ export function authorizedSender(session: TabSession, authorize: (url: URL) => b
 				return false
 			}
 		},
+		authorize,
 		tokenNow: session.freshToken,
 		token: (signal) => session.gate.track(session.tokenForRequest(signal)),
-		send: (attempt) => session.gate.track(send(attempt)),
+		send: (attempt) => session.gate.track(attempt.send(attempt.token).then((value) => settle(attempt, { ok: true, value }), (error: unknown) => settle(attempt, { ok: false, error }))),
 	}
 }
 
