@@ -19,7 +19,7 @@ const PAGES = ['library', 'baseline'] as const
 type Variant = (typeof PAGES)[number]
 
 /** Navigations per page in the warm and cold cases, and rounds of restored tabs. */
-const SAMPLES = { warm: 15, cold: 10, restoredRounds: 3, restoredTabs: 12 } as const
+const SAMPLES = { warm: 15, cold: 10, restoredRounds: 5, restoredTabs: 12 } as const
 const PAGE_TIMEOUT_MS = 20_000
 
 export interface PageLoadCase {
