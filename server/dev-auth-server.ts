@@ -61,6 +61,18 @@ export interface DevAuthStats {
 	revokedSessions: number
 }
 
+/** One /api/* or refresh request as the server saw it: recorded only while setTimeline(true). */
+export interface TimelineEntry {
+	kind: 'api' | 'refresh'
+	/** Epoch ms when the request arrived and when its answer was written (or the socket closed). */
+	arrivedAt: number
+	finishedAt: number
+	/** 0 when no answer was written. */
+	status: number
+	/** The client's port: which connection carried it, to see how the browser spreads requests over its sockets. */
+	clientPort: number
+}
+
 export interface DevAuthServer {
 	url: string
 	port: number
@@ -74,6 +86,13 @@ export interface DevAuthServer {
 	setRetryAfter(seconds: number | undefined): void
 	/** When each refresh call arrived (epoch ms), oldest first; the last 10 000. */
 	refreshCallTimes(): number[]
+	/**
+	 * Off by default. While on, every /api/* and refresh request is recorded (the last 100 000);
+	 * turning it on clears what was recorded before.
+	 */
+	setTimeline(on: boolean): void
+	/** The recorded requests, in the order they finished. */
+	timeline(): TimelineEntry[]
 	setAccessTtl(ms: number): void
 	/** Every access token issued so far is rejected by /api; refresh tokens stay valid. */
 	expireAccessTokens(): void
@@ -99,6 +118,7 @@ const DEMO_USERNAME = 'demo'
 const DEMO_PASSWORD = 'demo'
 const REFRESH_MODES: readonly RefreshMode[] = ['ok', 'down', 'busy', 'slow', 'hang', 'reject', 'garbage', 'drop']
 const MAX_RECORDED_REFRESH_CALLS = 10_000
+const MAX_TIMELINE_ENTRIES = 100_000
 const REFRESH_COOKIE_ATTRIBUTES = 'HttpOnly; SameSite=Strict; Path=/auth'
 const CLEAR_REFRESH_COOKIE = `rt=; Max-Age=0; ${REFRESH_COOKIE_ATTRIBUTES}`
 const INVALID_GRANT = { error: 'invalid_grant' }
@@ -131,6 +151,8 @@ export async function startDevAuthServer(options: DevAuthServerOptions = {}): Pr
 		setRefreshDelay: (ms) => app.setRefreshDelay(ms),
 		setRetryAfter: (seconds) => app.setRetryAfter(seconds),
 		refreshCallTimes: () => app.refreshCallTimes(),
+		setTimeline: (on) => app.setTimeline(on),
+		timeline: () => app.timeline(),
 		setAccessTtl: (ms) => app.setAccessTtl(ms),
 		expireAccessTokens: () => app.expireAccessTokens(),
 		revokeAll: () => app.revokeAll(),
@@ -150,6 +172,7 @@ class DevAuthApp {
 	private refreshDelayMs = 0
 	private retryAfterS: number | undefined
 	private readonly refreshCalls: number[] = []
+	private timelineEntries: TimelineEntry[] | undefined
 	/** Calls held by 'hang', released when the mode changes. */
 	private readonly hanging = new Set<() => void>()
 	private apiDeny = false
@@ -223,6 +246,14 @@ class DevAuthApp {
 		return [...this.refreshCalls]
 	}
 
+	setTimeline(on: boolean): void {
+		this.timelineEntries = on ? [] : undefined
+	}
+
+	timeline(): TimelineEntry[] {
+		return this.timelineEntries?.map((entry) => ({ ...entry })) ?? []
+	}
+
 	setAccessTtl(ms: number): void {
 		this.store.accessTtlMs = ms
 	}
@@ -266,6 +297,8 @@ class DevAuthApp {
 			allowCors(req, res)
 			if (req.method === 'OPTIONS') return answerPreflight(res)
 		}
+		if (pathname.startsWith('/api/')) this.record('api', req, res)
+		else if (req.method === 'POST' && (pathname === '/oauth/token' || pathname === '/auth/refresh')) this.record('refresh', req, res)
 		if (pathname.startsWith('/api/')) return this.api({ req, res, url })
 		const handler = this.routes.get(`${req.method} ${pathname}`)
 		if (handler) return handler({ req, res, url })
@@ -398,6 +431,19 @@ class DevAuthApp {
 			default:
 				return { ok: true, path: pathname }
 		}
+	}
+
+	private record(kind: TimelineEntry['kind'], req: IncomingMessage, res: ServerResponse): void {
+		const entries = this.timelineEntries
+		if (entries === undefined) return
+		const arrivedAt = Date.now()
+		const clientPort = req.socket.remotePort ?? 0
+		res.once('close', () => {
+			// Still the same recording: setTimeline(true) in between starts a new one.
+			if (this.timelineEntries !== entries) return
+			entries.push({ kind, arrivedAt, finishedAt: Date.now(), status: res.writableFinished ? res.statusCode : 0, clientPort })
+			if (entries.length > MAX_TIMELINE_ENTRIES) entries.shift()
+		})
 	}
 
 	private recordApiHeaders(req: IncomingMessage): void {

@@ -44,8 +44,11 @@ export interface TabSession {
 	freshToken(): string | null | undefined
 	/** Waits for the first sync, and for a refresh when the token is about to expire. */
 	tokenForRequest(signal?: AbortSignal): Promise<string | null>
-	/** A request sent with `failedToken` was refused: the broker refreshes once, or returns a newer token it already has. */
-	refreshAfter(failedToken: string | null): Promise<TokenSnapshot>
+	/**
+	 * A request sent with `failedToken` was refused: the broker refreshes once, or returns a newer
+	 * token it already has. `early`: nothing was refused, the token is only due for renewal.
+	 */
+	refreshAfter(failedToken: string | null, early?: boolean): Promise<TokenSnapshot>
 	/**
 	 * The keep-alive ping. If the broker lost the session this tab still holds (a stopped
 	 * worker in memory mode), the tab seeds it back with its access token.
@@ -78,8 +81,11 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 	let state = CONNECTING
 	/** Whether this tab saw a token since the last logout; onLogout runs only for tabs that had a session. */
 	let hadSession = false
-	/** Requests of this tab waiting on the same refresh share one message to the broker. */
-	let pendingRefresh: { failedToken: string | null; result: Promise<TokenSnapshot>; end: (error: LoggedOutError) => void } | null = null
+	/**
+	 * Requests of this tab waiting on the same refresh share one message to the broker. `refused`:
+	 * a request was refused with failedToken (the refresh is not an early or forced one).
+	 */
+	let pendingRefresh: { failedToken: string | null; refused: boolean; result: Promise<TokenSnapshot>; end: (error: LoggedOutError) => void } | null = null
 
 	const send = (message: BrokerRequest) => connection.request(message, timeoutMs)
 
@@ -170,6 +176,8 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 		freshToken() {
 			if (synced !== null) return undefined
 			const { accessToken, expiresAt } = snapshot
+			// A token this tab saw refused would only be refused again: new requests wait for the refresh under way.
+			if (accessToken && pendingRefresh?.refused && pendingRefresh.failedToken === accessToken) return undefined
 			return accessToken === null || expiresAt === undefined || expiresAt - now() > refreshAheadMs() ? accessToken : undefined
 		},
 
@@ -179,7 +187,7 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 			if (fresh !== undefined) return fresh
 			const { accessToken, expiresAt = 0 } = snapshot
 			try {
-				return (await abortable(session.refreshAfter(accessToken), signal)).accessToken
+				return (await abortable(session.refreshAfter(accessToken, true), signal)).accessToken
 			} catch (error) {
 				// A token that has not expired yet still works if the early refresh could not be done.
 				if (error instanceof LoggedOutError || expiresAt <= now() || signal?.aborted) throw error
@@ -187,7 +195,7 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 			}
 		},
 
-		refreshAfter(failedToken) {
+		refreshAfter(failedToken, early) {
 			if (pendingRefresh?.failedToken === failedToken) return pendingRefresh.result
 			// This tab already holds a newer token (the refresh reached it as a broadcast): no message needed.
 			if (failedToken !== null && snapshot.accessToken !== null && snapshot.accessToken !== failedToken) return Promise.resolve(snapshot)
@@ -213,7 +221,7 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 				.finally(() => {
 					if (pendingRefresh?.result === result) pendingRefresh = null
 				})
-			pendingRefresh = { failedToken, result, end }
+			pendingRefresh = { failedToken, refused: !early, result, end }
 			return result
 		},
 
@@ -226,7 +234,7 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 		resume() {
 			if (synced !== null || snapshot.accessToken === null) return
 			send({ type: 'resume' }).catch(() => undefined)
-			if (session.freshToken() === undefined) session.refreshAfter(snapshot.accessToken).catch(() => undefined)
+			if (session.freshToken() === undefined) session.refreshAfter(snapshot.accessToken, true).catch(() => undefined)
 		},
 
 		get accessToken() {
@@ -243,7 +251,7 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 
 		async refresh() {
 			if (synced !== null) await synced
-			const { accessToken } = await session.refreshAfter(snapshot.accessToken)
+			const { accessToken } = await session.refreshAfter(snapshot.accessToken, true)
 			if (accessToken === null) throw new LoggedOutError('no-refresh-credentials')
 			return accessToken
 		},

@@ -117,6 +117,43 @@ describe('axios interceptors over a shared broker', () => {
 		expect(api.count401()).toBe(30)
 	})
 
+	it('after a 401, new requests of that tab wait for the refresh instead of sending the refused token; an aborted one leaves at once', async () => {
+		const { world, api, tabs } = await setup(1)
+		const gate = deferred<TokenSet>()
+		world.refreshBehaviour = () => gate.promise
+		world.validToken = 'expired'
+		const first = tabs[0]!.http.get('/api/first')
+		await vi.waitFor(() => expect(world.refreshCalls).toHaveLength(1))
+		const later = tabs[0]!.http.get('/api/later')
+		const controller = new AbortController()
+		const aborted = errorOf(tabs[0]!.http.get('/api/aborted', { signal: controller.signal }))
+		await flush()
+		expect(api.arrived).toHaveLength(1)
+		controller.abort()
+		expect(axios.isCancel(await aborted)).toBe(true)
+
+		gate.resolve(world.issue())
+		for (const response of await Promise.all([first, later])) expect(response.status).toBe(200)
+		expect(world.refreshCalls).toHaveLength(1)
+		expect(api.calls.map((c) => [c.url.slice(APP.length), c.status])).toEqual([
+			['/api/first', 401],
+			['/api/first', 200],
+			['/api/later', 200],
+		])
+	})
+
+	it('an early refresh does not hold back requests: the token still works until it expires', async () => {
+		const { world, api, tabs } = await setup(1, { expiresIn: 60 })
+		const gate = deferred<TokenSet>()
+		world.refreshBehaviour = () => gate.promise
+		const forced = tabs[0]!.client.refresh()
+		await vi.waitFor(() => expect(world.refreshCalls).toHaveLength(1))
+		expect((await tabs[0]!.http.get('/api/during')).status).toBe(200)
+		expect(api.calls.map((c) => c.authorization)).toEqual(['Bearer access-1'])
+		gate.resolve(world.issue())
+		await forced
+	})
+
 	it('a 401 for a request sent with an older token is retried with the current one, without a refresh', async () => {
 		const { world, api, tabs } = await setup(2)
 		const [a, b] = tabs as [Tab, Tab]

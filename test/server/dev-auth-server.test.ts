@@ -184,6 +184,36 @@ describe('access token expiry', () => {
 	})
 })
 
+describe('timeline', () => {
+	it('records nothing until setTimeline(true), then each API and refresh request with its status and connection', async () => {
+		await start()
+		const tokens = await login()
+		await api(tokens.access_token)
+		expect(server.timeline()).toEqual([])
+
+		const before = Date.now()
+		server.setTimeline(true)
+		server.expireAccessTokens()
+		// Bodies read, so each answer is complete before the timeline is read.
+		await (await api(tokens.access_token)).text()
+		await (await refresh(tokens.refresh_token ?? '')).text()
+		await login()
+		const timeline = server.timeline()
+		expect(timeline.map(({ kind, status }) => ({ kind, status }))).toEqual([{ kind: 'api', status: 401 }, { kind: 'refresh', status: 200 }])
+		for (const entry of timeline) {
+			expect(entry.arrivedAt).toBeGreaterThanOrEqual(before)
+			expect(entry.finishedAt).toBeGreaterThanOrEqual(entry.arrivedAt)
+			expect(entry.clientPort).toBeGreaterThan(0)
+		}
+
+		server.setTimeline(true)
+		expect(server.timeline()).toEqual([])
+		server.setTimeline(false)
+		await api(tokens.access_token)
+		expect(server.timeline()).toEqual([])
+	})
+})
+
 describe('refresh rotation', () => {
 	beforeEach(async () => {
 		await start()
