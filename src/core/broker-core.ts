@@ -1,4 +1,5 @@
 import { LoggedOutError } from './errors/logged-out-error.js'
+import { messageOf } from './errors/serialize.js'
 import { LoginFailedError } from './errors/login-failed-error.js'
 import { RefreshUnavailableError } from './errors/refresh-unavailable-error.js'
 import { type BrokerBroadcast, type BrokerRequest, type ExchangeRequest, type HeldTokens, type LogoutReason, MAX_WAIT_MS, type SessionState, type TokenSet, type TokenSnapshot } from './protocol.js'
@@ -393,7 +394,7 @@ export class BrokerCore {
 		const tokens = await exchanged
 			.catch((error: unknown) => {
 				if (error instanceof LoginFailedError) throw error
-				throw new LoginFailedError(`The sign-in did not complete: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+				throw new LoginFailedError(`The sign-in did not complete: ${messageOf(error)}`, { cause: error })
 			})
 			.finally(() => this.#exchanges.delete(exchanged))
 		return this.#adopt(tokens)
@@ -463,7 +464,7 @@ export class BrokerCore {
 		const ending: Promise<void> = (work.length === 0 ? call() : Promise.allSettled(work).then(call))
 			.then(
 				() => this.#emit({ type: 'server-logout', outcome: 'ok' }),
-				(error: unknown) => this.#emit({ type: 'server-logout', outcome: 'failed', error: error instanceof Error ? error.message : String(error) }),
+				(error: unknown) => this.#emit({ type: 'server-logout', outcome: 'failed', error: messageOf(error) }),
 			)
 			.finally(() => this.#serverLogouts.delete(ending))
 		this.#serverLogouts.add(ending)
