@@ -1,7 +1,7 @@
 import { LoginFailedError } from './errors/login-failed-error.js'
 import { messageOf } from './errors/serialize.js'
 import type { ExchangeRequest, TokenSet } from './protocol.js'
-import { asRecord, checkedTokenSet, oauthErrorOf, tokenSetFromBody } from './token-response.js'
+import { asRecord, checkedTokenSet, oauthErrorOf, statusText, tokenSetFromBody } from './token-response.js'
 
 /** Maps a login endpoint's JSON answer that is not OAuth-shaped to a TokenSet. */
 export type ReadTokens = (body: unknown) => TokenSet
@@ -54,7 +54,7 @@ export function exchangeWith(readTokens?: ReadTokens): (request: ExchangeRequest
 		const body: unknown = await response.json().catch(() => undefined)
 		if (!response.ok) {
 			const oauthError = oauthErrorOf(asRecord(body))
-			throw new LoginFailedError(`The sign-in was refused (${response.status}${oauthError ? ` ${oauthError}` : ''}).`, { status: response.status, oauthError })
+			throw new LoginFailedError(`The sign-in was refused (${statusText(response.status, oauthError)}).`, { status: response.status, oauthError })
 		}
 		return tokensOf(body, readTokens, response.status)
 	}

@@ -19,6 +19,11 @@ export function oauthErrorOf(body: JsonBody): string | undefined {
 	return typeof body?.error === 'string' ? body.error.slice(0, 200) : undefined
 }
 
+/** A failed answer as messages name it: the status, and the OAuth error when there is one. */
+export function statusText(status: number, oauthError: string | undefined): string {
+	return oauthError ? `${status} ${oauthError}` : `${status}`
+}
+
 /** The one rule for a usable token set, whatever shape it came in: an access token, the rest when valid. */
 function tokenSet(accessToken: unknown, refreshToken: unknown, expiresIn: unknown, expiresAt?: unknown): TokenSet | undefined {
 	if (typeof accessToken !== 'string' || accessToken.length === 0) return undefined
@@ -64,7 +69,7 @@ export function retryAfterMs(response: Response, now: number = Date.now()): numb
 export async function readTokenResponse(response: Response): Promise<TokenSet> {
 	const body = await readJsonBody(response)
 	const oauthError = oauthErrorOf(body)
-	const status = `${response.status}${oauthError ? ` ${oauthError}` : ''}`
+	const status = statusText(response.status, oauthError)
 	if (!response.ok && classifyTokenFailure(response.status, oauthError) === 'rejected') {
 		const problem = configurationProblem(oauthError)
 		const message = problem === undefined
