@@ -98,9 +98,9 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				origin,
 				broadcast,
 				isOnline: () => globalThis.navigator?.onLine ?? true,
-				...(options.refreshTimeoutMs === undefined ? {} : { refreshTimeoutMs: options.refreshTimeoutMs }),
-				...(store === undefined ? {} : { store }),
-				...(onEvent === undefined ? {} : { onEvent }),
+				refreshTimeoutMs: options.refreshTimeoutMs,
+				store,
+				onEvent,
 			})
 			const handoverTimeoutMs = maxIdleWaitMs(options.refreshTimeoutMs) + HANDOVER_SLACK_MS
 			/**

@@ -1,9 +1,10 @@
 import { LoggedOutError } from './errors/logged-out-error.js'
+import { messageOf } from './errors/serialize.js'
 import { LoginFailedError } from './errors/login-failed-error.js'
 import { RefreshUnavailableError } from './errors/refresh-unavailable-error.js'
 import { type BrokerBroadcast, type BrokerRequest, type ExchangeRequest, type HeldTokens, type LogoutReason, MAX_WAIT_MS, type SessionState, type TokenSet, type TokenSnapshot } from './protocol.js'
 import { parseSessionState } from './parse-message.js'
-import type { RefreshFunction } from './refresh-function.js'
+import type { RefreshContext, RefreshFunction } from './refresh-function.js'
 import { MAX_RETRY_AFTER_MS, asTransient, backoffMs, configurationProblem, isDefinitive } from './refresh-policy.js'
 import { timeLimit } from './time-limit.js'
 import { holdTokens, snapshotOf } from './tokens.js'
@@ -325,7 +326,7 @@ export class BrokerCore {
 		const previous = this.#tokens
 		let result: TokenSet
 		try {
-			result = await this.#abortAfter('refresh', this.#refreshTimeoutMs * REFRESH_HARD_CAP_FACTOR, (signal) => this.#options.refresh(previous?.refreshToken === undefined ? { signal } : { refreshToken: previous.refreshToken, signal }))
+			result = await this.#present('refresh', this.#options.refresh, previous?.refreshToken)
 			if (typeof result?.accessToken !== 'string' || result.accessToken.length === 0) {
 				throw new RefreshUnavailableError('the refresh function returned no access token')
 			}
@@ -366,6 +367,11 @@ export class BrokerCore {
 		return this.snapshot()
 	}
 
+	/** A call of the app's refresh or logout, which may rotate or end the credential: it runs up to the hard cap. */
+	#present<T>(operation: string, call: (context: RefreshContext) => Promise<T>, refreshToken: string | undefined): Promise<T> {
+		return this.#abortAfter(operation, this.#refreshTimeoutMs * REFRESH_HARD_CAP_FACTOR, (signal) => call(refreshToken === undefined ? { signal } : { refreshToken, signal }))
+	}
+
 	/** Raced as well as signalled: a refresh function that ignores its signal must not hang us. */
 	#abortAfter<T>(operation: string, timeoutMs: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
 		const controller = new AbortController()
@@ -393,7 +399,7 @@ export class BrokerCore {
 		const tokens = await exchanged
 			.catch((error: unknown) => {
 				if (error instanceof LoginFailedError) throw error
-				throw new LoginFailedError(`The sign-in did not complete: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+				throw new LoginFailedError(`The sign-in did not complete: ${messageOf(error)}`, { cause: error })
 			})
 			.finally(() => this.#exchanges.delete(exchanged))
 		return this.#adopt(tokens)
@@ -458,12 +464,12 @@ export class BrokerCore {
 	#endAtServer(refreshToken: string | undefined): void {
 		const logout = this.#options.refresh.logout
 		if (logout === undefined) return
-		const call = () => this.#abortAfter('logout', this.#refreshTimeoutMs * REFRESH_HARD_CAP_FACTOR, (signal) => logout(refreshToken === undefined ? { signal } : { refreshToken, signal }))
+		const call = () => this.#present('logout', logout, refreshToken)
 		const work = this.#sessionWork()
 		const ending: Promise<void> = (work.length === 0 ? call() : Promise.allSettled(work).then(call))
 			.then(
 				() => this.#emit({ type: 'server-logout', outcome: 'ok' }),
-				(error: unknown) => this.#emit({ type: 'server-logout', outcome: 'failed', error: error instanceof Error ? error.message : String(error) }),
+				(error: unknown) => this.#emit({ type: 'server-logout', outcome: 'failed', error: messageOf(error) }),
 			)
 			.finally(() => this.#serverLogouts.delete(ending))
 		this.#serverLogouts.add(ending)

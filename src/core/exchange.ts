@@ -1,6 +1,7 @@
 import { LoginFailedError } from './errors/login-failed-error.js'
+import { messageOf } from './errors/serialize.js'
 import type { ExchangeRequest, TokenSet } from './protocol.js'
-import { asRecord, checkedTokenSet, oauthErrorOf, tokenSetFromBody } from './token-response.js'
+import { asRecord, checkedTokenSet, oauthErrorOf, statusText, tokenSetFromBody } from './token-response.js'
 
 /** Maps a login endpoint's JSON answer that is not OAuth-shaped to a TokenSet. */
 export type ReadTokens = (body: unknown) => TokenSet
@@ -19,7 +20,7 @@ function tokensOf(body: unknown, readTokens: ReadTokens | undefined, status: num
 	try {
 		tokens = readTokens === undefined ? tokenSetFromBody(asRecord(body)) : checkedTokenSet(readTokens(body))
 	} catch (error) {
-		throw new LoginFailedError(`The sign-in answered ${status}, but readTokens could not read it: ${error instanceof Error ? error.message : String(error)}`, { status, cause: error })
+		throw new LoginFailedError(`The sign-in answered ${status}, but readTokens could not read it: ${messageOf(error)}`, { status, cause: error })
 	}
 	if (tokens === undefined) {
 		throw new LoginFailedError(`The sign-in answered ${status} without an access token${readTokens === undefined ? ' (expected access_token or accessToken; give the broker a readTokens option for other shapes)' : ' in what readTokens returned'}.`, { status })
@@ -53,7 +54,7 @@ export function exchangeWith(readTokens?: ReadTokens): (request: ExchangeRequest
 		const body: unknown = await response.json().catch(() => undefined)
 		if (!response.ok) {
 			const oauthError = oauthErrorOf(asRecord(body))
-			throw new LoginFailedError(`The sign-in was refused (${response.status}${oauthError ? ` ${oauthError}` : ''}).`, { status: response.status, oauthError })
+			throw new LoginFailedError(`The sign-in was refused (${statusText(response.status, oauthError)}).`, { status: response.status, oauthError })
 		}
 		return tokensOf(body, readTokens, response.status)
 	}

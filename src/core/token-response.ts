@@ -19,28 +19,32 @@ export function oauthErrorOf(body: JsonBody): string | undefined {
 	return typeof body?.error === 'string' ? body.error.slice(0, 200) : undefined
 }
 
+/** A failed answer as messages name it: the status, and the OAuth error when there is one. */
+export function statusText(status: number, oauthError: string | undefined): string {
+	return oauthError ? `${status} ${oauthError}` : `${status}`
+}
+
+/** The one rule for a usable token set, whatever shape it came in: an access token, the rest when valid. */
+function tokenSet(accessToken: unknown, refreshToken: unknown, expiresIn: unknown, expiresAt?: unknown): TokenSet | undefined {
+	if (typeof accessToken !== 'string' || accessToken.length === 0) return undefined
+	const tokens: TokenSet = { accessToken }
+	if (typeof refreshToken === 'string' && refreshToken.length > 0) tokens.refreshToken = refreshToken
+	if (Number.isFinite(expiresAt)) tokens.expiresAt = expiresAt as number
+	if (Number.isFinite(expiresIn) && (expiresIn as number) > 0) tokens.expiresIn = expiresIn as number
+	return tokens
+}
+
 /** What an app's readTokens returned, checked as any input: undefined unless it is a usable TokenSet. */
 export function checkedTokenSet(value: unknown): TokenSet | undefined {
 	if (typeof value !== 'object' || value === null) return undefined
 	const { accessToken, refreshToken, expiresAt, expiresIn } = value as Record<string, unknown>
-	if (typeof accessToken !== 'string' || accessToken.length === 0) return undefined
-	const tokens: TokenSet = { accessToken }
-	if (typeof refreshToken === 'string' && refreshToken.length > 0) tokens.refreshToken = refreshToken
-	if (typeof expiresAt === 'number' && Number.isFinite(expiresAt)) tokens.expiresAt = expiresAt
-	if (typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0) tokens.expiresIn = expiresIn
-	return tokens
+	return tokenSet(accessToken, refreshToken, expiresIn, expiresAt)
 }
 
 /** Accepts both RFC 6749 snake_case and camelCase token responses; undefined without a usable access token. */
 export function tokenSetFromBody(body: JsonBody): TokenSet | undefined {
-	const accessToken = body?.access_token ?? body?.accessToken
-	if (typeof accessToken !== 'string' || accessToken.length === 0) return undefined
-	const tokens: TokenSet = { accessToken }
-	const refreshToken = body?.refresh_token ?? body?.refreshToken
-	if (typeof refreshToken === 'string' && refreshToken.length > 0) tokens.refreshToken = refreshToken
-	const expiresIn = Number(body?.expires_in ?? body?.expiresIn)
-	if (Number.isFinite(expiresIn) && expiresIn > 0) tokens.expiresIn = expiresIn
-	return tokens
+	// Endpoints send expires_in as a number or a numeric string.
+	return tokenSet(body?.access_token ?? body?.accessToken, body?.refresh_token ?? body?.refreshToken, Number(body?.expires_in ?? body?.expiresIn))
 }
 
 /**
@@ -65,7 +69,7 @@ export function retryAfterMs(response: Response, now: number = Date.now()): numb
 export async function readTokenResponse(response: Response): Promise<TokenSet> {
 	const body = await readJsonBody(response)
 	const oauthError = oauthErrorOf(body)
-	const status = `${response.status}${oauthError ? ` ${oauthError}` : ''}`
+	const status = statusText(response.status, oauthError)
 	if (!response.ok && classifyTokenFailure(response.status, oauthError) === 'rejected') {
 		const problem = configurationProblem(oauthError)
 		const message = problem === undefined

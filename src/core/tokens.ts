@@ -1,10 +1,5 @@
 import type { HeldTokens, TokenSet, TokenSnapshot } from './protocol.js'
 
-function numericClaim(claims: Record<string, unknown>, name: string): number | undefined {
-	const value = claims[name]
-	return typeof value === 'number' && Number.isFinite(value) ? value : undefined
-}
-
 /**
  * When a JWT access token expires, in the local clock (ms); opaque tokens yield undefined.
  * `exp` is the server's clock: with `iat` beside it, the lifetime (exp − iat) counts from
@@ -14,17 +9,17 @@ function numericClaim(claims: Record<string, unknown>, name: string): number | u
 export function jwtExpiry(token: string, receivedAt: number): number | undefined {
 	const payload = token.split('.')[1]
 	if (payload === undefined) return undefined
-	let claims: unknown
+	let claims: object
 	try {
-		claims = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/')))
+		// Any JSON parses: null has no claims, and a number or string has none of these.
+		claims = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) ?? {}
 	} catch {
 		return undefined
 	}
-	if (typeof claims !== 'object' || claims === null) return undefined
-	const exp = numericClaim(claims as Record<string, unknown>, 'exp')
-	if (exp === undefined) return undefined
-	const iat = numericClaim(claims as Record<string, unknown>, 'iat')
-	return iat === undefined || iat > exp ? exp * 1000 : receivedAt + (exp - iat) * 1000
+	// Typed as claimed; Number.isFinite rejects whatever is not a number.
+	const { exp, iat } = claims as { exp: number; iat: number }
+	if (!Number.isFinite(exp)) return undefined
+	return Number.isFinite(iat) && iat <= exp ? receivedAt + (exp - iat) * 1000 : exp * 1000
 }
 
 /**

@@ -94,9 +94,9 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 			post({ type: 'session', state, broadcast: message })
 			deliver(message)
 		},
-		...(options.refreshTimeoutMs === undefined ? {} : { refreshTimeoutMs: options.refreshTimeoutMs }),
+		refreshTimeoutMs: options.refreshTimeoutMs,
 		store: sessionStorageStore(),
-		...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+		onEvent: options.onEvent,
 	})
 
 	channel.onmessage = (event: MessageEvent) => {

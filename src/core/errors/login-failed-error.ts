@@ -3,8 +3,8 @@ import { TokenBrokerError } from './token-broker-error.js'
 /** exchange() was refused, by the server or by the broker's exchangeUrls rule. The current session is untouched. */
 export class LoginFailedError extends TokenBrokerError {
 	override readonly name = 'LoginFailedError'
-	readonly status: number | undefined
-	readonly oauthError: string | undefined
+	declare readonly status: number | undefined
+	declare readonly oauthError: string | undefined
 
 	constructor(message: string, options: { status?: number; oauthError?: string; cause?: unknown } = {}) {
 		super(message, { cause: options.cause })

@@ -6,10 +6,10 @@ import { TokenBrokerError } from './token-broker-error.js'
  */
 export class RefreshRejectedError extends TokenBrokerError {
 	override readonly name = 'RefreshRejectedError'
-	readonly reason: 'refresh-rejected' | 'no-refresh-credentials'
-	readonly status: number | undefined
+	declare readonly reason: 'refresh-rejected' | 'no-refresh-credentials'
+	declare readonly status: number | undefined
 	/** The OAuth `error` of the token endpoint's answer; `invalid_client` and `unauthorized_client` mean the broker is misconfigured. */
-	readonly oauthError: string | undefined
+	declare readonly oauthError: string | undefined
 
 	constructor(message: string, options: { reason?: 'refresh-rejected' | 'no-refresh-credentials'; status?: number; oauthError?: string | undefined; cause?: unknown } = {}) {
 		super(message, { cause: options.cause })

@@ -17,10 +17,10 @@ export interface RefreshUnavailableOptions {
 export class RefreshUnavailableError extends TokenBrokerError {
 	override readonly name = 'RefreshUnavailableError'
 	/** What went wrong, without the advice around it: the broker re-throws it with its own retryAt. */
-	readonly detail: string
-	readonly retryAt: number | undefined
-	readonly retryAfterMs: number | undefined
-	readonly status: number | undefined
+	declare readonly detail: string
+	declare readonly retryAt: number | undefined
+	declare readonly retryAfterMs: number | undefined
+	declare readonly status: number | undefined
 
 	constructor(detail: string, options: RefreshUnavailableOptions = {}) {
 		super(`The token could not be refreshed now (${detail}); the session is kept. Retry ${options.retryAt === undefined ? 'later' : `from ${new Date(options.retryAt).toISOString()}`}.`, { cause: options.cause })

@@ -5,6 +5,11 @@ import { LoginFailedError } from './login-failed-error.js'
 import { ProtocolError } from './protocol-error.js'
 import { RefreshUnavailableError } from './refresh-unavailable-error.js'
 
+/** What went wrong, in words, whatever was thrown: apps' functions may throw anything. */
+export function messageOf(error: unknown): string {
+	return error instanceof Error ? error.message : String(error)
+}
+
 /** Errors cross postMessage as plain data; structured clone would drop their class. */
 export function serializeError(error: unknown): SerializedError {
 	if (!(error instanceof Error)) return { name: 'Error', message: String(error) }
