@@ -158,14 +158,14 @@ export async function runPageLoadBench(log: (line: string) => void = () => undef
 		await alternate(page, server, token, 1, async () => undefined)
 		const warm = await alternate(page, server, token, SAMPLES.warm, async () => undefined)
 		cases.push(summarise('warm', 'worker running, another tab open', 10, warm))
-		log(`  page load warm: +${cases.at(-1)!.addedMs.toFixed(1)} ms`)
+		log(`  page load warm: ${cases.at(-1)!.addedMs.toFixed(1)} ms added`)
 		// The browser stopped the idle worker; the other tab still holds the token and seeds it back.
 		const cold = await alternate(page, server, token, SAMPLES.cold, async () => {
 			await stopServiceWorkers(page)
 			await sleep(200)
 		})
 		cases.push(summarise('cold', 'worker stopped before the navigation (memory mode: another open tab seeds it)', 50, cold))
-		log(`  page load cold: +${cases.at(-1)!.addedMs.toFixed(1)} ms`)
+		log(`  page load cold: ${cases.at(-1)!.addedMs.toFixed(1)} ms added`)
 		await memory.close()
 
 		const persisted = await browser.newContext()
@@ -174,7 +174,7 @@ export async function runPageLoadBench(log: (line: string) => void = () => undef
 		await signedIn.tab.close()
 		const restoredRun = await restored(persisted, server, signedIn.token, keeper)
 		cases.push(summarise('restored', `${SAMPLES.restoredTabs} tabs restored at once, worker stopped (persist: 'indexeddb'); slowest tab`, 100, restoredRun.marks, restoredRun.slowest))
-		log(`  page load restored: +${cases.at(-1)!.addedMs.toFixed(1)} ms`)
+		log(`  page load restored: ${cases.at(-1)!.addedMs.toFixed(1)} ms added`)
 		await persisted.close()
 		return cases
 	} finally {

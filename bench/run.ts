@@ -98,7 +98,7 @@ function targets(sizes: BundleSize[], cost: RequestCostResult[], browser: Browse
 	for (const load of pageLoad) {
 		list.push({
 			target: `page load, ${load.name}: added time to the first authorized response ≤ ${load.targetMs} ms`,
-			figure: load.failures.length > 0 ? `failed: ${load.failures.join('; ')}` : `+${ms(load.addedMs)} (${ms(load.libraryMs)} vs baseline ${ms(load.baselineMs)})`,
+			figure: load.failures.length > 0 ? `failed: ${load.failures.join('; ')}` : `${load.addedMs >= 0 ? '+' : '−'}${ms(Math.abs(load.addedMs))} (${ms(load.libraryMs)} vs baseline ${ms(load.baselineMs)})`,
 			met: load.failures.length === 0 && load.addedMs <= load.targetMs,
 		})
 	}
