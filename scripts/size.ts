@@ -34,7 +34,8 @@ const SCENARIOS = {
 		code: `import { createTokenClient } from './src/index.ts'\nconst client = createTokenClient()\nclient.fetch('/api')`,
 		splitting: true,
 		target: 3_000,
-		gate: 4_945,
+		// +34 B: a controlled page talks to its controller at once, not after looking up its registration.
+		gate: 4_975,
 	},
 	'axios glue': {
 		code: `import { createTokenClient } from './src/index.ts'\nimport { attachAxios } from './src/axios.ts'\nimport axios from 'axios'\nconst client = createTokenClient()\nattachAxios(client, axios.create())\nclient.fetch('/api')`,

@@ -104,8 +104,9 @@ function afterChoice(chosen: Promise<BrokerConnection>): BrokerConnection {
 let warnedInsecure = false
 
 /**
- * The service worker of the registration findRegistration() finds; otherwise, when a fallback
- * is given, the same broker core in the page; otherwise requests fail with a typed error.
+ * The page's controller, or the service worker of the registration findRegistration() finds;
+ * otherwise, when a fallback is given, the same broker core in the page; otherwise requests fail
+ * with a typed error.
  */
 export function selectConnection({ serviceWorker, fallback, onEvent }: SelectOptions): SelectedConnection {
 	const container = globalThis.navigator?.serviceWorker
@@ -113,7 +114,12 @@ export function selectConnection({ serviceWorker, fallback, onEvent }: SelectOpt
 		warnedInsecure = true
 		console.warn('sw-token-broker: this origin is not secure (plain http): no service worker or Web Locks, so each tab refreshes on its own. Use https or localhost.')
 	}
-	const registration = container === undefined ? Promise.resolve(undefined) : findRegistration(container, serviceWorker)
+	// A controlled page has its worker at hand; finding its registration is a call to the browser,
+	// which a restored session, many tabs loading at once, keeps waiting for tens of milliseconds.
+	const controller = container?.controller
+	const registration: Promise<ServiceWorkerRegistration | ServiceWorker | undefined> = controller && controller.state !== 'redundant'
+		? Promise.resolve(controller)
+		: container === undefined ? Promise.resolve(undefined) : findRegistration(container, serviceWorker)
 	return {
 		connection: afterChoice(registration.then((found) => {
 			if (found !== undefined) return connectServiceWorker(container!, found)

@@ -20,10 +20,10 @@ function fakeWorker(state = 'activated', accessToken = 'at-1') {
 	return { received, worker, registration: { active: worker, scope: 'http://app.test/' } as unknown as ServiceWorkerRegistration }
 }
 
-function fakeContainer(registration: () => ServiceWorkerRegistration | undefined, ready: Promise<ServiceWorkerRegistration> = new Promise(() => undefined)): ServiceWorkerContainer {
+function fakeContainer(registration: () => ServiceWorkerRegistration | undefined, ready: Promise<ServiceWorkerRegistration> = new Promise(() => undefined), controller: unknown = null): ServiceWorkerContainer {
 	return {
 		ready,
-		controller: null,
+		controller,
 		getRegistration: async () => registration(),
 		addEventListener() {},
 		removeEventListener() {},
@@ -136,5 +136,40 @@ describe('selectConnection', () => {
 		await expect(connection.request({ type: 'hello' }, 2_000)).resolves.toMatchObject({ accessToken: 'at-live' })
 		expect(stale.received).toEqual([])
 		expect(live.received).toHaveLength(1)
+	})
+
+	it('a controlled page talks to its controller at once, before the browser has listed any registration', async () => {
+		const { received, worker } = fakeWorker()
+		const listed = vi.fn(() => undefined)
+		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(listed, undefined, worker) })
+		const { connection, host } = selectConnection({ serviceWorker: new Promise(() => undefined), fallback, onEvent: undefined })
+		await expect(host).resolves.toBe('service-worker')
+		await expect(connection.request({ type: 'hello' }, 1_000)).resolves.toMatchObject({ accessToken: 'at-1' })
+		expect(received).toEqual([{ type: 'hello' }])
+		expect(listed).not.toHaveBeenCalled()
+		connection.close()
+	})
+
+	it('a redundant controller is never messaged: the registration is looked up instead', async () => {
+		const stale = fakeWorker('redundant', 'from-the-dead')
+		const live = fakeWorker('activated', 'at-live')
+		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(() => live.registration, undefined, stale.worker) })
+		const { connection } = selectConnection({ serviceWorker: undefined, fallback: false, onEvent: undefined })
+		await expect(connection.request({ type: 'hello' }, 2_000)).resolves.toMatchObject({ accessToken: 'at-live' })
+		expect(stale.received).toEqual([])
+		connection.close()
+	})
+
+	it('once the controller is replaced (a new version took over), requests go to the registration\'s live worker', async () => {
+		const old = fakeWorker('activated', 'at-old')
+		const next = fakeWorker('activated', 'at-new')
+		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(() => next.registration, undefined, old.worker) })
+		const { connection } = selectConnection({ serviceWorker: undefined, fallback: false, onEvent: undefined })
+		await expect(connection.request({ type: 'hello' }, 2_000)).resolves.toMatchObject({ accessToken: 'at-old' })
+		old.worker.state = 'redundant'
+		await expect(connection.request({ type: 'hello' }, 2_000)).resolves.toMatchObject({ accessToken: 'at-new' })
+		expect(old.received).toHaveLength(1)
+		expect(next.received).toHaveLength(1)
+		connection.close()
 	})
 })
