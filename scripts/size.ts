@@ -35,7 +35,8 @@ const SCENARIOS = {
 		splitting: true,
 		target: 3_000,
 		// +34 B: a controlled page talks to its controller at once, not after looking up its registration.
-		gate: 4_975,
+		// +35 B: the sender keeps the URLs it parsed for client.fetch too (the axios glue lost 60 B with it).
+		gate: 5_010,
 	},
 	'axios glue': {
 		code: `import { createTokenClient } from './src/index.ts'\nimport { attachAxios } from './src/axios.ts'\nimport axios from 'axios'\nconst client = createTokenClient()\nattachAxios(client, axios.create())\nclient.fetch('/api')`,

@@ -16,23 +16,6 @@ function requestUrl(config: InternalAxiosRequestConfig): string {
 	return url === '' ? baseURL : `${baseURL.replace(/\/?\/$/, '')}/${url.replace(/^\/+/, '')}`
 }
 
-/** Request URLs as parsed, by page and URL: parsing is most of what authorizing costs, and an app asks for the same few URLs. */
-const parsed = new Map<string, URL>()
-
-/** sender.authorizes, with each URL parsed once. */
-function authorizes(sender: AuthorizedSender, url: string): boolean {
-	const base = globalThis.location?.href
-	// A serialized URL has no space: the key is unambiguous.
-	const key = `${base} ${url}`
-	// Bounded: an app with ever new URLs (ids in paths) starts it over.
-	if (parsed.size > 99) parsed.clear()
-	try {
-		return sender.authorize(parsed.get(key) ?? parsed.set(key, new URL(url, base)).get(key)!)
-	} catch {
-		return false
-	}
-}
-
 function withToken(config: InternalAxiosRequestConfig, token: string | null | undefined): InternalAxiosRequestConfig {
 	if (token != null) config.headers.set('Authorization', `Bearer ${token}`)
 	return config
@@ -47,7 +30,7 @@ function isRefused(sender: AuthorizedSender, outcome: Outcome<AxiosResponse>): b
 	if (response?.status !== 401) return false
 	// After a redirect the 401 may come from an origin we never sent the token to: not ours to refresh.
 	const finalUrl = (response.request as { responseURL?: unknown } | undefined)?.responseURL
-	return typeof finalUrl !== 'string' || finalUrl === '' || authorizes(sender, finalUrl)
+	return typeof finalUrl !== 'string' || finalUrl === '' || sender.authorizes(finalUrl)
 }
 
 /**
@@ -86,13 +69,13 @@ export function attachAxios(client: object, instance: AxiosInstance): () => void
 	// The hot path, a valid token in memory: synchronous, so axios chains no promise through the
 	// interceptors. Should the token stop being fresh between runWhen and here, the adapter waits.
 	const now = instance.interceptors.request.use(
-		(config) => authorizes(sender, requestUrl(config)) ? authorized(config, sender.tokenNow()) : config,
+		(config) => sender.authorizes(requestUrl(config)) ? authorized(config, sender.tokenNow()) : config,
 		undefined,
 		{ synchronous: true, runWhen: fresh },
 	)
 	// The first sync, or a refresh ahead of expiry: the token is awaited here, so the app's later interceptors see it.
 	const later = instance.interceptors.request.use(
-		(config) => !authorizes(sender, requestUrl(config)) ? config : sender.token(config.signal as AbortSignal | undefined).then((token) => authorized(config, token), (error: unknown) => {
+		(config) => !sender.authorizes(requestUrl(config)) ? config : sender.token(config.signal as AbortSignal | undefined).then((token) => authorized(config, token), (error: unknown) => {
 			throw cancelled(config, error)
 		}),
 		undefined,

@@ -16,10 +16,8 @@ export interface Attempt<T> {
 
 /** What the adapters use: whether a URL gets the token, the token, and the send with its one retry. */
 export interface AuthorizedSender {
-	/** Relative URLs count from the page; a URL that does not parse gets no token. */
+	/** Relative URLs count from the page; a URL that does not parse gets no token. Each URL is parsed once (the last 100 kept). */
 	authorizes(url: string): boolean
-	/** The app's rule itself, for an adapter that keeps the URLs it parsed. */
-	authorize(url: URL): boolean
 	/** The token to send now, without waiting; undefined when the caller must await token(). */
 	tokenNow(): string | null | undefined
 	token(signal?: AbortSignal): Promise<string | null>
@@ -40,15 +38,21 @@ export function authorizedSender(session: TabSession, authorize: (url: URL) => b
 	}
 	// No async function on the way of an answer that is not refused: one promise per request, not three.
 	const settle = <T>(attempt: Attempt<T>, first: Outcome<T>): T | Promise<T> => (attempt.refused(first) ? retry(attempt, first) : unwrap(first))
+	/** Request URLs as parsed, by page and URL: parsing is most of what authorizing costs, and an app asks for the same few URLs. */
+	const parsed = new Map<string, URL>()
 	return {
 		authorizes(url) {
+			const base = globalThis.location?.href
+			// A serialized URL has no space: the key is unambiguous.
+			const key = `${base} ${url}`
+			// Bounded: an app with ever new URLs (ids in paths) starts it over.
+			if (parsed.size > 99) parsed.clear()
 			try {
-				return authorize(new URL(url, globalThis.location?.href))
+				return authorize(parsed.get(key) ?? parsed.set(key, new URL(url, base)).get(key)!)
 			} catch {
 				return false
 			}
 		},
-		authorize,
 		tokenNow: session.freshToken,
 		token: (signal) => session.gate.track(session.tokenForRequest(signal)),
 		send: (attempt) => session.gate.track(attempt.send(attempt.token).then((value) => settle(attempt, { ok: true, value }), (error: unknown) => settle(attempt, { ok: false, error }))),
