@@ -64,7 +64,7 @@ export interface DevAuthStats {
 /** One /api/* or refresh request as the server saw it: recorded only while setTimeline(true). */
 export interface TimelineEntry {
 	kind: 'api' | 'refresh'
-	/** Epoch ms when the request arrived and when its answer was written (or the socket closed). */
+	/** Epoch ms when the server took the request up (a refresh: once its body was read) and when its answer was written (or the socket closed). */
 	arrivedAt: number
 	finishedAt: number
 	/** 0 when no answer was written. */
@@ -297,9 +297,10 @@ class DevAuthApp {
 			allowCors(req, res)
 			if (req.method === 'OPTIONS') return answerPreflight(res)
 		}
-		if (pathname.startsWith('/api/')) this.record('api', req, res)
-		else if (req.method === 'POST' && (pathname === '/oauth/token' || pathname === '/auth/refresh')) this.record('refresh', req, res)
-		if (pathname.startsWith('/api/')) return this.api({ req, res, url })
+		if (pathname.startsWith('/api/')) {
+			this.record('api', req, res)
+			return this.api({ req, res, url })
+		}
 		const handler = this.routes.get(`${req.method} ${pathname}`)
 		if (handler) return handler({ req, res, url })
 		if (this.routedPaths.has(pathname)) throw new HttpError(405, { error: 'method_not_allowed' })
@@ -348,6 +349,7 @@ class DevAuthApp {
 
 	/** Counts the refresh call and plays the simulated failure mode; false when that already answered. */
 	private async passRefreshMode(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+		this.record('refresh', req, res)
 		this.counters.refreshCalls++
 		this.refreshCalls.push(Date.now())
 		if (this.refreshCalls.length > MAX_RECORDED_REFRESH_CALLS) this.refreshCalls.shift()
