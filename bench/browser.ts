@@ -224,16 +224,23 @@ async function openTabs(context: BrowserContext, url: string, count: number, rea
 	return tabs
 }
 
-async function openBrokerTabs(browser: Browser, server: DevAuthServer, script: string, count: number): Promise<Page[]> {
-	const context = await browser.newContext()
-	await context.addInitScript({ content: script })
+/** Signs in on the demo's login page (`query` picks the broker mode); returns that page once it shows the app. */
+export async function signInDemo(context: BrowserContext, server: DevAuthServer, query = ''): Promise<Page> {
 	const login = await context.newPage()
-	await login.goto(`${server.url}/login`)
+	const before = server.stats().logins
+	await login.goto(`${server.url}/login${query}`)
 	await login.waitForFunction(() => 'swtbDemo' in window)
 	await login.getByRole('button', { name: 'Sign in' }).click()
 	// The login page may navigate to the app twice (its own redirect and the token broadcast), which
-	// aborts a waitForURL: watch the server and the URL instead, then leave that page out.
-	await until(() => server.stats().logins >= 1 && login.url() === `${server.url}/`, 'sign-in')
+	// aborts a waitForURL: watch the server and the URL instead.
+	await until(() => server.stats().logins > before && new URL(login.url()).pathname === '/', 'sign-in')
+	return login
+}
+
+async function openBrokerTabs(browser: Browser, server: DevAuthServer, script: string, count: number): Promise<Page[]> {
+	const context = await browser.newContext()
+	await context.addInitScript({ content: script })
+	const login = await signInDemo(context, server)
 	const tabs = await openTabs(context, `${server.url}/`, count, brokerTabReady)
 	await login.close()
 	return tabs

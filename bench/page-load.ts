@@ -11,7 +11,7 @@ import type { Browser, BrowserContext, Page } from '@playwright/test'
 import { build } from 'esbuild'
 import { type DevAuthServer, startDevAuthServer } from '../server/dev-auth-server.js'
 import { stopServiceWorkers } from '../testing/index.js'
-import { buildDemo, launch, percentile, sleep, until, withTimeout } from './browser.js'
+import { buildDemo, launch, percentile, signInDemo, sleep, withTimeout } from './browser.js'
 import type { PageLoadMark } from './page-load-app/shared.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -60,12 +60,7 @@ async function bundlePages(demoDir: string): Promise<void> {
 
 /** Signs in through the demo's login page; returns the demo tab (it stays open) and the access token. */
 async function signIn(context: BrowserContext, server: DevAuthServer, query: string): Promise<{ tab: Page; token: string }> {
-	const tab = await context.newPage()
-	const before = server.stats().logins
-	await tab.goto(`${server.url}/login${query}`)
-	await tab.waitForFunction(() => 'swtbDemo' in window)
-	await tab.getByRole('button', { name: 'Sign in' }).click()
-	await until(() => server.stats().logins > before && new URL(tab.url()).pathname === '/', 'sign-in')
+	const tab = await signInDemo(context, server, query)
 	await tab.waitForFunction(() => document.getElementById('state')?.textContent === 'signed in', undefined, { timeout: PAGE_TIMEOUT_MS })
 	const token = await tab.evaluate(() => (window as unknown as { swtbDemo: { client: { getAccessToken(): Promise<string | null> } } }).swtbDemo.client.getAccessToken())
 	if (token === null) throw new Error('the demo tab holds no token after sign-in')

@@ -25,7 +25,7 @@ export function report(scriptAt: number, data: Promise<unknown>): void {
 		Object.assign(window, { __pageLoad: result })
 	}
 	data.then(
-		(body) => mark((body as { ok?: unknown } | null)?.ok === true, (body as { ok?: unknown } | null)?.ok === true ? undefined : `unexpected data ${JSON.stringify(body)}`),
+		(body) => ((body as { ok?: unknown } | null)?.ok === true ? mark(true) : mark(false, `unexpected data ${JSON.stringify(body)}`)),
 		(error: unknown) => mark(false, error instanceof Error ? `${error.name}: ${error.message}` : String(error)),
 	)
 }
