@@ -1,0 +1,72 @@
+import type { BrowserContext, Page } from '@playwright/test'
+import type { DevAuthServer } from '../testing/index.js'
+import { expect, test } from './fixtures.js'
+
+/** Each framework's example app (examples/<name>/), and the query that picks its variant. */
+const APPS = [
+	{ name: 'React', path: '/examples/react/', interceptor: 'its fetch wrapper' },
+	{ name: 'Vue', path: '/examples/vue/', interceptor: 'its composable' },
+	{ name: 'Angular with the XHR backend', path: '/examples/angular/', interceptor: 'its HttpInterceptorFn listed before tokenInterceptor' },
+	{ name: 'Angular with withFetch()', path: '/examples/angular/?backend=fetch', interceptor: 'its HttpInterceptorFn listed before tokenInterceptor' },
+] as const
+
+interface FireOutcome {
+	ok: number
+	failed: number
+	errors: string[]
+}
+
+type Example = { swtbExample: { fire(count: number): Promise<FireOutcome>; responses(): number } }
+
+const fire = (page: Page, count: number) => page.evaluate((n) => (window as unknown as Example).swtbExample.fire(n), count)
+const responses = (page: Page) => page.evaluate(() => (window as unknown as Example).swtbExample.responses())
+
+async function openApp(context: BrowserContext, server: DevAuthServer, path: string): Promise<Page> {
+	const page = await context.newPage()
+	await page.goto(`${server.url}${path}`)
+	await page.waitForFunction(() => 'swtbExample' in window)
+	return page
+}
+
+for (const app of APPS) {
+	test(`${app.name}: sign in; 3 tabs × 10 requests after expiry, 1 refresh, ${app.interceptor} sees 1 response per call; a rejected refresh shows the signed-out UI in every tab`, async ({ context, server }) => {
+		const first = await openApp(context, server, app.path)
+		await expect(first.locator('#state')).toHaveText('signed-out')
+		await first.locator('#sign-in').click()
+		await expect(first.locator('#state')).toHaveText('signed-in')
+		const tabs = [first, ...await Promise.all([1, 2].map(() => openApp(context, server, app.path)))]
+		for (const tab of tabs) await expect(tab.locator('#state')).toHaveText('signed-in', { timeout: 30_000 })
+
+		await test.step('3 tabs × 10 requests after expiry: all get their data with 1 refresh', async () => {
+			const before = await Promise.all(tabs.map(responses))
+			server.resetStats()
+			server.setRefreshDelay(500)
+			server.expireAccessTokens()
+			const outcomes = await Promise.all(tabs.map((tab) => fire(tab, 10)))
+			for (const outcome of outcomes) expect(outcome).toEqual({ ok: 10, failed: 0, errors: [] })
+			expect(server.stats().refreshCalls).toBe(1)
+			expect(server.stats().reuseDetections).toBe(0)
+			// Some calls met a 401 and were retried below the app's layer: it saw one answer for each call.
+			expect(server.stats().api401).toBeGreaterThan(0)
+			expect((await Promise.all(tabs.map(responses))).map((count, index) => count - before[index]!)).toEqual([10, 10, 10])
+			server.setRefreshDelay(0)
+		})
+
+		await test.step('the UI loads its data through the same layer', async () => {
+			await first.locator('#load').click()
+			await expect(first.locator('#data')).toHaveText(/^data #\d+$/)
+		})
+
+		await test.step('a rejected refresh: the call fails as the session ended, and every tab shows the signed-out UI', async () => {
+			server.resetStats()
+			server.setRefreshMode('reject')
+			server.expireAccessTokens()
+			expect(await fire(first, 1)).toEqual({ ok: 0, failed: 1, errors: ['LoggedOutError'] })
+			expect(server.stats().refreshCalls).toBe(1)
+			for (const tab of tabs) {
+				await expect(tab.locator('#state')).toHaveText('signed-out')
+				await expect(tab.locator('#sign-in')).toBeVisible()
+			}
+		})
+	})
+}
