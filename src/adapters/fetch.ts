@@ -22,10 +22,11 @@ function withToken(request: Request, token: string | null): Request {
 export function authorizedFetch(sender: AuthorizedSender, isUnauthorized?: IsUnauthorized): (input: RequestInfo | URL, init?: RequestInit) => Promise<Response> {
 	/** First answers the app's predicate took for an expired token, though their status is not 401. */
 	const flagged = new WeakSet<Response>()
-	// Only first answers are asked: a retry's answer goes to the caller whatever it says (no second refresh).
-	const ask = isUnauthorized === undefined ? (response: Response) => response : async (response: Response) => {
+	const ask = async (response: Response) => {
 		// A predicate that throws (a body that is not JSON, say) has not recognised an expired token: the caller gets the answer as it came.
-		if (response.status !== 401 && await Promise.resolve(isUnauthorized(response.clone())).catch(() => false)) flagged.add(response)
+		try {
+			if (await isUnauthorized!(response.clone())) flagged.add(response)
+		} catch {}
 		return response
 	}
 	return (input, init) => {
@@ -39,7 +40,8 @@ export function authorizedFetch(sender: AuthorizedSender, isUnauthorized?: IsUna
 			token,
 			signal: request.signal,
 			send(current) {
-				if (refused === undefined) return fetch(withToken(request, current)).then(ask)
+				// Only first answers are asked: a retry's answer goes to the caller whatever it says (no second refresh).
+				if (refused === undefined) return isUnauthorized ? fetch(withToken(request, current)).then(ask) : fetch(withToken(request, current))
 				// The refused answer is not the caller's any more: free its connection.
 				void refused.body?.cancel().catch(() => undefined)
 				return fetch(withToken(new Request(spare), current))
