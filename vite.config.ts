@@ -19,7 +19,8 @@ const alias = [
 const authServer = process.env.SWTB_AUTH_SERVER
 
 // The framework examples, each built with its framework's Vite plugin (Angular: compiled in the page, JIT), served at /examples/<name>/.
-const examples = Object.fromEntries(['react', 'vue', 'angular'].map((name) => [`examples-${name}`, here(`./examples/${name}/index.html`)]))
+// The second version (a deploy test of the worker) needs none of them.
+const examples = process.env.VITE_DEMO_VERSION === undefined ? Object.fromEntries(['react', 'vue', 'angular'].map((name) => [`examples-${name}`, here(`./examples/${name}/index.html`)])) : {}
 
 export default defineConfig({
 	resolve: { alias },

@@ -3,7 +3,7 @@
 import '@angular/compiler'
 import { EnvironmentInjector, createEnvironmentInjector } from '@angular/core'
 import { TestBed } from '@angular/core/testing'
-import { HttpClient, HttpErrorResponse, type HttpInterceptorFn, HttpResponse, provideHttpClient, withInterceptors } from '@angular/common/http'
+import { HttpClient, HttpErrorResponse, HttpEventType, type HttpInterceptorFn, HttpResponse, provideHttpClient, withInterceptors } from '@angular/common/http'
 import { HttpTestingController, type TestRequest, provideHttpClientTesting } from '@angular/common/http/testing'
 import { BrowserTestingModule, platformBrowserTesting } from '@angular/platform-browser/testing'
 import { firstValueFrom, tap } from 'rxjs'
@@ -98,6 +98,18 @@ describe('sw-token-broker/angular: tokenInterceptor with HttpTestingController',
 		expect(world.refreshCalls).toHaveLength(1)
 		expect(sent).toHaveLength(2)
 		expect(tab!.seen).toEqual(['error 401'])
+	})
+
+	it('with observe: \'events\', a retried call shows the app one Sent event and one response', async () => {
+		const world = new FakeWorld()
+		const [tab] = await signedIn(world, 1)
+		world.validToken = 'rotated-by-the-server'
+		const events: HttpEventType[] = []
+		const call = new Promise<void>((resolve, reject) => tab!.http.get(`${APP}/api/data`, { observe: 'events' }).subscribe({ next: (event) => events.push(event.type), error: reject, complete: resolve }))
+		const sent: TestRequest[] = []
+		await serve(world, [tab!], call, sent)
+		expect(sent).toHaveLength(2)
+		expect(events).toEqual([HttpEventType.Sent, HttpEventType.Response])
 	})
 
 	it('unsubscribing cancels the request on the wire, and one made while the refresh runs leaves it to the others', async () => {
