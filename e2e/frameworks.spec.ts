@@ -29,7 +29,7 @@ async function openApp(context: BrowserContext, server: DevAuthServer, path: str
 }
 
 for (const app of APPS) {
-	test(`${app.name}: sign in; 3 tabs × 10 requests after expiry, 1 refresh, ${app.interceptor} sees 1 response per call; a rejected refresh shows the signed-out UI in every tab`, async ({ context, server }) => {
+	test(`${app.name}: sign in; 3 tabs × 10 requests after expiry, 1 refresh, ${app.interceptor} sees 1 response per call; a retry refused again fails once; a 503 refresh keeps the session; a rejected refresh shows the signed-out UI in every tab`, async ({ context, server }) => {
 		const first = await openApp(context, server, app.path)
 		await expect(first.locator('#state')).toHaveText('signed-out')
 		await first.locator('#sign-in').click()
@@ -55,6 +55,28 @@ for (const app of APPS) {
 		await test.step('the UI loads its data through the same layer', async () => {
 			await first.locator('#load').click()
 			await expect(first.locator('#data')).toHaveText(/^data #\d+$/)
+		})
+
+		await test.step('a retry refused again reaches the app\'s layer once, as its 401, after 1 refresh', async () => {
+			const before = await responses(first)
+			server.resetStats()
+			server.setApiDeny(true)
+			expect(await fire(first, 1)).toEqual({ ok: 0, failed: 1, errors: ['ApiError 401'] })
+			expect(server.stats().refreshCalls).toBe(1)
+			expect(server.stats().apiCalls).toBe(2)
+			expect(await responses(first) - before).toBe(1)
+			server.setApiDeny(false)
+		})
+
+		await test.step('a refresh that fails for now (503): the call fails with RefreshUnavailableError, every tab stays signed in, and calls work again once the endpoint heals', async () => {
+			server.setRefreshMode('down')
+			server.expireAccessTokens()
+			const outcome = await fire(first, 1)
+			expect(outcome.errors).toHaveLength(1)
+			expect(outcome.errors[0]).toMatch(/^RefreshUnavailableError/)
+			for (const tab of tabs) await expect(tab.locator('#state')).toHaveText('signed-in')
+			server.setRefreshMode('ok')
+			expect(await fire(tabs[1]!, 3)).toEqual({ ok: 3, failed: 0, errors: [] })
 		})
 
 		await test.step('a rejected refresh: the call fails as the session ended, and every tab shows the signed-out UI', async () => {
