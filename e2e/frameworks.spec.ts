@@ -30,8 +30,10 @@ async function openApp(context: BrowserContext, server: DevAuthServer, path: str
 
 for (const app of APPS) {
 	test(`${app.name}: sign in; 3 tabs × 10 requests after expiry, 1 refresh, ${app.interceptor} sees 1 response per call; a retry refused again fails once; a 503 refresh keeps the session; a rejected refresh shows the signed-out UI in every tab`, async ({ context, server }) => {
+		// One user's journey in five steps, on a first visit that installs the worker: on a shared CI machine it can take a minute.
+		test.setTimeout(120_000)
 		const first = await openApp(context, server, app.path)
-		await expect(first.locator('#state')).toHaveText('signed-out')
+		await expect(first.locator('#state')).toHaveText('signed-out', { timeout: 30_000 })
 		await first.locator('#sign-in').click()
 		await expect(first.locator('#state')).toHaveText('signed-in')
 		const tabs = [first, ...await Promise.all([1, 2].map(() => openApp(context, server, app.path)))]
@@ -76,6 +78,7 @@ for (const app of APPS) {
 			expect(outcome.errors[0]).toMatch(/^RefreshUnavailableError/)
 			for (const tab of tabs) await expect(tab.locator('#state')).toHaveText('signed-in')
 			server.setRefreshMode('ok')
+			// The broker's next attempt is due within 5 s: these join it.
 			expect(await fire(tabs[1]!, 3)).toEqual({ ok: 3, failed: 0, errors: [] })
 		})
 
