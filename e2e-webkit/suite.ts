@@ -175,7 +175,7 @@ for (const [mode, query] of [['memory', ''], ['indexeddb', '?persist=indexeddb']
 
 /** The framework examples (examples/<name>/); Angular's tokenInterceptor with both HttpClient backends. */
 for (const [name, path] of [['React', 'react/'], ['Vue', 'vue/'], ['Angular with the XHR backend', 'angular/'], ['Angular with withFetch()', 'angular/?backend=fetch']] as const) {
-	test(`${name}: sign in; 3 tabs × 10 requests after expiry, 1 refresh, the app's own layer sees 1 response per call; a rejected refresh shows the signed-out UI in every tab`, async ({ browser, server }) => {
+	test(`${name}: sign in; 3 tabs × 10 requests after expiry, 1 refresh, the app's own layer sees 1 response per call; a retry refused again fails once; a 503 refresh keeps the session; a rejected refresh shows the signed-out UI in every tab`, async ({ browser, server }) => {
 		const url = `${server.url}/examples/${path}`
 		const first = await browser.newTab(url)
 		await first.waitForState('signed-out')
@@ -199,6 +199,23 @@ for (const [name, path] of [['React', 'react/'], ['Vue', 'vue/'], ['Angular with
 		checkEqual(server.stats().reuseDetections, 0, 'reuse detections')
 		checkEqual((await Promise.all(tabs.map(responses))).map((count, index) => count - before[index]!), [10, 10, 10], "responses the app's layer saw")
 		server.setRefreshDelay(0)
+
+		const fireOne = async (tab: Tab) => JSON.parse(await tab.run<string>('return window.swtbExample.fire(1).then(JSON.stringify)')) as FireOutcome
+		const seenBefore = await responses(first)
+		server.resetStats()
+		server.setApiDeny(true)
+		checkEqual(await fireOne(first), { ok: 0, failed: 1, errors: ['ApiError 401'] }, 'a call whose retry is refused again')
+		checkEqual([server.stats().refreshCalls, server.stats().apiCalls], [1, 2], 'refresh calls and API calls')
+		checkEqual(await responses(first) - seenBefore, 1, "responses the app's layer saw for it")
+		server.setApiDeny(false)
+
+		server.setRefreshMode('down')
+		server.expireAccessTokens()
+		const unavailable = await fireOne(first)
+		check(unavailable.errors.length === 1 && unavailable.errors[0]!.startsWith('RefreshUnavailableError'), `a call while the token endpoint answers 503: ${JSON.stringify(unavailable)}`)
+		for (const tab of tabs) checkEqual(await tab.state(), 'signed-in', 'state while the token endpoint is down')
+		server.setRefreshMode('ok')
+		checkEqual(await fireOne(tabs[1]!), { ok: 1, failed: 0, errors: [] }, 'a call once the endpoint healed')
 
 		server.resetStats()
 		server.setRefreshMode('reject')
