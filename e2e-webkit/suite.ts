@@ -3,7 +3,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startDevAuthServer } from '../testing/index.js'
-import { type Tab, check, checkEqual, demoDir, demoReady, demoV2Dir, expectOneRefreshForAllTabs, openSignedInTabs, run, test, waitFor } from './harness.js'
+import { type FireOutcome, type Tab, check, checkEqual, demoDir, demoReady, demoV2Dir, expectOneRefreshForAllTabs, openSignedInTabs, run, test, waitFor } from './harness.js'
 
 test('login in one tab reaches every tab; logout in one tab logs out every tab', async ({ browser, server }) => {
 	const tabs: Tab[] = []
@@ -170,6 +170,59 @@ for (const [mode, query] of [['memory', ''], ['indexeddb', '?persist=indexeddb']
 			checkEqual(await again.fire(3), { ok: 3, failed: 0, errors: [] }, 'requests after expiry')
 			checkEqual(server.stats().refreshCalls, 1, 'refresh calls')
 		}
+	})
+}
+
+/** The framework examples (examples/<name>/); Angular's tokenInterceptor with both HttpClient backends. */
+for (const [name, path] of [['React', 'react/'], ['Vue', 'vue/'], ['Angular with the XHR backend', 'angular/'], ['Angular with withFetch()', 'angular/?backend=fetch']] as const) {
+	test(`${name}: sign in; 3 tabs × 10 requests after expiry, 1 refresh, the app's own layer sees 1 response per call; a retry refused again fails once; a 503 refresh keeps the session; a rejected refresh shows the signed-out UI in every tab`, async ({ browser, server }) => {
+		const url = `${server.url}/examples/${path}`
+		const first = await browser.newTab(url)
+		await first.waitForState('signed-out')
+		await first.click('Sign in')
+		await first.waitForState('signed-in')
+		const tabs = [first, await browser.newTab(url), await browser.newTab(url)]
+		for (const tab of tabs) await tab.waitForState('signed-in')
+		const responses = (tab: Tab) => tab.run<number>('return window.swtbExample.responses()')
+		/** Starts every tab's calls before collecting any: WebDriver serves one window at a time. As JSON: WebDriver does not keep an object's key order. */
+		const fireAll = async (count: number) => {
+			for (const tab of tabs) await tab.run('window.__outcome = undefined; void window.swtbExample.fire(arguments[0]).then((outcome) => { window.__outcome = JSON.stringify(outcome) })', count)
+			return Promise.all(tabs.map((tab) => waitFor('the calls to settle', () => tab.run<string | null>('return window.__outcome ?? null').then((outcome) => outcome === null ? undefined : JSON.parse(outcome) as FireOutcome), 30_000)))
+		}
+
+		const before = await Promise.all(tabs.map(responses))
+		server.resetStats()
+		server.setRefreshDelay(500)
+		server.expireAccessTokens()
+		for (const outcome of await fireAll(10)) checkEqual(outcome, { ok: 10, failed: 0, errors: [] }, 'calls after expiry')
+		checkEqual(server.stats().refreshCalls, 1, 'refresh calls')
+		checkEqual(server.stats().reuseDetections, 0, 'reuse detections')
+		checkEqual((await Promise.all(tabs.map(responses))).map((count, index) => count - before[index]!), [10, 10, 10], "responses the app's layer saw")
+		server.setRefreshDelay(0)
+
+		const fireOne = async (tab: Tab) => JSON.parse(await tab.run<string>('return window.swtbExample.fire(1).then(JSON.stringify)')) as FireOutcome
+		const seenBefore = await responses(first)
+		server.resetStats()
+		server.setApiDeny(true)
+		checkEqual(await fireOne(first), { ok: 0, failed: 1, errors: ['ApiError 401'] }, 'a call whose retry is refused again')
+		checkEqual([server.stats().refreshCalls, server.stats().apiCalls], [1, 2], 'refresh calls and API calls')
+		checkEqual(await responses(first) - seenBefore, 1, "responses the app's layer saw for it")
+		server.setApiDeny(false)
+
+		server.setRefreshMode('down')
+		server.expireAccessTokens()
+		const unavailable = await fireOne(first)
+		check(unavailable.errors.length === 1 && unavailable.errors[0]!.startsWith('RefreshUnavailableError'), `a call while the token endpoint answers 503: ${JSON.stringify(unavailable)}`)
+		for (const tab of tabs) checkEqual(await tab.state(), 'signed-in', 'state while the token endpoint is down')
+		server.setRefreshMode('ok')
+		checkEqual(await fireOne(tabs[1]!), { ok: 1, failed: 0, errors: [] }, 'a call once the endpoint healed')
+
+		server.resetStats()
+		server.setRefreshMode('reject')
+		server.expireAccessTokens()
+		checkEqual(JSON.parse(await first.run<string>('return window.swtbExample.fire(1).then(JSON.stringify)')), { ok: 0, failed: 1, errors: ['LoggedOutError'] }, 'a call after the rejected refresh')
+		checkEqual(server.stats().refreshCalls, 1, 'refresh calls')
+		for (const tab of tabs) await tab.waitForState('signed-out')
 	})
 }
 

@@ -5,7 +5,8 @@
  * tarball into a fresh app in a temporary folder outside the repository (templates in
  * package-smoke/), type-checks that app in strict mode (pages with lib dom, worker with lib
  * webworker, tests with node), bundles two pages and the worker with esbuild — one fetch-only,
- * which must bundle no axios, one with axios and `r => r.data` — and runs its own Playwright
+ * which must bundle no axios, one with axios and `r => r.data` — bundles a React, a Vue and an
+ * Angular page on ./react, ./vue and ./angular (each with its own framework only), and runs its own Playwright
  * tests: multi-tab expiry on both pages, and the testing entry's OpenID provider.
  *
  * Assumes `npm run build` ran (runs it when dist/ is missing). Exits 1 on any failure.
@@ -31,6 +32,23 @@ const CONSUMER_DEPENDENCIES = [
 	'@types/node@20',
 	// The optional peer of sw-token-broker/testing's startOidcProvider.
 	'oidc-provider@9',
+	// The optional peers of sw-token-broker/react, /vue and /angular.
+	'react@19',
+	'react-dom@19',
+	'@types/react@19',
+	'@types/react-dom@19',
+	'vue@3',
+	'@angular/core@21',
+	'@angular/common@21',
+	'@angular/platform-browser@21',
+	'rxjs@7',
+]
+
+/** Each framework page, and the frameworks whose code must not be in its bundle: an entry pulls in its own framework only. */
+const FRAMEWORK_PAGES = [
+	{ page: 'src/react-page.tsx', others: ['node_modules/vue/', 'node_modules/@vue/', 'node_modules/@angular/', 'node_modules/axios/'] },
+	{ page: 'src/vue-page.ts', others: ['node_modules/react', 'node_modules/@angular/', 'node_modules/axios/'] },
+	{ page: 'src/angular-page.ts', others: ['node_modules/react', 'node_modules/vue/', 'node_modules/@vue/', 'node_modules/axios/'] },
 ]
 const STEP_TIMEOUT_MS = 5 * 60_000
 /** Sources whose build output is packed; a newer one than dist/ means the tarball is stale. */
@@ -217,6 +235,19 @@ async function main(): Promise<void> {
 			await run(bin('tsc'), ['-p', 'tsconfig.json'], consumer)
 			await run(bin('tsc'), ['-p', 'tsconfig.sw.json'], consumer)
 			await run(bin('tsc'), ['-p', 'tsconfig.test.json'], consumer)
+			await run(bin('tsc'), ['-p', 'tsconfig.frameworks.json'], consumer)
+		})
+		await step('bundle a React, a Vue and an Angular page on ./react, ./vue and ./angular (esbuild); each bundles its own framework only', async () => {
+			for (const { page, others } of FRAMEWORK_PAGES) {
+				const meta = `${page.replace(/\W/g, '-')}.meta.json`
+				await run(bin('esbuild'), [page, '--bundle', '--minify', '--target=es2022', '--platform=browser', '--format=esm', '--log-level=warning', '--jsx=automatic', '--define:process.env.NODE_ENV="production"', `--outfile=public/${page.replace(/^src\/|\.tsx?$/g, '')}.js`, `--metafile=${meta}`], consumer)
+				const inputs = Object.keys(readJson<{ inputs: Record<string, unknown> }>(join(consumer, meta)).inputs)
+				const foreign = inputs.filter((input) => others.some((other) => input.includes(other)))
+				if (foreign.length > 0) throw new SmokeFailure(`${page} bundles another framework: ${foreign.slice(0, 3).join(', ')}`)
+				const entry = inputs.filter((input) => input.includes('node_modules/sw-token-broker/dist/src/frameworks/'))
+				if (entry.length !== 1) throw new SmokeFailure(`${page} should bundle one framework layer of sw-token-broker, found ${entry.join(', ') || 'none'}`)
+				console.log(`  ${page}: ${inputs.length} modules, with ${entry[0]}`)
+			}
 		})
 		await step('bundle both pages and the worker (esbuild); the fetch-only page bundles no axios', async () => {
 			const common = ['--bundle', '--target=es2022', '--platform=browser', '--log-level=warning']

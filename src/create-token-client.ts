@@ -1,4 +1,4 @@
-import { authorizedFetch } from './adapters/fetch.js'
+import { type IsUnauthorized, authorizedFetch } from './adapters/fetch.js'
 import type { BrokerEvent } from './core/broker-core.js'
 import type { ExchangeRequest, LogoutReason, TokenSet } from './core/protocol.js'
 import { reporter } from './core/report.js'
@@ -28,6 +28,8 @@ export interface TokenClientOptions {
 	onEvent?: (event: TokenClientEvent) => void
 	/** Logs the same events with console.debug. */
 	debug?: boolean
+	/** For APIs that report an expired token inside a 200 (GraphQL's UNAUTHENTICATED): client.fetch treats an answer this says true for as a 401. Gets a clone of the response. */
+	isUnauthorized?: IsUnauthorized
 }
 
 export type TokenClientEvent = TabEvent | BrokerEvent
@@ -74,7 +76,7 @@ export function clientOver(session: TabSession, host: Promise<BrokerHost>, optio
 		if (chosen === 'service-worker' && keepAliveMs !== false && !signal.aborted) keepAlive(session.ping, keepAliveMs, signal)
 	})
 	const client: TokenClient = {
-		fetch: authorizedFetch(sender),
+		fetch: authorizedFetch(sender, options.isUnauthorized),
 		get state() {
 			return session.state
 		},

@@ -2,6 +2,7 @@ export { createTokenClient, type TokenClient, type TokenClientOptions, type Toke
 export type { BrokerEvent } from './core/broker-core.js'
 export type { WorkboxLike, ServiceWorkerOption, BrokerHost, Fallback } from './transports/select.js'
 export type { ReadTokens } from './core/exchange.js'
+export type { IsUnauthorized } from './adapters/fetch.js'
 export type { TokenEvent, TabEvent, ClientState } from './session/tab-session.js'
 export { oauth2Refresh, cookieRefresh, type OAuth2RefreshOptions, type CookieRefreshOptions } from './core/presets.js'
 export type { RefreshFunction, RefreshContext } from './core/refresh-function.js'

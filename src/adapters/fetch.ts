@@ -1,6 +1,13 @@
 import { RequestNotReplayableError } from '../core/errors/request-not-replayable-error.js'
 import type { AuthorizedSender } from '../session/authorized-send.js'
 
+/**
+ * For APIs that report an expired token inside a 200 (GraphQL: `errors[].extensions.code ===
+ * 'UNAUTHENTICATED'`): true makes client.fetch treat the answer as a 401. It gets a clone, so
+ * reading its body leaves the caller's readable.
+ */
+export type IsUnauthorized = (response: Response) => boolean | Promise<boolean>
+
 /** The request is ours (made from the caller's input) and not sent yet, so its headers can take the token in place. */
 function withToken(request: Request, token: string | null): Request {
 	if (token !== null) request.headers.set('Authorization', `Bearer ${token}`)
@@ -12,7 +19,16 @@ function withToken(request: Request, token: string | null): Request {
  * fetch (ky, ofetch, openapi-fetch). A request with a body is cloned before it goes out, so the
  * body is sent again on the retry; a stream body cannot be, and says so rather than go out empty.
  */
-export function authorizedFetch(sender: AuthorizedSender): (input: RequestInfo | URL, init?: RequestInit) => Promise<Response> {
+export function authorizedFetch(sender: AuthorizedSender, isUnauthorized?: IsUnauthorized): (input: RequestInfo | URL, init?: RequestInit) => Promise<Response> {
+	/** First answers the app's predicate took for an expired token, though their status is not 401. */
+	const flagged = new WeakSet<Response>()
+	const ask = async (response: Response) => {
+		// A predicate that throws (a body that is not JSON, say) has not recognised an expired token: the caller gets the answer as it came.
+		try {
+			if (await isUnauthorized!(response.clone())) flagged.add(response)
+		} catch {}
+		return response
+	}
 	return (input, init) => {
 		if (!sender.authorizes(input instanceof Request ? input.url : String(input))) return fetch(input, init)
 		const request = new Request(input, init)
@@ -24,13 +40,14 @@ export function authorizedFetch(sender: AuthorizedSender): (input: RequestInfo |
 			token,
 			signal: request.signal,
 			send(current) {
-				if (refused === undefined) return fetch(withToken(request, current))
+				// Only first answers are asked: a retry's answer goes to the caller whatever it says (no second refresh).
+				if (refused === undefined) return isUnauthorized ? fetch(withToken(request, current)).then(ask) : fetch(withToken(request, current))
 				// The refused answer is not the caller's any more: free its connection.
 				void refused.body?.cancel().catch(() => undefined)
 				return fetch(withToken(new Request(spare), current))
 			},
 			refused(outcome) {
-				if (!outcome.ok || outcome.value.status !== 401) return false
+				if (!outcome.ok || (outcome.value.status !== 401 && !flagged.has(outcome.value))) return false
 				if (outcome.value.url !== '' && !sender.authorizes(outcome.value.url)) return false
 				refused = outcome.value
 				return true

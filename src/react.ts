@@ -1,0 +1,1 @@
+export { useAuth, AuthGate, type AuthGateProps } from './frameworks/react.js'
