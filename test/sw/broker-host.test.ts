@@ -183,3 +183,113 @@ describe('service-worker host', () => {
 		expect(JSON.stringify(await askAs({ ...installing }))).toContain('R-secret')
 	})
 })
+
+type Version = 'v1' | 'v2' | 'v3'
+type Slot = 'active' | 'waiting' | 'installing'
+
+/**
+ * Three versions of one registration, each with its own scope and its own view of the others, as
+ * a worker sees them: a message posted through a worker object arrives with the poster as source.
+ */
+class Deployment {
+	readonly scopes: Record<Version, FakeScope> = { v1: new FakeScope(), v2: new FakeScope(), v3: new FakeScope() }
+	readonly states: Record<Version, string> = { v1: 'activated', v2: 'parsed', v3: 'parsed' }
+	readonly slots: Record<Slot, Version | null> = { active: 'v1', waiting: null, installing: null }
+	readonly #views = new Map<string, PeerWorker>()
+
+	constructor() {
+		for (const name of Object.keys(this.scopes) as Version[]) {
+			const registration = this.scopes[name].registration
+			for (const slot of ['active', 'waiting', 'installing'] as const) {
+				Object.defineProperty(registration, slot, { get: () => this.slots[slot] === null ? null : this.view(name, this.slots[slot]!) })
+			}
+		}
+	}
+
+	/** Worker `of` as seen from scope `from`. */
+	view(from: Version, of: Version): PeerWorker {
+		const key = `${from}>${of}`
+		let worker = this.#views.get(key)
+		if (worker === undefined) {
+			const states = this.states
+			worker = {
+				scriptURL: SCRIPT_URL,
+				get state() {
+					return states[of]
+				},
+				postMessage: (data, transfer) => void this.scopes[of].dispatch(data, this.view(of, from), (transfer ?? []) as MessagePort[]),
+			}
+			this.#views.set(key, worker)
+		}
+		return worker
+	}
+
+	/** `version` installs (taking the session from its predecessor) and waits: no skipWaiting, as vite-plugin-pwa's prompt strategy. */
+	async installAndWait(version: Version): Promise<void> {
+		const replaced = this.slots.waiting
+		this.slots.installing = version
+		this.states[version] = 'installing'
+		await this.scopes[version].install()
+		this.slots.installing = null
+		this.slots.waiting = version
+		this.states[version] = 'installed'
+		if (replaced !== null) this.states[replaced] = 'redundant'
+	}
+}
+
+describe('version hand-over', () => {
+	const rotating = () => {
+		const refreshes: Array<string | undefined> = []
+		const refresh = vi.fn(async ({ refreshToken }: { refreshToken?: string }): Promise<TokenSet> => {
+			refreshes.push(refreshToken)
+			return { accessToken: `A${refreshes.length + 1}`, refreshToken: `R${refreshes.length + 1}` }
+		})
+		return { refreshes, refresh }
+	}
+	const refreshFrom = (scope: FakeScope, failedToken: string) => scope.send({ swtb: 1, type: 'refresh', failedToken })
+
+	async function signedInWithWaitingV2(refresh: (context: { refreshToken?: string }) => Promise<TokenSet>) {
+		const deployment = new Deployment()
+		for (const scope of Object.values(deployment.scopes)) createTokenBroker({ refresh }).listen(scope)
+		await deployment.scopes.v1.send(login('A1', 'R1'))
+		await deployment.installAndWait('v2')
+		return deployment
+	}
+
+	it('a window asking the handed-over worker for the session gets an error, never the refresh token', async () => {
+		const { refresh } = rotating()
+		const { scopes } = await signedInWithWaitingV2(refresh)
+		expect(await scopes.v2.send({ swtb: 1, type: 'hello' }, { source: WINDOW })).toMatchObject({ ok: true, snapshot: { accessToken: 'A1' } })
+
+		const answer = await scopes.v1.send({ swtb: 1, type: 'session-request' })
+		expect(JSON.stringify(answer)).not.toContain('R1')
+		expect(answer).toMatchObject({ ok: false, error: { name: 'ProtocolError' } })
+	})
+
+	it('a third version gets the session its waiting predecessor rotated, not the frozen copy of the active one', async () => {
+		const { refresh, refreshes } = rotating()
+		const deployment = await signedInWithWaitingV2(refresh)
+		const { v1 } = deployment.scopes
+		// A tab talks to its controller, v1; the live session is v2's, which rotates R1 into R2.
+		expect(await refreshFrom(v1, 'A1')).toMatchObject({ ok: true, snapshot: { accessToken: 'A2' } })
+
+		await deployment.installAndWait('v3')
+		expect(await refreshFrom(v1, 'A2')).toMatchObject({ ok: true, snapshot: { accessToken: 'A3' } })
+		expect(refreshes).toEqual(['R1', 'R2'])
+	})
+
+	it('a successor lost after it refreshed leaves the old worker without its frozen copy: R1 is never presented again', async () => {
+		const { refresh, refreshes } = rotating()
+		const deployment = await signedInWithWaitingV2(refresh)
+		const { v1 } = deployment.scopes
+		expect(await refreshFrom(v1, 'A1')).toMatchObject({ ok: true, snapshot: { accessToken: 'A2' } })
+		// v2 fails (an install step after the hand-over, or it is replaced and dropped): R2 is gone with it.
+		deployment.states.v2 = 'redundant'
+		deployment.slots.waiting = null
+
+		const afterLoss = await refreshFrom(v1, 'A2')
+		expect(JSON.stringify(afterLoss)).not.toContain('"A1"')
+		await refreshFrom(v1, 'A1')
+		expect(refreshes.filter((token) => token === 'R1')).toHaveLength(1)
+	})
+})
