@@ -17,6 +17,11 @@ export interface TokenBrokerOptions {
 	refreshTimeoutMs?: number
 	/** Which URLs exchange() may call. Default: the worker's origin and the refresh preset's token endpoint. */
 	exchangeUrls?: (url: URL) => boolean
+	/**
+	 * false: a tab's login(tokens) is refused with LoginFailedError. For apps that sign in only with
+	 * exchange() or signIn(): login() takes any token set from any same-origin script. Default true.
+	 */
+	acceptLogin?: boolean
 	/** Reads an exchange() answer that is not OAuth-shaped (access_token / accessToken …) into a TokenSet. */
 	readTokens?: ReadTokens
 	/** Refresh start/end with duration and outcome, logins, logouts with reasons, recoveries. */
@@ -97,6 +102,7 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				refresh: options.refresh,
 				exchange: exchangeWith(options.readTokens),
 				exchangeUrls: options.exchangeUrls ?? defaultExchangeUrls(origin, options.refresh.tokenEndpoint),
+				acceptLogin: options.acceptLogin,
 				origin,
 				broadcast,
 				isOnline: () => globalThis.navigator?.onLine ?? true,

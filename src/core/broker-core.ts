@@ -22,6 +22,8 @@ export interface BrokerCoreOptions {
 	/** Performs an exchange() request; the host supplies it so the core stays free of fetch details. */
 	exchange: (request: ExchangeRequest, signal: AbortSignal) => Promise<TokenSet>
 	exchangeUrls: (url: URL) => boolean
+	/** false: a tab's login(tokens) is refused, for apps that sign in only with exchange() or signIn(). Default true. */
+	acceptLogin?: boolean
 	/** Base for resolving relative exchange URLs: the host's origin. */
 	origin: string
 	broadcast: (message: BrokerBroadcast) => void
@@ -154,6 +156,8 @@ export class BrokerCore {
 				this.#resume()
 				return this.snapshot()
 			case 'login':
+				// Any same-origin script may call login() with a token set of its choosing.
+				if (this.#options.acceptLogin === false) throw new LoginFailedError('This broker does not accept login(tokens) (its acceptLogin option is false). Sign in with exchange() or signIn().')
 				return this.#adopt(request.tokens)
 			case 'exchange':
 				return this.#exchange(request.request)

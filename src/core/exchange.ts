@@ -1,7 +1,7 @@
 import { LoginFailedError } from './errors/login-failed-error.js'
 import { messageOf } from './errors/serialize.js'
 import type { ExchangeRequest, TokenSet } from './protocol.js'
-import { asRecord, checkedTokenSet, oauthErrorOf, statusText, tokenSetFromBody } from './token-response.js'
+import { NO_REDIRECTS, asRecord, checkedTokenSet, isRedirect, oauthErrorOf, redirectText, statusText, tokenSetFromBody } from './token-response.js'
 
 /** Maps a login endpoint's JSON answer that is not OAuth-shaped to a TokenSet. */
 export type ReadTokens = (body: unknown) => TokenSet
@@ -46,10 +46,14 @@ export function exchangeWith(readTokens?: ReadTokens): (request: ExchangeRequest
 				body: request.json === undefined ? new URLSearchParams(request.body) : JSON.stringify(request.json),
 				credentials: 'same-origin',
 				cache: 'no-store',
+				...NO_REDIRECTS,
 				signal,
 			})
 		} catch (error) {
 			throw new LoginFailedError(`The sign-in request to ${request.url} failed before an answer came (${error instanceof Error ? error.message : 'network error'}). Check the connection and try again.`, { cause: error })
+		}
+		if (isRedirect(response)) {
+			throw new LoginFailedError(`The sign-in request to ${request.url} answered with ${redirectText(response)}, which the broker does not follow: the form would go along to wherever it points. Give exchange() the endpoint's final URL.`, { status: response.status || undefined })
 		}
 		const body: unknown = await response.json().catch(() => undefined)
 		if (!response.ok) {

@@ -10,6 +10,24 @@ export function asRecord(value: unknown): JsonBody {
 	return typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
 }
 
+/**
+ * Requests that carry or return credentials follow no redirect: with a 307 or 308 their body (a
+ * code and verifier, a password, a refresh token) would go along to wherever it points, and the
+ * broker would adopt the tokens that come back from there. 'manual', not 'error', so that the
+ * failure can say what happened.
+ */
+export const NO_REDIRECTS = { redirect: 'manual' } as const satisfies RequestInit
+
+/** A redirect answer: browsers show it as an opaque redirect (status 0), Node as the 3xx itself. */
+export function isRedirect(response: Response): boolean {
+	return response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)
+}
+
+/** How a redirect answer is named in messages: browsers hide its status. */
+export function redirectText(response: Response): string {
+	return response.status === 0 ? 'a redirect' : `a redirect (${response.status})`
+}
+
 /** The body as JSON object, or undefined when it is not one (HTML error pages, empty bodies). */
 export async function readJsonBody(response: Response): Promise<JsonBody> {
 	return asRecord(await response.json().catch(() => undefined))
@@ -67,6 +85,9 @@ export function retryAfterMs(response: Response, now: number = Date.now()): numb
 
 /** Reads a token endpoint's answer the way RFC 6749 §5 writes it, classifying every failure (README: "When the session ends"). */
 export async function readTokenResponse(response: Response): Promise<TokenSet> {
+	if (isRedirect(response)) {
+		throw new RefreshUnavailableError(`the token endpoint answered with ${redirectText(response)}, which the broker does not follow lest the refresh token go where it points: configure the endpoint's final URL`, { status: response.status || undefined })
+	}
 	const body = await readJsonBody(response)
 	const oauthError = oauthErrorOf(body)
 	const status = statusText(response.status, oauthError)

@@ -1210,3 +1210,20 @@ describe('BrokerCore offline', () => {
 		expect(retried.value?.accessToken).toBe('A2')
 	})
 })
+
+describe('BrokerCore acceptLogin: false', () => {
+	it('refuses login(tokens) with LoginFailedError and keeps the session as it was; exchange() still signs in', async () => {
+		const h = harness({ acceptLogin: false })
+		const error = await h.login({ accessToken: 'INJECTED', refreshToken: 'INJECTED-R' }).catch((e: unknown) => e)
+		expect(error).toBeInstanceOf(LoginFailedError)
+		expect((error as Error).message).toMatch(/acceptLogin/)
+		expect(h.core.exportState().tokens).toBeNull()
+		expect(h.tokens()).toEqual([])
+
+		await h.handle({ type: 'exchange', request: { url: `${ORIGIN}/oauth/token`, body: { code: 'c' } } })
+		const signedIn = h.core.exportState()
+		await expect(h.login({ accessToken: 'INJECTED' })).rejects.toBeInstanceOf(LoginFailedError)
+		expect(h.core.exportState()).toEqual(signedIn)
+		expect(h.tokens().map((t) => t.snapshot.accessToken)).toEqual(['exchanged'])
+	})
+})

@@ -573,3 +573,58 @@ describe('serializeError / deserializeError', () => {
 		expect(serialized).toEqual({ name: 'LoginFailedError', message: 'x', status: 400, oauthError: 'e' })
 	})
 })
+
+describe('no redirects on token-endpoint and exchange requests', () => {
+	const ATTACKER = 'https://attacker.test/collect'
+
+	/** A browser's answer to redirect: 'manual' (status 0, type 'opaqueredirect'), which Response cannot be built as. */
+	function opaqueRedirect(): Response {
+		return Object.defineProperty(Response.error(), 'type', { value: 'opaqueredirect' })
+	}
+
+	/**
+	 * fetch as a browser runs it against endpoints behind an open redirect (307, so method and body
+	 * go along): followed unless the request says otherwise, into an attacker's hands.
+	 */
+	function behindOpenRedirect(manual: () => Response) {
+		const stolen: RequestInit[] = []
+		fetchMock.mockImplementation(async (input, init = {}) => {
+			if (String(input) === ATTACKER) {
+				stolen.push(init)
+				return json(200, { access_token: 'ATTACKER-A', refresh_token: 'ATTACKER-R', expires_in: 3600 })
+			}
+			if (init.redirect === 'error') throw new TypeError('Failed to fetch')
+			if (init.redirect === 'manual') return manual()
+			return fetchMock(ATTACKER, init)
+		})
+		return stolen
+	}
+
+	for (const [shape, manual] of [['a browser', opaqueRedirect], ['Node', () => new Response(null, { status: 307, headers: { location: ATTACKER } })]] as const) {
+		it(`exchange() does not follow a redirect, sends the code nowhere else and adopts no tokens (${shape})`, async () => {
+			const stolen = behindOpenRedirect(manual)
+			const error = await exchangeWith()({ url: 'https://app.test/login?next=//attacker.test', body: { code: 'c', code_verifier: 'v', password: 'p' } }, signal()).catch((e: unknown) => e)
+			expect(error).toBeInstanceOf(LoginFailedError)
+			expect((error as Error).message).toMatch(/redirect/)
+			expect(stolen).toEqual([])
+		})
+
+		it(`a refresh does not follow a redirect: the refresh token goes nowhere else, and the session is kept (${shape})`, async () => {
+			const stolen = behindOpenRedirect(manual)
+			for (const refresh of [oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' }), cookieRefresh({ url: '/auth/refresh' })]) {
+				const error = await refresh({ refreshToken: 'R1', signal: signal() }).catch((e: unknown) => e)
+				expect(error).toBeInstanceOf(RefreshUnavailableError)
+				expect((error as Error).message).toMatch(/redirect/)
+			}
+			expect(stolen).toEqual([])
+		})
+
+		it(`a server logout does not follow a redirect with the refresh token (${shape})`, async () => {
+			const stolen = behindOpenRedirect(manual)
+			const refresh = oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa', revocationEndpoint: 'https://idp.test/oauth/revoke' })
+			await expect(refresh.logout!({ refreshToken: 'R1', signal: signal() })).rejects.toThrow(/redirect/)
+			await expect(cookieRefresh({ url: '/auth/refresh', logoutUrl: '/auth/logout' }).logout!({ signal: signal() })).rejects.toThrow(/redirect/)
+			expect(stolen).toEqual([])
+		})
+	}
+})

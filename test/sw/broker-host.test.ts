@@ -293,3 +293,12 @@ describe('version hand-over', () => {
 		expect(refreshes.filter((token) => token === 'R1')).toHaveLength(1)
 	})
 })
+
+describe('service-worker host options', () => {
+	it('acceptLogin: false answers a tab\'s login with a LoginFailedError', async () => {
+		const scope = new FakeScope()
+		createTokenBroker({ refresh: vi.fn(async (): Promise<TokenSet> => ({ accessToken: 'unused' })), acceptLogin: false }).listen(scope)
+		expect(await scope.send(login('INJECTED', 'R'))).toMatchObject({ ok: false, error: { name: 'LoginFailedError' } })
+		expect(await scope.send({ swtb: 1, type: 'hello' })).toMatchObject({ ok: true, snapshot: { accessToken: null } })
+	})
+})
