@@ -1,7 +1,8 @@
 import { LoginFailedError } from './errors/login-failed-error.js'
 import { messageOf } from './errors/serialize.js'
 import type { ExchangeRequest, TokenSet } from './protocol.js'
-import { NO_REDIRECTS, asRecord, checkedTokenSet, isRedirect, oauthErrorOf, redirectText, statusText, tokenSetFromBody } from './token-response.js'
+import { asRecord } from './record.js'
+import { NO_REDIRECTS, checkedTokenSet, isRedirect, oauthErrorOf, redirectText, statusText, tokenSetFromBody } from './token-response.js'
 
 /** Maps a login endpoint's JSON answer that is not OAuth-shaped to a TokenSet. */
 export type ReadTokens = (body: unknown) => TokenSet

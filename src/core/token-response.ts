@@ -1,14 +1,10 @@
 import { RefreshRejectedError } from './errors/refresh-rejected-error.js'
 import { RefreshUnavailableError } from './errors/refresh-unavailable-error.js'
 import type { TokenSet } from './protocol.js'
+import { asRecord } from './record.js'
 import { classifyTokenFailure, configurationProblem } from './refresh-policy.js'
 
 export type JsonBody = Record<string, unknown> | undefined
-
-/** A JSON object, or undefined for anything else (arrays, strings, nothing). */
-export function asRecord(value: unknown): JsonBody {
-	return typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
-}
 
 /**
  * Requests that carry or return credentials follow no redirect: with a 307 or 308 their body (a

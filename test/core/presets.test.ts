@@ -548,7 +548,6 @@ describe('serializeError / deserializeError', () => {
 
 	it.each([
 		['RefreshUnavailableError', () => new RefreshUnavailableError('the token endpoint answered 503'), RefreshUnavailableError],
-		['BrokerTimeoutError', () => new BrokerTimeoutError('refresh', 15_000), BrokerTimeoutError],
 		['ProtocolError', () => new ProtocolError('"type" is missing'), ProtocolError],
 	] as const)('%s keeps class and message', (name, make, type) => {
 		const original = make()
@@ -560,6 +559,10 @@ describe('serializeError / deserializeError', () => {
 	})
 
 	it('other errors keep name and message; non-errors become Error', () => {
+		// The page's own wait gives BrokerTimeoutError; none ever comes from the broker, so none is rebuilt.
+		const timeout = travel(new BrokerTimeoutError('refresh', 15_000))
+		expect(timeout).not.toBeInstanceOf(TokenBrokerError)
+		expect(timeout.name).toBe('BrokerTimeoutError')
 		const copy = travel(new RangeError('boom'))
 		expect(copy.name).toBe('RangeError')
 		expect(copy.message).toBe('boom')
@@ -627,4 +630,30 @@ describe('no redirects on token-endpoint and exchange requests', () => {
 			expect(stolen).toEqual([])
 		})
 	}
+})
+
+describe('errors reach the page whole (issue 17)', () => {
+	function travel(error: unknown): Error {
+		const parsed = readBrokerMessage(structuredClone(envelope({ type: 'reply', ok: false, error: serializeError(error) })))
+		if (parsed.kind !== 'ok' || parsed.message.type !== 'reply' || parsed.message.ok) throw new Error('not an error reply')
+		return deserializeError(parsed.message.error)
+	}
+
+	it("RefreshUnavailableError's status and retryAfterMs reach the page, with its detail and retryAt", () => {
+		const original = new RefreshUnavailableError('the token endpoint answered 503', { status: 503, retryAfterMs: 30_000, retryAt: 1_800_000_000_000 })
+		const copy = travel(original) as RefreshUnavailableError
+		expect(copy).toBeInstanceOf(RefreshUnavailableError)
+		expect({ status: copy.status, retryAfterMs: copy.retryAfterMs, retryAt: copy.retryAt, detail: copy.detail, message: copy.message })
+			.toEqual({ status: 503, retryAfterMs: 30_000, retryAt: 1_800_000_000_000, detail: 'the token endpoint answered 503', message: original.message })
+	})
+
+	it('each class is built by its own constructor: it gets only its own fields, whatever else the answer carries', () => {
+		const loggedOut = deserializeError({ name: 'LoggedOutError', message: 'The session is over (user).', reason: 'user', generation: 7, status: 500, oauthError: 'x', retryAt: 1 })
+		expect(loggedOut).toBeInstanceOf(LoggedOutError)
+		expect({ ...loggedOut }).toEqual({ ...new LoggedOutError('user', { generation: 7 }) })
+		const login = deserializeError({ name: 'LoginFailedError', message: 'refused', status: 400, reason: 'user', retryAt: 1 })
+		expect({ ...login }).toEqual({ ...new LoginFailedError('refused', { status: 400 }) })
+		const protocol = travel(new ProtocolError('"type" is missing'))
+		expect({ ...protocol }).toEqual({ ...new ProtocolError('"type" is missing') })
+	})
 })
