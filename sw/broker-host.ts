@@ -148,13 +148,15 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 			/**
 			 * A peer receives the whole session, refresh token included, so it must be one of this
 			 * registration's workers right now. A window is never a ServiceWorker, and a worker can only
-			 * reach workers of its own registration (self.registration, or a message's source).
+			 * reach workers of its own registration (self.registration, or a message's source). Known by
+			 * the registration's own object: Firefox gives a message's source as another object, whose
+			 * state this worker would not see change.
 			 */
-			const isPeer = (source: unknown): source is PeerWorker => {
+			const peerOf = (source: unknown): PeerWorker | undefined => {
 				const worker = source as Partial<PeerWorker> | null
-				if (isWindowClient(source) || typeof worker?.scriptURL !== 'string' || typeof worker.state !== 'string') return false
+				if (isWindowClient(source) || typeof worker?.scriptURL !== 'string' || typeof worker.state !== 'string') return undefined
 				const { active, waiting, installing } = scope.registration
-				return [installing, waiting, active].some((peer) => peer !== null && sameWorker(peer, worker as PeerWorker))
+				return [installing, waiting, active].find((peer): peer is PeerWorker => peer !== null && sameWorker(peer, worker as PeerWorker))
 			}
 
 			const answer = (event: BrokerMessageEvent, from?: PeerWorker) => {
@@ -201,10 +203,11 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 
 			const onMessage = (event: BrokerMessageEvent) => {
 				if (event.origin !== origin) return
-				if (isPeer(event.source)) {
+				const from = peerOf(event.source)
+				if (from !== undefined) {
 					const peer = parsePeerMessage(event.data)
-					if (peer.kind === 'ok' && peer.message.type === 'session-request') giveSession(event, event.source)
-					else answer(event, event.source)
+					if (peer.kind === 'ok' && peer.message.type === 'session-request') giveSession(event, from)
+					else answer(event, from)
 					return
 				}
 				if (isWindowClient(event.source)) answer(event)

@@ -190,14 +190,11 @@ type Slot = 'active' | 'waiting' | 'installing'
 /**
  * Three versions of one registration, each with its own scope and its own view of the others, as
  * a worker sees them: a message posted through a worker object arrives with the poster as source.
+ * `sources: 'snapshot'` is Firefox's shape: a message's source is an object of its own, whose state
+ * stays what it was when the message came; only the registration's objects follow the worker.
  */
 class Deployment {
-	readonly scopes: Record<Version, FakeScope> = { v1: new FakeScope(), v2: new FakeScope(), v3: new FakeScope() }
-	readonly states: Record<Version, string> = { v1: 'activated', v2: 'parsed', v3: 'parsed' }
-	readonly slots: Record<Slot, Version | null> = { active: 'v1', waiting: null, installing: null }
-	readonly #views = new Map<string, PeerWorker>()
-
-	constructor() {
+	constructor(readonly sources: 'live' | 'snapshot' = 'live') {
 		for (const name of Object.keys(this.scopes) as Version[]) {
 			const registration = this.scopes[name].registration
 			for (const slot of ['active', 'waiting', 'installing'] as const) {
@@ -205,6 +202,11 @@ class Deployment {
 			}
 		}
 	}
+
+	readonly scopes: Record<Version, FakeScope> = { v1: new FakeScope(), v2: new FakeScope(), v3: new FakeScope() }
+	readonly states: Record<Version, string> = { v1: 'activated', v2: 'parsed', v3: 'parsed' }
+	readonly slots: Record<Slot, Version | null> = { active: 'v1', waiting: null, installing: null }
+	readonly #views = new Map<string, PeerWorker>()
 
 	/** Worker `of` as seen from scope `from`. */
 	view(from: Version, of: Version): PeerWorker {
@@ -217,11 +219,17 @@ class Deployment {
 				get state() {
 					return states[of]
 				},
-				postMessage: (data, transfer) => void this.scopes[of].dispatch(data, this.view(of, from), (transfer ?? []) as MessagePort[]),
+				postMessage: (data, transfer) => void this.scopes[of].dispatch(data, this.sourceOf(of, from), (transfer ?? []) as MessagePort[]),
 			}
 			this.#views.set(key, worker)
 		}
 		return worker
+	}
+
+	/** Worker `of` as the source of a message that arrives at scope `at`. */
+	sourceOf(at: Version, of: Version): PeerWorker {
+		const live = this.view(at, of)
+		return this.sources === 'live' ? live : { scriptURL: live.scriptURL, state: live.state, postMessage: live.postMessage }
 	}
 
 	/** `version` installs (taking the session from its predecessor) and waits: no skipWaiting, as vite-plugin-pwa's prompt strategy. */
@@ -248,8 +256,8 @@ describe('version hand-over', () => {
 	}
 	const refreshFrom = (scope: FakeScope, failedToken: string) => scope.send({ swtb: 1, type: 'refresh', failedToken })
 
-	async function signedInWithWaitingV2(refresh: (context: { refreshToken?: string }) => Promise<TokenSet>) {
-		const deployment = new Deployment()
+	async function signedInWithWaitingV2(refresh: (context: { refreshToken?: string }) => Promise<TokenSet>, sources: 'live' | 'snapshot' = 'live') {
+		const deployment = new Deployment(sources)
 		for (const scope of Object.values(deployment.scopes)) createTokenBroker({ refresh }).listen(scope)
 		await deployment.scopes.v1.send(login('A1', 'R1'))
 		await deployment.installAndWait('v2')
@@ -266,9 +274,9 @@ describe('version hand-over', () => {
 		expect(answer).toMatchObject({ ok: false, error: { name: 'ProtocolError' } })
 	})
 
-	it('a third version gets the session its waiting predecessor rotated, not the frozen copy of the active one', async () => {
+	it.each(['live', 'snapshot'] as const)('a third version gets the session its waiting predecessor rotated, not the frozen copy of the active one (message sources: %s)', async (sources) => {
 		const { refresh, refreshes } = rotating()
-		const deployment = await signedInWithWaitingV2(refresh)
+		const deployment = await signedInWithWaitingV2(refresh, sources)
 		const { v1 } = deployment.scopes
 		// A tab talks to its controller, v1; the live session is v2's, which rotates R1 into R2.
 		expect(await refreshFrom(v1, 'A1')).toMatchObject({ ok: true, snapshot: { accessToken: 'A2' } })
