@@ -157,7 +157,7 @@ export class BrokerCore {
 				return this.snapshot()
 			case 'login':
 				// Any same-origin script may call login() with a token set of its choosing.
-				if (this.#options.acceptLogin === false) throw new LoginFailedError('This broker does not accept login(tokens) (its acceptLogin option is false). Sign in with exchange() or signIn().')
+				if (this.#options.acceptLogin === false) throw new LoginFailedError('This broker refuses login(tokens) (acceptLogin: false): sign in with exchange() or signIn().')
 				return this.#adopt(request.tokens)
 			case 'exchange':
 				return this.#exchange(request.request)

@@ -2,7 +2,7 @@ import { LoginFailedError } from './errors/login-failed-error.js'
 import { messageOf } from './errors/serialize.js'
 import type { ExchangeRequest, TokenSet } from './protocol.js'
 import { asRecord } from './record.js'
-import { NO_REDIRECTS, checkedTokenSet, isRedirect, oauthErrorOf, redirectText, statusText, tokenSetFromBody } from './token-response.js'
+import { NO_REDIRECTS, checkedTokenSet, oauthErrorOf, redirected, statusText, tokenSetFromBody } from './token-response.js'
 
 /** Maps a login endpoint's JSON answer that is not OAuth-shaped to a TokenSet. */
 export type ReadTokens = (body: unknown) => TokenSet
@@ -53,9 +53,8 @@ export function exchangeWith(readTokens?: ReadTokens): (request: ExchangeRequest
 		} catch (error) {
 			throw new LoginFailedError(`The sign-in request to ${request.url} failed before an answer came (${error instanceof Error ? error.message : 'network error'}). Check the connection and try again.`, { cause: error })
 		}
-		if (isRedirect(response)) {
-			throw new LoginFailedError(`The sign-in request to ${request.url} answered with ${redirectText(response)}, which the broker does not follow: the form would go along to wherever it points. Give exchange() the endpoint's final URL.`, { status: response.status || undefined })
-		}
+		const redirect = redirected(response)
+		if (redirect !== undefined) throw new LoginFailedError(`The sign-in request to ${request.url} ${redirect}.`, { status: response.status || undefined })
 		const body: unknown = await response.json().catch(() => undefined)
 		if (!response.ok) {
 			const oauthError = oauthErrorOf(asRecord(body))

@@ -1,11 +1,12 @@
 import { RefreshRejectedError } from './errors/refresh-rejected-error.js'
 import type { RefreshFunction } from './refresh-function.js'
-import { NO_REDIRECTS, isRedirect, readTokenResponse, redirectText } from './token-response.js'
+import { NO_REDIRECTS, readTokenResponse, redirected } from './token-response.js'
 
 /** A server logout: keepalive, so that the navigation to the login page that follows does not cancel it. */
 async function post(url: string, init: RequestInit): Promise<void> {
 	const response = await fetch(url, { method: 'POST', cache: 'no-store', keepalive: true, ...init, ...NO_REDIRECTS })
-	if (isRedirect(response)) throw new Error(`${url} answered with ${redirectText(response)}, which the broker does not follow with the session's credential`)
+	const redirect = redirected(response)
+	if (redirect !== undefined) throw new Error(`${url} ${redirect}`)
 	if (!response.ok) throw new Error(`${url} answered ${response.status}`)
 }
 

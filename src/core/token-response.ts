@@ -14,14 +14,13 @@ export type JsonBody = Record<string, unknown> | undefined
  */
 export const NO_REDIRECTS = { redirect: 'manual' } as const satisfies RequestInit
 
-/** A redirect answer: browsers show it as an opaque redirect (status 0), Node as the 3xx itself. */
-export function isRedirect(response: Response): boolean {
-	return response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)
-}
-
-/** How a redirect answer is named in messages: browsers hide its status. */
-export function redirectText(response: Response): string {
-	return response.status === 0 ? 'a redirect' : `a redirect (${response.status})`
+/**
+ * What a redirect answer means, for the message of the failure it causes; undefined for any other
+ * answer. Browsers show it as an opaque redirect (status 0), Node as the 3xx itself.
+ */
+export function redirected(response: Response): string | undefined {
+	if (response.type !== 'opaqueredirect' && (response.status < 300 || response.status > 399)) return undefined
+	return "answered with a redirect, which the broker does not follow lest the request's credentials go along: use the endpoint's final URL"
 }
 
 /** The body as JSON object, or undefined when it is not one (HTML error pages, empty bodies). */
@@ -81,9 +80,8 @@ export function retryAfterMs(response: Response, now: number = Date.now()): numb
 
 /** Reads a token endpoint's answer the way RFC 6749 §5 writes it, classifying every failure (README: "When the session ends"). */
 export async function readTokenResponse(response: Response): Promise<TokenSet> {
-	if (isRedirect(response)) {
-		throw new RefreshUnavailableError(`the token endpoint answered with ${redirectText(response)}, which the broker does not follow lest the refresh token go where it points: configure the endpoint's final URL`, { status: response.status || undefined })
-	}
+	const redirect = redirected(response)
+	if (redirect !== undefined) throw new RefreshUnavailableError(`the token endpoint ${redirect}`, { status: response.status || undefined })
 	const body = await readJsonBody(response)
 	const oauthError = oauthErrorOf(body)
 	const status = statusText(response.status, oauthError)

@@ -31,11 +31,14 @@ export function serializeError(error: unknown): SerializedError {
 	return serialized
 }
 
-/** The classes a broker's answer may carry, by name, each built by its own constructor from the fields that class sends. */
+/**
+ * The classes a broker's answer may carry, by name, each built by its own constructor. The
+ * serialized fields are named as the constructors' options, and each reads only its own.
+ */
 const BUILDERS: Readonly<Record<string, (error: SerializedError) => Error>> = {
-	LoggedOutError: (error) => new LoggedOutError(error.reason ?? 'remote', { generation: error.generation, message: error.message }),
-	RefreshUnavailableError: (error) => new RefreshUnavailableError(error.detail ?? error.message, { retryAt: error.retryAt, retryAfterMs: error.retryAfterMs, status: error.status }),
-	LoginFailedError: (error) => new LoginFailedError(error.message, { status: error.status, oauthError: error.oauthError }),
+	LoggedOutError: (error) => new LoggedOutError(error.reason ?? 'remote', error),
+	RefreshUnavailableError: (error) => new RefreshUnavailableError(error.detail ?? error.message, error),
+	LoginFailedError: (error) => new LoginFailedError(error.message, error),
 	ProtocolError: (error) => new ProtocolError(error.detail ?? error.message),
 }
 
