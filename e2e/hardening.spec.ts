@@ -108,7 +108,7 @@ test('exchange() does not follow an open redirect on the app\'s origin: the sign
 		const url = `/api/redirect?status=307&to=${encodeURIComponent(`${other.url}/auth/login`)}`
 		const outcome = await tab!.evaluate((exchangeUrl) => (window as any).swtbDemo.client.exchange({ url: exchangeUrl, body: { username: 'demo', password: 'demo' } })
 			.then(() => 'signed in', (error: Error) => `${error.name}: ${error.message}`), url)
-		expect(outcome).toMatch(/^LoginFailedError: .*redirect/)
+		expect(outcome).toMatch(/^LoginFailedError: .*answered with a redirect/)
 		expect(other.stats().logins).toBe(0)
 		// The session in place is kept.
 		expect(await tab!.evaluate(() => (window as any).swtbDemo.client.getAccessToken())).toBe(token)
