@@ -183,6 +183,23 @@ test('with a new version waiting (prompt strategy): no window gets the session f
 	}
 })
 
+test("exchange() does not follow an open redirect on the app's origin: the sign-in form goes nowhere else", async ({ browser, server }) => {
+	const other = await startDevAuthServer({ staticDir: demoDir })
+	try {
+		const [tab] = await openSignedInTabs(browser, server, 1)
+		const token = await tab!.accessToken()
+		// 307 keeps the POST and its body: the worker must not send the password on to the redirect's target.
+		const url = `/api/redirect?status=307&to=${encodeURIComponent(`${other.url}/auth/login`)}`
+		const outcome = await tab!.run<string>(`return window.swtbDemo.client.exchange({ url: arguments[0], body: { username: 'demo', password: 'demo' } })
+			.then(() => 'signed in', (error) => error.name + ': ' + error.message)`, url)
+		check(/^LoginFailedError: .*answered with a redirect/.test(outcome), `the exchange was refused for its redirect: ${outcome}`)
+		checkEqual(other.stats().logins, 0, 'logins at the redirect target')
+		checkEqual(await tab!.accessToken(), token, 'the session in place')
+	} finally {
+		await other.close()
+	}
+})
+
 /**
  * Safari stops a worker when no tab of its origin is open; no test can stop it otherwise. So this
  * closes every tab of the origin (a blank tab keeps the browser open), waits, and opens the app
