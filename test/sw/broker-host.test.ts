@@ -286,6 +286,18 @@ describe('version hand-over', () => {
 		expect(refreshes).toEqual(['R1', 'R2'])
 	})
 
+	it('a worker never passes a request back to the worker it came from: two that handed over to each other cannot loop', async () => {
+		const { refresh, refreshes } = rotating()
+		const deployment = await signedInWithWaitingV2(refresh)
+		// v3 asked v1, which asked v2 for the live session: v2 handed it to v1, and v1 to v3.
+		await deployment.installAndWait('v3')
+		const { v2 } = deployment.scopes
+		// A request v1 relayed to v2 before it learned of v3.
+		const answer = await v2.send({ swtb: 1, type: 'refresh', failedToken: 'A1' }, { source: deployment.view('v2', 'v1') })
+		expect(answer).toMatchObject({ ok: false, error: { name: 'RefreshUnavailableError' } })
+		expect(refreshes).toEqual([])
+	})
+
 	it('a successor lost after it refreshed leaves the old worker without its frozen copy: R1 is never presented again', async () => {
 		const { refresh, refreshes } = rotating()
 		const deployment = await signedInWithWaitingV2(refresh)
