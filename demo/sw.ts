@@ -33,7 +33,9 @@ interface StaticRoutes {
 }
 
 self.addEventListener('install', (event) => {
-	void self.skipWaiting()
+	// ?update=prompt: a new version waits until every tab has closed, as with vite-plugin-pwa's
+	// default prompt strategy, and the old one serves meanwhile (the e2e suite tests that hand-over).
+	if (params.get('update') !== 'prompt') void self.skipWaiting()
 	// API and auth calls skip the worker's fetch handler (Workbox's) altogether: Chromium's
 	// static routing sends them straight to the network, off the worker's thread.
 	const routes = (event as ExtendableEvent & StaticRoutes).addRoutes?.(['/api/*', '/auth/*', '/oauth/*', '/__control/*'].map((pathname) => ({

@@ -143,6 +143,63 @@ test('a new worker version taking over keeps the session, with no reload and no 
 	}
 })
 
+test('with a new version waiting (prompt strategy): no window gets the session from the old one, and a third version gets the rotated one', async ({ browser }) => {
+	const root = await mkdtemp(join(tmpdir(), 'swtb-webkit-deploy-'))
+	await cp(demoDir, root, { recursive: true })
+	const server = await startDevAuthServer({ staticDir: root, accessTtlMs: 60_000 })
+	try {
+		const tabs = await openSignedInTabs(browser, server, 2, '?update=prompt')
+		/** Checks for an update and waits until a version other than the current waiting one is installed and waiting. */
+		const newVersionWaits = (tab: Tab) => tab.run<boolean>(`return navigator.serviceWorker.ready.then(async (registration) => {
+			const before = registration.waiting
+			await registration.update()
+			const deadline = Date.now() + 20000
+			while (!(registration.waiting !== null && registration.waiting !== before && registration.waiting.state === 'installed') && Date.now() < deadline) {
+				await new Promise((resolve) => setTimeout(resolve, 50))
+			}
+			return registration.waiting !== null && registration.waiting !== before && registration.active !== null
+		})`)
+
+		await cp(demoV2Dir, root, { recursive: true })
+		check(await newVersionWaits(tabs[0]!), 'v2 installed and waiting')
+		const answer = await tabs[1]!.run<unknown>(`return new Promise((resolve) => {
+			const channel = new MessageChannel()
+			channel.port1.onmessage = (event) => resolve(event.data)
+			navigator.serviceWorker.controller.postMessage({ swtb: 1, type: 'session-request' }, [channel.port2])
+			setTimeout(() => resolve('no answer'), 3000)
+		})`)
+		check(!JSON.stringify(answer).includes('refreshToken'), `a window's session-request got no refresh token: ${JSON.stringify(answer).slice(0, 200)}`)
+		checkEqual((answer as { error?: { name?: string } }).error?.name, 'ProtocolError', 'the answer to a window\'s session-request')
+		await expectOneRefreshForAllTabs(server, tabs, 5)
+
+		await writeFile(join(root, 'sw.js'), `${await readFile(join(root, 'sw.js'), 'utf8')}\n// v3\n`)
+		check(await newVersionWaits(tabs[0]!), 'v3 installed and waiting')
+		await expectOneRefreshForAllTabs(server, tabs, 5)
+		for (const tab of tabs) checkEqual(await tab.state(), 'signed in', 'state')
+		checkEqual(server.stats().logins, 0, 'logins')
+	} finally {
+		await server.close()
+		await rm(root, { recursive: true, force: true })
+	}
+})
+
+test("exchange() does not follow an open redirect on the app's origin: the sign-in form goes nowhere else", async ({ browser, server }) => {
+	const other = await startDevAuthServer({ staticDir: demoDir })
+	try {
+		const [tab] = await openSignedInTabs(browser, server, 1)
+		const token = await tab!.accessToken()
+		// 307 keeps the POST and its body: the worker must not send the password on to the redirect's target.
+		const url = `/api/redirect?status=307&to=${encodeURIComponent(`${other.url}/auth/login`)}`
+		const outcome = await tab!.run<string>(`return window.swtbDemo.client.exchange({ url: arguments[0], body: { username: 'demo', password: 'demo' } })
+			.then(() => 'signed in', (error) => error.name + ': ' + error.message)`, url)
+		check(/^LoginFailedError: .*answered with a redirect/.test(outcome), `the exchange was refused for its redirect: ${outcome}`)
+		checkEqual(other.stats().logins, 0, 'logins at the redirect target')
+		checkEqual(await tab!.accessToken(), token, 'the session in place')
+	} finally {
+		await other.close()
+	}
+})
+
 /**
  * Safari stops a worker when no tab of its origin is open; no test can stop it otherwise. So this
  * closes every tab of the origin (a blank tab keeps the browser open), waits, and opens the app

@@ -99,6 +99,24 @@ test('exchange refused by the URL rule or by the server rejects with LoginFailed
 	}
 })
 
+test('exchange() does not follow an open redirect on the app\'s origin: the sign-in form goes nowhere else', async ({ context, server }) => {
+	const other = await startDevAuthServer({ staticDir: demoDir })
+	try {
+		const [tab] = await openSignedInTabs(context, server, 1)
+		const token = await tab!.evaluate(() => (window as any).swtbDemo.client.getAccessToken())
+		// 307 keeps the POST and its body: the worker must not send the password on to the redirect's target.
+		const url = `/api/redirect?status=307&to=${encodeURIComponent(`${other.url}/auth/login`)}`
+		const outcome = await tab!.evaluate((exchangeUrl) => (window as any).swtbDemo.client.exchange({ url: exchangeUrl, body: { username: 'demo', password: 'demo' } })
+			.then(() => 'signed in', (error: Error) => `${error.name}: ${error.message}`), url)
+		expect(outcome).toMatch(/^LoginFailedError: .*answered with a redirect/)
+		expect(other.stats().logins).toBe(0)
+		// The session in place is kept.
+		expect(await tab!.evaluate(() => (window as any).swtbDemo.client.getAccessToken())).toBe(token)
+	} finally {
+		await other.close()
+	}
+})
+
 test('the access token does not follow a redirect to another origin', async ({ context, server }) => {
 	const other = await startDevAuthServer({ staticDir: demoDir })
 	try {

@@ -1,4 +1,4 @@
-import { cp, mkdtemp, rm } from 'node:fs/promises'
+import { appendFile, cp, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -131,6 +131,52 @@ test('a new worker version taking over keeps the session, with no reload and no 
 		expect(await version(tabs[1]!)).toBe('2')
 
 		await expectOneRefreshForAllTabs(server, tabs)
+		for (const tab of tabs) await expect(tab.locator('#state')).toHaveText('signed in')
+		expect(server.stats().logins).toBe(0)
+	} finally {
+		await server.close()
+		await rm(root, { recursive: true, force: true })
+	}
+})
+
+test('with a new version waiting (prompt strategy): no window gets the session from the old one, and a third version gets the rotated one', async ({ context }) => {
+	const root = await mkdtemp(join(tmpdir(), 'swtb-deploy-'))
+	await cp(demoDir, root, { recursive: true })
+	const server = await startDevAuthServer({ staticDir: root, accessTtlMs: 60_000 })
+	try {
+		const tabs = await openSignedInTabs(context, server, 2, '?update=prompt')
+		/** Checks for an update and waits until a version other than the current waiting one is installed and waiting. */
+		const newVersionWaits = (tab: Page) => tab.evaluate(async () => {
+			const registration = await navigator.serviceWorker.ready
+			const before = registration.waiting
+			await registration.update()
+			const deadline = Date.now() + 20_000
+			while (!(registration.waiting !== null && registration.waiting !== before && registration.waiting.state === 'installed') && Date.now() < deadline) {
+				await new Promise((resolve) => setTimeout(resolve, 50))
+			}
+			return registration.waiting !== null && registration.waiting !== before && registration.active !== null
+		})
+
+		await cp(fileURLToPath(new URL('../dist-demo-v2', import.meta.url)), root, { recursive: true })
+		expect(await newVersionWaits(tabs[0]!)).toBe(true)
+
+		// A window asks the old worker, its controller, for the whole session, as only a new version may.
+		const answer = await tabs[1]!.evaluate(() => new Promise<unknown>((resolve) => {
+			const channel = new MessageChannel()
+			channel.port1.onmessage = (event) => resolve(event.data)
+			navigator.serviceWorker.controller!.postMessage({ swtb: 1, type: 'session-request' }, [channel.port2])
+			setTimeout(() => resolve('no answer'), 3_000)
+		}))
+		expect(JSON.stringify(answer)).not.toContain('refreshToken')
+		expect(answer).toMatchObject({ type: 'reply', ok: false, error: { name: 'ProtocolError' } })
+
+		// The tabs still talk to the old worker; the waiting version refreshes, rotating the refresh token.
+		await expectOneRefreshForAllTabs(server, tabs, 5)
+
+		// A third version: it must get the rotated session, not the old worker's copy from before the hand-over.
+		await appendFile(join(root, 'sw.js'), '\n// v3\n')
+		expect(await newVersionWaits(tabs[0]!)).toBe(true)
+		await expectOneRefreshForAllTabs(server, tabs, 5)
 		for (const tab of tabs) await expect(tab.locator('#state')).toHaveText('signed in')
 		expect(server.stats().logins).toBe(0)
 	} finally {

@@ -407,7 +407,8 @@ class DevAuthApp {
 		// Waiting before validation lets tests expire or rotate a token while the request is in flight.
 		await this.delay(apiDelay(url.searchParams.get('delay')))
 		// Lets tests check that a redirect to another origin does not carry the token along.
-		if (url.pathname === '/api/redirect') return redirectToLoopback(res, url.searchParams.get('to'))
+		// ?status=307 (or 308) resends the method and body, as an open redirect that moves a sign-in POST would.
+		if (url.pathname === '/api/redirect') return redirectToLoopback(res, url.searchParams.get('to'), url.searchParams.get('status'))
 		const claims = await this.authorize(req)
 		if (!claims) {
 			this.counters.api401++
@@ -502,7 +503,7 @@ function answerPreflight(res: ServerResponse): void {
 		.end()
 }
 
-function redirectToLoopback(res: ServerResponse, to: string | null): void {
+function redirectToLoopback(res: ServerResponse, to: string | null, status: string | null): void {
 	let target: URL
 	try {
 		target = new URL(to ?? '')
@@ -510,7 +511,9 @@ function redirectToLoopback(res: ServerResponse, to: string | null): void {
 		throw badRequest('to must be an absolute URL')
 	}
 	if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) throw badRequest('only loopback redirects')
-	res.writeHead(302, { Location: target.href, 'Cache-Control': 'no-store' }).end()
+	const code = Number(status ?? 302)
+	if (![301, 302, 303, 307, 308].includes(code)) throw badRequest('status must be a redirect status')
+	res.writeHead(code, { Location: target.href, 'Cache-Control': 'no-store' }).end()
 }
 
 function apiDelay(raw: string | null): number {

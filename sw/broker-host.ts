@@ -1,3 +1,5 @@
+import { Handover, sameWorker } from '../src/core/handover.js'
+import { RefreshUnavailableError } from '../src/core/errors/refresh-unavailable-error.js'
 import { BrokerCore, type BrokerEvent, type SessionStore, maxIdleWaitMs } from '../src/core/broker-core.js'
 import { serializeError } from '../src/core/errors/serialize.js'
 import { type ReadTokens, defaultExchangeUrls, exchangeWith } from '../src/core/exchange.js'
@@ -15,6 +17,11 @@ export interface TokenBrokerOptions {
 	refreshTimeoutMs?: number
 	/** Which URLs exchange() may call. Default: the worker's origin and the refresh preset's token endpoint. */
 	exchangeUrls?: (url: URL) => boolean
+	/**
+	 * false: a tab's login(tokens) is refused with LoginFailedError. For apps that sign in only with
+	 * exchange() or signIn(): login() takes any token set from any same-origin script. Default true.
+	 */
+	acceptLogin?: boolean
 	/** Reads an exchange() answer that is not OAuth-shaped (access_token / accessToken …) into a TokenSet. */
 	readTokens?: ReadTokens
 	/** Refresh start/end with duration and outcome, logins, logouts with reasons, recoveries. */
@@ -91,10 +98,11 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 			}
 			const store: SessionStore | undefined = options.persist === 'indexeddb' ? openIndexedDbStore() : undefined
 			const onEvent = reporter(options.onEvent, options.debug, 'worker')
-			const core = new BrokerCore({
+			const startCore = () => new BrokerCore({
 				refresh: options.refresh,
 				exchange: exchangeWith(options.readTokens),
 				exchangeUrls: options.exchangeUrls ?? defaultExchangeUrls(origin, options.refresh.tokenEndpoint),
+				acceptLogin: options.acceptLogin,
 				origin,
 				broadcast,
 				isOnline: () => globalThis.navigator?.onLine ?? true,
@@ -102,6 +110,7 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				store,
 				onEvent,
 			})
+			let core = startCore()
 			const handoverTimeoutMs = maxIdleWaitMs(options.refreshTimeoutMs) + HANDOVER_SLACK_MS
 			/**
 			 * A worker restarted in memory mode has no session; tabs still holding an access token
@@ -122,24 +131,35 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 					})
 				})
 				.catch(() => undefined)
-			/** Once this worker handed its session to a new version, that version answers for it. */
-			let successor: PeerWorker | null = null
+			const handover = new Handover<PeerWorker>({
+				settle: async () => {
+					// A request may start a refresh while an earlier one finishes: wait until none runs.
+					do await core.idle()
+					while (core.busy)
+					return core.exportState()
+				},
+				ask: (successor) => requestSession(successor, handoverTimeoutMs),
+				drop: () => {
+					core = startCore()
+					warmUp = undefined
+				},
+			})
 
 			/**
 			 * A peer receives the whole session, refresh token included, so it must be one of this
-			 * registration's workers right now. Chromium hands us the registration's own object; Firefox
-			 * a second ServiceWorker object for the same worker, so identity alone misses it. Matching
-			 * script URL and state is as strict: a window is never a ServiceWorker, and a worker can only
-			 * reach workers of its own registration (self.registration, or a message's source).
+			 * registration's workers right now. A window is never a ServiceWorker, and a worker can only
+			 * reach workers of its own registration (self.registration, or a message's source). Known by
+			 * the registration's own object: Firefox gives a message's source as another object, whose
+			 * state this worker would not see change.
 			 */
-			const isPeer = (source: unknown): source is PeerWorker => {
+			const peerOf = (source: unknown): PeerWorker | undefined => {
 				const worker = source as Partial<PeerWorker> | null
-				if (isWindowClient(source) || typeof worker?.scriptURL !== 'string') return false
+				if (isWindowClient(source) || typeof worker?.scriptURL !== 'string' || typeof worker.state !== 'string') return undefined
 				const { active, waiting, installing } = scope.registration
-				return [installing, waiting, active].some((peer) => peer?.scriptURL === worker.scriptURL && peer?.state === worker.state)
+				return [installing, waiting, active].find((peer): peer is PeerWorker => peer !== null && sameWorker(peer, worker as PeerWorker))
 			}
 
-			const answer = (event: BrokerMessageEvent) => {
+			const answer = (event: BrokerMessageEvent, from?: PeerWorker) => {
 				const parsed = parseRequest(event.data)
 				if (parsed.kind === 'ignore') return
 				const port = event.ports[0]
@@ -149,6 +169,20 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 					return
 				}
 				const request = parsed.message
+				// Only a validated request is passed on, never the message itself: the successor takes
+				// what this worker relays for a peer's, and must never be sent a peer message by a window.
+				const successor = handover.successor
+				if (successor !== undefined) {
+					if (from !== undefined && sameWorker(from, successor)) {
+						// The successor passed it here after handing its session to this worker for a newer
+						// version: the answer that names that version is still on its way. Sending it back would
+						// loop, and this worker's copy is frozen.
+						reply({ type: 'reply', ok: false, error: serializeError(new RefreshUnavailableError('a new service-worker version is taking over the session; try again')) })
+						return
+					}
+					successor.postMessage(envelope(request), [...event.ports])
+					return
+				}
 				const handled = request.type === 'seed' ? core.handle(request).finally(() => seeded()) : warmedUp().then(() => core.handle(request))
 				// waitUntil keeps the worker alive until the reply is sent and the core is idle: a refresh
 				// (or server logout) outlives the waiters that gave up on it, and its broadcast must go out.
@@ -158,32 +192,25 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				).then(() => core.idle()).then(() => broadcasting))
 			}
 
-			/** The predecessor's side of a hand-over: finish any refresh, exchange or server logout, then pass the session on. */
-			const handOver = (event: BrokerMessageEvent, to: PeerWorker) => {
+			/** A worker of the registration asks for the session: a new version at its install, or a predecessor passing a newer one's request on. */
+			const giveSession = (event: BrokerMessageEvent, to: PeerWorker) => {
 				const port = event.ports[0]
 				if (port === undefined) return
-				event.waitUntil(core.idle().then(() => {
-					port.postMessage(envelope({ type: 'session', state: core.exportState() }))
-					successor = to
+				event.waitUntil(handover.sessionFor(to).then((state) => {
+					if (state !== undefined) port.postMessage(envelope({ type: 'session', state }))
 				}))
 			}
 
 			const onMessage = (event: BrokerMessageEvent) => {
 				if (event.origin !== origin) return
-				if (isPeer(event.source)) {
+				const from = peerOf(event.source)
+				if (from !== undefined) {
 					const peer = parsePeerMessage(event.data)
-					if (peer.kind === 'ok' && peer.message.type === 'session-request') handOver(event, event.source)
-					else answer(event)
+					if (peer.kind === 'ok' && peer.message.type === 'session-request') giveSession(event, from)
+					else answer(event, from)
 					return
 				}
-				if (!isWindowClient(event.source)) return
-				// One refresher at a time: after the hand-over, the successor holds the only live session.
-				if (successor !== null && successor.state !== 'redundant') {
-					successor.postMessage(event.data, [...event.ports])
-					return
-				}
-				successor = null
-				answer(event)
+				if (isWindowClient(event.source)) answer(event)
 			}
 
 			/** The successor's side: ask the active version for its session before taking over. */

@@ -22,6 +22,8 @@ export interface BrokerCoreOptions {
 	/** Performs an exchange() request; the host supplies it so the core stays free of fetch details. */
 	exchange: (request: ExchangeRequest, signal: AbortSignal) => Promise<TokenSet>
 	exchangeUrls: (url: URL) => boolean
+	/** false: a tab's login(tokens) is refused, for apps that sign in only with exchange() or signIn(). Default true. */
+	acceptLogin?: boolean
 	/** Base for resolving relative exchange URLs: the host's origin. */
 	origin: string
 	broadcast: (message: BrokerBroadcast) => void
@@ -80,6 +82,13 @@ interface ScheduledAttempt {
 	run: () => void
 }
 
+/** A refresh call in flight. `rotated`: the refresh token it answered with, which a logout during the call must end. */
+interface RefreshCall {
+	answer: Promise<TokenSnapshot>
+	generation: number
+	rotated?: string
+}
+
 const noop = () => undefined
 
 /**
@@ -97,7 +106,7 @@ export class BrokerCore {
 	/** Set by a logout or a definitive refresh failure; only login or exchange clears it. */
 	#ended: LogoutReason | null = null
 	/** The one refresh call in flight, and the generation it started from. It holds the slot until it answers. */
-	#call: { answer: Promise<TokenSnapshot>; generation: number } | null = null
+	#call: RefreshCall | null = null
 	readonly #exchanges = new Set<Promise<unknown>>()
 	/** User logouts still ending their session at the server (RefreshFunction.logout). */
 	readonly #serverLogouts = new Set<Promise<void>>()
@@ -147,6 +156,8 @@ export class BrokerCore {
 				this.#resume()
 				return this.snapshot()
 			case 'login':
+				// Any same-origin script may call login() with a token set of its choosing.
+				if (this.#options.acceptLogin === false) throw new LoginFailedError('This broker refuses login(tokens) (acceptLogin: false): sign in with exchange() or signIn().')
 				return this.#adopt(request.tokens)
 			case 'exchange':
 				return this.#exchange(request.request)
@@ -294,7 +305,8 @@ export class BrokerCore {
 			...(error instanceof Error ? { error: error.message } : {}),
 		})
 		this.#emit({ type: 'refresh-start' })
-		const answer = this.#runRefresh().then(
+		const call = { generation: this.#generation } as RefreshCall
+		const answer = this.#runRefresh(call).then(
 			(snapshot) => {
 				ended('refreshed')
 				return snapshot
@@ -308,7 +320,8 @@ export class BrokerCore {
 		})
 		// Nobody may be listening when a late answer fails; the failure is reported through the event above.
 		answer.catch(noop)
-		this.#call = { answer, generation: this.#generation }
+		call.answer = answer
+		this.#call = call
 		return answer
 	}
 
@@ -321,8 +334,8 @@ export class BrokerCore {
 		return timeLimit(answer, limit, () => new RefreshUnavailableError(`the refresh did not answer within ${limit} ms`))
 	}
 
-	async #runRefresh(): Promise<TokenSnapshot> {
-		const generation = this.#generation
+	async #runRefresh(call: RefreshCall): Promise<TokenSnapshot> {
+		const generation = call.generation
 		const previous = this.#tokens
 		let result: TokenSet
 		try {
@@ -340,6 +353,7 @@ export class BrokerCore {
 			}
 			throw this.#backOff(error)
 		}
+		if (result.refreshToken !== undefined) call.rotated = result.refreshToken
 		// A login or logout while the refresh ran wins: its state is newer than this answer.
 		if (this.#generation !== generation) return this.#settledMeanwhile()
 		this.#startOver(this.#now())
@@ -438,7 +452,10 @@ export class BrokerCore {
 	 * logout goes on after that (see #endAtServer): the tabs must not wait for a slow endpoint.
 	 */
 	async #logout(reason: LogoutReason, tab?: string): Promise<TokenSnapshot> {
-		const credential = this.#tokens?.refreshToken
+		const held = this.#tokens?.refreshToken
+		// A refresh of this session still running may rotate its refresh token: that one is ended then.
+		const running = this.#call?.generation === this.#generation ? this.#call : null
+		const credential = () => running?.rotated ?? held
 		this.#tokens = null
 		this.#ended = reason
 		this.#emit({ type: 'logout', reason })
@@ -461,10 +478,10 @@ export class BrokerCore {
 	 * hard cap as a refresh): refreshes wait for it (see #refresh), so none presents the
 	 * credential it is ending.
 	 */
-	#endAtServer(refreshToken: string | undefined): void {
+	#endAtServer(refreshToken: () => string | undefined): void {
 		const logout = this.#options.refresh.logout
 		if (logout === undefined) return
-		const call = () => this.#present('logout', logout, refreshToken)
+		const call = () => this.#present('logout', logout, refreshToken())
 		const work = this.#sessionWork()
 		const ending: Promise<void> = (work.length === 0 ? call() : Promise.allSettled(work).then(call))
 			.then(

@@ -1,7 +1,8 @@
 import { LoginFailedError } from './errors/login-failed-error.js'
 import { messageOf } from './errors/serialize.js'
 import type { ExchangeRequest, TokenSet } from './protocol.js'
-import { asRecord, checkedTokenSet, oauthErrorOf, statusText, tokenSetFromBody } from './token-response.js'
+import { asRecord } from './record.js'
+import { NO_REDIRECTS, checkedTokenSet, oauthErrorOf, redirected, statusText, tokenSetFromBody } from './token-response.js'
 
 /** Maps a login endpoint's JSON answer that is not OAuth-shaped to a TokenSet. */
 export type ReadTokens = (body: unknown) => TokenSet
@@ -46,11 +47,14 @@ export function exchangeWith(readTokens?: ReadTokens): (request: ExchangeRequest
 				body: request.json === undefined ? new URLSearchParams(request.body) : JSON.stringify(request.json),
 				credentials: 'same-origin',
 				cache: 'no-store',
+				...NO_REDIRECTS,
 				signal,
 			})
 		} catch (error) {
 			throw new LoginFailedError(`The sign-in request to ${request.url} failed before an answer came (${error instanceof Error ? error.message : 'network error'}). Check the connection and try again.`, { cause: error })
 		}
+		const redirect = redirected(response)
+		if (redirect !== undefined) throw new LoginFailedError(`The sign-in request to ${request.url} ${redirect}.`, { status: response.status || undefined })
 		const body: unknown = await response.json().catch(() => undefined)
 		if (!response.ok) {
 			const oauthError = oauthErrorOf(asRecord(body))

@@ -1,4 +1,5 @@
 import { ProtocolError } from './errors/protocol-error.js'
+import { asRecord } from './record.js'
 import { type BrokerRequest, MAX_WAIT_MS, type PeerMessage, PROTOCOL_VERSION, type Parsed, type SessionState } from './protocol.js'
 
 /**
@@ -26,12 +27,8 @@ function fail(problem: string): never {
 	throw new ProtocolError(problem)
 }
 
-function isRecord(value: unknown): value is Fields {
-	return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
 function record(value: unknown, path: string): Fields {
-	return isRecord(value) ? value : fail(`"${path}" must be an object`)
+	return asRecord(value) ?? fail(`"${path}" must be an object`)
 }
 
 const string = (max: number): Check => (value, path) => typeof value === 'string' && value.length > 0 && value.length <= max ? value : fail(`"${path}" must be a non-empty string of at most ${max} characters`)
@@ -47,8 +44,7 @@ const reason: Check = (value, path) => LOGOUT_REASONS.has(value) ? value : fail(
 
 /** Copies string fields into a fresh object; Object.fromEntries defines own properties, so "__proto__" cannot pollute. */
 const stringMap: Check = (value, path) => {
-	if (!isRecord(value)) fail(`"${path}" must be an object of strings`)
-	const entries = Object.entries(value)
+	const entries = Object.entries(asRecord(value) ?? fail(`"${path}" must be an object of strings`))
 	if (entries.length > MAX_FIELDS) fail(`"${path}" has more than ${MAX_FIELDS} fields`)
 	for (const [name, field] of entries) {
 		if (typeof field !== 'string' || field.length > MAX_TOKEN_LENGTH || name.length > 256) fail(`"${path}.${name.slice(0, 40)}" must be a string`)
@@ -137,13 +133,15 @@ export function parseSessionState(value: unknown): SessionState | undefined {
 }
 
 function parseWith<T>(data: unknown, types: Record<string, Shape>, what: string): Parsed<T> {
-	if (!isRecord(data) || data.swtb === undefined) return { kind: 'ignore' }
+	const received = asRecord(data)
+	if (received?.swtb === undefined) return { kind: 'ignore' }
 	try {
-		if (data.swtb !== PROTOCOL_VERSION) {
-			const version = typeof data.swtb === 'number' || typeof data.swtb === 'string' ? String(data.swtb).slice(0, 20) : typeof data.swtb
+		const { swtb } = received
+		if (swtb !== PROTOCOL_VERSION) {
+			const version = typeof swtb === 'number' || typeof swtb === 'string' ? String(swtb).slice(0, 20) : typeof swtb
 			fail(`protocol version ${version} is not ${PROTOCOL_VERSION}`)
 		}
-		return { kind: 'ok', message: message(types, what)(data, '') as T }
+		return { kind: 'ok', message: message(types, what)(received, '') as T }
 	} catch (error) {
 		if (error instanceof ProtocolError) return { kind: 'invalid', error }
 		throw error

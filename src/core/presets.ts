@@ -1,10 +1,12 @@
 import { RefreshRejectedError } from './errors/refresh-rejected-error.js'
 import type { RefreshFunction } from './refresh-function.js'
-import { readTokenResponse } from './token-response.js'
+import { NO_REDIRECTS, readTokenResponse, redirected } from './token-response.js'
 
 /** A server logout: keepalive, so that the navigation to the login page that follows does not cancel it. */
 async function post(url: string, init: RequestInit): Promise<void> {
-	const response = await fetch(url, { method: 'POST', cache: 'no-store', keepalive: true, ...init })
+	const response = await fetch(url, { method: 'POST', cache: 'no-store', keepalive: true, ...init, ...NO_REDIRECTS })
+	const redirect = redirected(response)
+	if (redirect !== undefined) throw new Error(`${url} ${redirect}`)
 	if (!response.ok) throw new Error(`${url} answered ${response.status}`)
 }
 
@@ -31,6 +33,7 @@ export function oauth2Refresh(options: OAuth2RefreshOptions): RefreshFunction {
 			signal,
 			credentials: 'omit',
 			cache: 'no-store',
+			...NO_REDIRECTS,
 			// Ahead of the app's own requests queued on the same connections: they wait for this one.
 			priority: 'high',
 		})
@@ -64,6 +67,7 @@ export function cookieRefresh(options: CookieRefreshOptions): RefreshFunction {
 			credentials: 'include',
 			signal,
 			cache: 'no-store',
+			...NO_REDIRECTS,
 			priority: 'high',
 		})
 		return readTokenResponse(response)

@@ -67,6 +67,10 @@ export interface SerializedError {
 	oauthError?: string
 	/** RefreshUnavailableError: when the broker allows its next attempt (epoch ms). */
 	retryAt?: number
+	/** RefreshUnavailableError: the token endpoint's Retry-After, in ms. */
+	retryAfterMs?: number
+	/** What the constructor builds the message from: RefreshUnavailableError's detail, ProtocolError's problem. */
+	detail?: string
 }
 
 export type BrokerReply =

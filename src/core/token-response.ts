@@ -1,13 +1,26 @@
 import { RefreshRejectedError } from './errors/refresh-rejected-error.js'
 import { RefreshUnavailableError } from './errors/refresh-unavailable-error.js'
 import type { TokenSet } from './protocol.js'
+import { asRecord } from './record.js'
 import { classifyTokenFailure, configurationProblem } from './refresh-policy.js'
 
 export type JsonBody = Record<string, unknown> | undefined
 
-/** A JSON object, or undefined for anything else (arrays, strings, nothing). */
-export function asRecord(value: unknown): JsonBody {
-	return typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+/**
+ * Requests that carry or return credentials follow no redirect: with a 307 or 308 their body (a
+ * code and verifier, a password, a refresh token) would go along to wherever it points, and the
+ * broker would adopt the tokens that come back from there. 'manual', not 'error', so that the
+ * failure can say what happened.
+ */
+export const NO_REDIRECTS = { redirect: 'manual' } as const satisfies RequestInit
+
+/**
+ * What a redirect answer means, for the message of the failure it causes; undefined for any other
+ * answer. Browsers show it as an opaque redirect (status 0), Node as the 3xx itself.
+ */
+export function redirected(response: Response): string | undefined {
+	if (response.type !== 'opaqueredirect' && (response.status < 300 || response.status > 399)) return undefined
+	return "answered with a redirect, which the broker does not follow lest the request's credentials go along: use the endpoint's final URL"
 }
 
 /** The body as JSON object, or undefined when it is not one (HTML error pages, empty bodies). */
@@ -67,6 +80,8 @@ export function retryAfterMs(response: Response, now: number = Date.now()): numb
 
 /** Reads a token endpoint's answer the way RFC 6749 §5 writes it, classifying every failure (README: "When the session ends"). */
 export async function readTokenResponse(response: Response): Promise<TokenSet> {
+	const redirect = redirected(response)
+	if (redirect !== undefined) throw new RefreshUnavailableError(`the token endpoint ${redirect}`, { status: response.status || undefined })
 	const body = await readJsonBody(response)
 	const oauthError = oauthErrorOf(body)
 	const status = statusText(response.status, oauthError)

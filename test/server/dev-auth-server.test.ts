@@ -114,6 +114,16 @@ describe('login and /api', () => {
 		expect(server.stats().logins).toBe(1)
 	})
 
+	it('/api/redirect answers a loopback redirect with the status asked for (302 by default), and only a redirect status', async () => {
+		const to = encodeURIComponent(`${server.url}/api/echo`)
+		for (const [query, status] of [['', 302], ['&status=307', 307], ['&status=308', 308]] as const) {
+			const res = await fetch(`${server.url}/api/redirect?to=${to}${query}`, { method: 'POST', redirect: 'manual' })
+			expect(res.status).toBe(status)
+			expect(res.headers.get('location')).toBe(`${server.url}/api/echo`)
+		}
+		expect((await fetch(`${server.url}/api/redirect?to=${to}&status=200`, { redirect: 'manual' })).status).toBe(400)
+	})
+
 	it('answers /api/echo and other /api paths', async () => {
 		const { access_token } = await login()
 		const echo = (await (await api(access_token, '/api/echo')).json()) as { headers: Record<string, string> }

@@ -183,3 +183,142 @@ describe('service-worker host', () => {
 		expect(JSON.stringify(await askAs({ ...installing }))).toContain('R-secret')
 	})
 })
+
+type Version = 'v1' | 'v2' | 'v3'
+type Slot = 'active' | 'waiting' | 'installing'
+
+/**
+ * Three versions of one registration, each with its own scope and its own view of the others, as
+ * a worker sees them: a message posted through a worker object arrives with the poster as source.
+ * `sources: 'snapshot'` is Firefox's shape: a message's source is an object of its own, whose state
+ * stays what it was when the message came; only the registration's objects follow the worker.
+ */
+class Deployment {
+	constructor(readonly sources: 'live' | 'snapshot' = 'live') {
+		for (const name of Object.keys(this.scopes) as Version[]) {
+			const registration = this.scopes[name].registration
+			for (const slot of ['active', 'waiting', 'installing'] as const) {
+				Object.defineProperty(registration, slot, { get: () => this.slots[slot] === null ? null : this.view(name, this.slots[slot]!) })
+			}
+		}
+	}
+
+	readonly scopes: Record<Version, FakeScope> = { v1: new FakeScope(), v2: new FakeScope(), v3: new FakeScope() }
+	readonly states: Record<Version, string> = { v1: 'activated', v2: 'parsed', v3: 'parsed' }
+	readonly slots: Record<Slot, Version | null> = { active: 'v1', waiting: null, installing: null }
+	readonly #views = new Map<string, PeerWorker>()
+
+	/** Worker `of` as seen from scope `from`. */
+	view(from: Version, of: Version): PeerWorker {
+		const key = `${from}>${of}`
+		let worker = this.#views.get(key)
+		if (worker === undefined) {
+			const states = this.states
+			worker = {
+				scriptURL: SCRIPT_URL,
+				get state() {
+					return states[of]
+				},
+				postMessage: (data, transfer) => void this.scopes[of].dispatch(data, this.sourceOf(of, from), (transfer ?? []) as MessagePort[]),
+			}
+			this.#views.set(key, worker)
+		}
+		return worker
+	}
+
+	/** Worker `of` as the source of a message that arrives at scope `at`. */
+	sourceOf(at: Version, of: Version): PeerWorker {
+		const live = this.view(at, of)
+		return this.sources === 'live' ? live : { scriptURL: live.scriptURL, state: live.state, postMessage: live.postMessage }
+	}
+
+	/** `version` installs (taking the session from its predecessor) and waits: no skipWaiting, as vite-plugin-pwa's prompt strategy. */
+	async installAndWait(version: Version): Promise<void> {
+		const replaced = this.slots.waiting
+		this.slots.installing = version
+		this.states[version] = 'installing'
+		await this.scopes[version].install()
+		this.slots.installing = null
+		this.slots.waiting = version
+		this.states[version] = 'installed'
+		if (replaced !== null) this.states[replaced] = 'redundant'
+	}
+}
+
+describe('version hand-over', () => {
+	const rotating = () => {
+		const refreshes: Array<string | undefined> = []
+		const refresh = vi.fn(async ({ refreshToken }: { refreshToken?: string }): Promise<TokenSet> => {
+			refreshes.push(refreshToken)
+			return { accessToken: `A${refreshes.length + 1}`, refreshToken: `R${refreshes.length + 1}` }
+		})
+		return { refreshes, refresh }
+	}
+	const refreshFrom = (scope: FakeScope, failedToken: string) => scope.send({ swtb: 1, type: 'refresh', failedToken })
+
+	async function signedInWithWaitingV2(refresh: (context: { refreshToken?: string }) => Promise<TokenSet>, sources: 'live' | 'snapshot' = 'live') {
+		const deployment = new Deployment(sources)
+		for (const scope of Object.values(deployment.scopes)) createTokenBroker({ refresh }).listen(scope)
+		await deployment.scopes.v1.send(login('A1', 'R1'))
+		await deployment.installAndWait('v2')
+		return deployment
+	}
+
+	it('a window asking the handed-over worker for the session gets an error, never the refresh token', async () => {
+		const { refresh } = rotating()
+		const { scopes } = await signedInWithWaitingV2(refresh)
+		expect(await scopes.v2.send({ swtb: 1, type: 'hello' }, { source: WINDOW })).toMatchObject({ ok: true, snapshot: { accessToken: 'A1' } })
+
+		const answer = await scopes.v1.send({ swtb: 1, type: 'session-request' })
+		expect(JSON.stringify(answer)).not.toContain('R1')
+		expect(answer).toMatchObject({ ok: false, error: { name: 'ProtocolError' } })
+	})
+
+	it.each(['live', 'snapshot'] as const)('a third version gets the session its waiting predecessor rotated, not the frozen copy of the active one (message sources: %s)', async (sources) => {
+		const { refresh, refreshes } = rotating()
+		const deployment = await signedInWithWaitingV2(refresh, sources)
+		const { v1 } = deployment.scopes
+		// A tab talks to its controller, v1; the live session is v2's, which rotates R1 into R2.
+		expect(await refreshFrom(v1, 'A1')).toMatchObject({ ok: true, snapshot: { accessToken: 'A2' } })
+
+		await deployment.installAndWait('v3')
+		expect(await refreshFrom(v1, 'A2')).toMatchObject({ ok: true, snapshot: { accessToken: 'A3' } })
+		expect(refreshes).toEqual(['R1', 'R2'])
+	})
+
+	it('a worker never passes a request back to the worker it came from: two that handed over to each other cannot loop', async () => {
+		const { refresh, refreshes } = rotating()
+		const deployment = await signedInWithWaitingV2(refresh)
+		// v3 asked v1, which asked v2 for the live session: v2 handed it to v1, and v1 to v3.
+		await deployment.installAndWait('v3')
+		const { v2 } = deployment.scopes
+		// A request v1 relayed to v2 before it learned of v3.
+		const answer = await v2.send({ swtb: 1, type: 'refresh', failedToken: 'A1' }, { source: deployment.view('v2', 'v1') })
+		expect(answer).toMatchObject({ ok: false, error: { name: 'RefreshUnavailableError' } })
+		expect(refreshes).toEqual([])
+	})
+
+	it('a successor lost after it refreshed leaves the old worker without its frozen copy: R1 is never presented again', async () => {
+		const { refresh, refreshes } = rotating()
+		const deployment = await signedInWithWaitingV2(refresh)
+		const { v1 } = deployment.scopes
+		expect(await refreshFrom(v1, 'A1')).toMatchObject({ ok: true, snapshot: { accessToken: 'A2' } })
+		// v2 fails (an install step after the hand-over, or it is replaced and dropped): R2 is gone with it.
+		deployment.states.v2 = 'redundant'
+		deployment.slots.waiting = null
+
+		const afterLoss = await refreshFrom(v1, 'A2')
+		expect(JSON.stringify(afterLoss)).not.toContain('"A1"')
+		await refreshFrom(v1, 'A1')
+		expect(refreshes.filter((token) => token === 'R1')).toHaveLength(1)
+	})
+})
+
+describe('service-worker host options', () => {
+	it('acceptLogin: false answers a tab\'s login with a LoginFailedError', async () => {
+		const scope = new FakeScope()
+		createTokenBroker({ refresh: vi.fn(async (): Promise<TokenSet> => ({ accessToken: 'unused' })), acceptLogin: false }).listen(scope)
+		expect(await scope.send(login('INJECTED', 'R'))).toMatchObject({ ok: false, error: { name: 'LoginFailedError' } })
+		expect(await scope.send({ swtb: 1, type: 'hello' })).toMatchObject({ ok: true, snapshot: { accessToken: null } })
+	})
+})

@@ -1,5 +1,4 @@
 import type { SerializedError } from '../protocol.js'
-import { BrokerTimeoutError } from './broker-timeout-error.js'
 import { LoggedOutError } from './logged-out-error.js'
 import { LoginFailedError } from './login-failed-error.js'
 import { ProtocolError } from './protocol-error.js'
@@ -18,22 +17,36 @@ export function serializeError(error: unknown): SerializedError {
 		serialized.reason = error.reason
 		if (error.generation !== undefined) serialized.generation = error.generation
 	}
-	if (error instanceof RefreshUnavailableError && error.retryAt !== undefined) serialized.retryAt = error.retryAt
+	if (error instanceof RefreshUnavailableError) {
+		serialized.detail = error.detail
+		if (error.retryAt !== undefined) serialized.retryAt = error.retryAt
+		if (error.retryAfterMs !== undefined) serialized.retryAfterMs = error.retryAfterMs
+		if (error.status !== undefined) serialized.status = error.status
+	}
 	if (error instanceof LoginFailedError) {
 		if (error.status !== undefined) serialized.status = error.status
 		if (error.oauthError !== undefined) serialized.oauthError = error.oauthError
 	}
+	if (error instanceof ProtocolError) serialized.detail = error.problem
 	return serialized
 }
 
 /**
- * The classes a broker's answer may carry, by name. Each is built as `new Class(message, 0)`: every
- * constructor takes a string first, and none reads options from a number (BrokerTimeoutError,
- * which never crosses from the broker, takes it as timeoutMs 0).
+ * The classes a broker's answer may carry, by name, each built by its own constructor. The
+ * serialized fields are named as the constructors' options, and each reads only its own.
  */
-const CLASSES = { LoggedOutError, RefreshUnavailableError, LoginFailedError, BrokerTimeoutError, ProtocolError } as unknown as Record<string, (new (message: string, options: 0) => Error) | undefined>
+const BUILDERS: Readonly<Record<string, (error: SerializedError) => Error>> = {
+	LoggedOutError: (error) => new LoggedOutError(error.reason ?? 'remote', error),
+	RefreshUnavailableError: (error) => new RefreshUnavailableError(error.detail ?? error.message, error),
+	LoginFailedError: (error) => new LoginFailedError(error.message, error),
+	ProtocolError: (error) => new ProtocolError(error.detail ?? error.message),
+}
 
 /** Rebuilds the typed error on the page side, with the broker's own message and fields. */
 export function deserializeError(error: SerializedError): Error {
-	return Object.assign(new (CLASSES[error.name] ?? Error)(error.message, 0), error)
+	if (Object.hasOwn(BUILDERS, error.name)) return BUILDERS[error.name]!(error)
+	// Anything else the broker threw (an app's function may throw anything): its name and message.
+	const plain = new Error(error.message)
+	plain.name = error.name
+	return plain
 }
