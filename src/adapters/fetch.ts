@@ -1,5 +1,6 @@
 import { RequestNotReplayableError } from '../core/errors/request-not-replayable-error.js'
 import type { AuthorizedSender } from '../session/authorized-send.js'
+import { isExpiredTokenAnswer } from './expired-token.js'
 
 /** The request is ours (made from the caller's input) and not sent yet, so its headers can take the token in place. */
 function withToken(request: Request, token: string | null): Request {
@@ -30,7 +31,7 @@ export function authorizedFetch(sender: AuthorizedSender): (input: RequestInfo |
 				return fetch(withToken(new Request(spare), current))
 			},
 			refused(outcome) {
-				if (!outcome.ok || outcome.value.status !== 401) return false
+				if (!outcome.ok || outcome.value.status !== 401 || !isExpiredTokenAnswer(outcome.value.headers.get('WWW-Authenticate'))) return false
 				if (outcome.value.url !== '' && !sender.authorizes(outcome.value.url)) return false
 				refused = outcome.value
 				return true
@@ -39,7 +40,8 @@ export function authorizedFetch(sender: AuthorizedSender): (input: RequestInfo |
 				throw new RequestNotReplayableError()
 			},
 		})
-		const token = sender.tokenNow()
-		return token === undefined ? sender.token(request.signal).then(send) : send(token)
+		// A keepalive request (a beacon as the page unloads) does not wait for a renewal ahead of expiry.
+		const token = sender.tokenNow(request.keepalive)
+		return token === undefined ? sender.tokenForRequest(request.signal).then(send) : send(token)
 	}
 }
