@@ -4,6 +4,7 @@ import type { ExchangeRequest, LogoutReason, TokenSet } from './core/protocol.js
 import { reporter } from './core/report.js'
 import { authorizedSender, registerSender } from './session/authorized-send.js'
 import { type ClientState, type TabEvent, type TabSession, type TokenEvent, tabSession } from './session/tab-session.js'
+import { checkDuration } from './core/check-duration.js'
 import { DEFAULT_KEEP_ALIVE_MS, keepAlive } from './transports/keep-alive.js'
 import { type BrokerHost, type Fallback, type ServiceWorkerOption, selectConnection } from './transports/select.js'
 
@@ -47,6 +48,9 @@ export interface TokenClient {
 }
 
 export function createTokenClient(options: TokenClientOptions = {}): TokenClient {
+	checkDuration('timeoutMs', options.timeoutMs, 1)
+	checkDuration('refreshAheadMs', options.refreshAheadMs, 0)
+	if (options.keepAliveMs !== false) checkDuration('keepAliveMs', options.keepAliveMs, 1)
 	const onEvent = reporter(options.onEvent, options.debug, 'page')
 	const { connection, host } = selectConnection({ ...options, onEvent })
 	const session = tabSession(connection, {

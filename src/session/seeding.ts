@@ -1,0 +1,33 @@
+import type { BrokerRequest, TokenSnapshot } from '../core/protocol.js'
+import type { SessionState } from './session-state.js'
+
+/**
+ * A broker that lost its memory (a stopped worker in memory mode) gets the session back from a
+ * tab that still holds its access token, with its expiry and receipt time, so the lifetime caps
+ * of refresh-ahead (spec 16) hold after the restart too.
+ */
+export interface Seeding {
+	/** Seeds the broker with this tab's token, when it holds one. */
+	seed(): Promise<void>
+	/** The keep-alive ping: it also finds a broker that lost the session this tab still holds, and seeds it. */
+	ping(): Promise<void>
+}
+
+export function seeding(send: (message: BrokerRequest) => Promise<TokenSnapshot>, session: SessionState): Seeding {
+	const seed = async () => {
+		const { accessToken, expiresAt, issuedAt, generation } = session.snapshot
+		if (accessToken === null) return
+		const message: BrokerRequest = { type: 'seed', accessToken, generation }
+		if (expiresAt !== undefined) message.expiresAt = expiresAt
+		if (issuedAt !== undefined) message.issuedAt = issuedAt
+		session.apply(await send(message))
+	}
+	return {
+		seed,
+		async ping() {
+			const answer = await send({ type: 'ping' })
+			if (answer.accessToken !== null || answer.generation >= session.snapshot.generation) session.apply(answer)
+			else await seed()
+		},
+	}
+}
