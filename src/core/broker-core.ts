@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS, checkDuration } from './check-duration.js'
 import { LoggedOutError } from './errors/logged-out-error.js'
 import { messageOf } from './errors/serialize.js'
 import { LoginFailedError } from './errors/login-failed-error.js'
@@ -112,6 +113,8 @@ export class BrokerCore {
 	#sawOffline = false
 
 	constructor(options: BrokerCoreOptions) {
+		// A refresh call runs to three times this: each of those waits must fit a timer.
+		checkDuration('refreshTimeoutMs', options.refreshTimeoutMs, 1, MAX_TIMER_MS / REFRESH_HARD_CAP_FACTOR)
 		this.#options = options
 		this.#now = options.now ?? Date.now
 		this.#random = options.random ?? Math.random

@@ -1,11 +1,11 @@
 import { InvalidOptionError } from './errors/invalid-option-error.js'
 
 /** The longest delay setTimeout keeps; a longer one (Infinity too) fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1
+export const MAX_TIMER_MS = 2 ** 31 - 1
 
-/** A duration option, in ms: absent, or a number from `min` that a timer can wait. */
-export function checkDuration(option: string, value: unknown, min: number): void {
-	if (value !== undefined && !(typeof value === 'number' && value >= min && value <= MAX_TIMER_MS)) {
-		throw new InvalidOptionError(option, `a number of milliseconds from ${min} to ${MAX_TIMER_MS}`, value)
+/** A duration option, in ms: absent, or a number from `min` to `max` (what a timer can wait). */
+export function checkDuration(option: string, value: unknown, min: number, max = MAX_TIMER_MS): void {
+	if (value !== undefined && !(typeof value === 'number' && value >= min && value <= max)) {
+		throw new InvalidOptionError(option, `a number of milliseconds from ${min} to ${Math.floor(max)}`, value)
 	}
 }

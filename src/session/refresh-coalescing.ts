@@ -1,16 +1,6 @@
 import { LoggedOutError } from '../core/errors/logged-out-error.js'
 import { type BrokerRequest, MAX_WAIT_MS, type TokenSnapshot } from '../core/protocol.js'
-import type { SessionState } from './session-state.js'
-import type { TabEvent } from './session-state.js'
-
-/**
- * How long the broker may take for a refresh, of the page's own limit: a share of it, so a small
- * timeoutMs still leaves the refresh time, and at most a second less, so a refusal (with its
- * retryAt) reaches the page before the page's own BrokerTimeoutError.
- */
-export function refreshWaitMs(timeoutMs: number): number {
-	return Math.min(MAX_WAIT_MS, Math.floor(timeoutMs - Math.min(1_000, timeoutMs / 10)))
-}
+import type { SessionState, TabEvent } from './session-state.js'
 
 /** A tab's refreshes: all its requests waiting on the same refresh share one message to the broker. */
 export interface RefreshCoalescing {
@@ -31,7 +21,11 @@ export function refreshCoalescing(
 	options: { timeoutMs: number; now: () => number; onEvent: ((event: TabEvent) => void) | undefined; onLoggedOut: (error: LoggedOutError) => void },
 ): RefreshCoalescing {
 	const { now, onEvent } = options
-	const waitMs = refreshWaitMs(options.timeoutMs)
+	const { timeoutMs } = options
+	// How long the broker may take, of the page's own limit: a share of it, so a small timeoutMs still
+	// leaves the refresh time, and at most a second less, so a refusal (with its retryAt) reaches the
+	// page before the page's own BrokerTimeoutError.
+	const waitMs = Math.min(MAX_WAIT_MS, Math.floor(timeoutMs - Math.min(1_000, timeoutMs / 10)))
 	/** `refused`: a request was refused with failedToken (the refresh is not an early or forced one). */
 	let pending: { failedToken: string | null; refused: boolean; result: Promise<TokenSnapshot>; end: (error: LoggedOutError) => void } | null = null
 	return {

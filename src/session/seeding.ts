@@ -15,12 +15,9 @@ export interface Seeding {
 
 export function seeding(send: (message: BrokerRequest) => Promise<TokenSnapshot>, session: SessionState): Seeding {
 	const seed = async () => {
-		const { accessToken, expiresAt, issuedAt, generation } = session.snapshot
-		if (accessToken === null) return
-		const message: BrokerRequest = { type: 'seed', accessToken, generation }
-		if (expiresAt !== undefined) message.expiresAt = expiresAt
-		if (issuedAt !== undefined) message.issuedAt = issuedAt
-		session.apply(await send(message))
+		const { snapshot } = session
+		// The snapshot's expiresAt, issuedAt and generation are the seed's fields.
+		if (snapshot.accessToken !== null) session.apply(await send({ ...snapshot, type: 'seed', accessToken: snapshot.accessToken }))
 	}
 	return {
 		seed,

@@ -12,42 +12,28 @@ export const DEFAULT_KEEP_ALIVE_MS = 20_000
  * visible tab holds it, taking it for that one ping. Stops when `signal` aborts.
  */
 export function keepAlive(ping: () => Promise<unknown>, intervalMs: number, signal: AbortSignal): void {
-	const send = () => void ping().catch(() => undefined)
-	const every = (run: () => void) => {
-		const timer = setInterval(run, intervalMs)
-		return () => clearInterval(timer)
-	}
 	const locks = globalThis.navigator?.locks
 	const document = globalThis.document as Document | undefined
-	if (locks === undefined) {
-		signal.addEventListener('abort', every(send))
-		return
+	/** Runs `once` every interval until `until` aborts. */
+	const every = (until: AbortSignal, once: () => Promise<unknown> = ping) => {
+		const timer = setInterval(() => void once().catch(() => undefined), intervalMs)
+		until.addEventListener('abort', () => clearInterval(timer))
 	}
-	const holdWhileVisible = () => {
-		const leave = new AbortController()
-		// Aborting takes the tab out of the queue; once the lock is held it is the promise that lets go.
-		locks.request(KEEP_ALIVE_LOCK, { signal: leave.signal }, () => {
-			// Left (hidden, closed) between the grant and this call: let go at once.
-			if (leave.signal.aborted) return undefined
-			const stop = every(send)
-			return new Promise<void>((resolve) => leave.signal.addEventListener('abort', () => {
-				stop()
-				resolve()
-			}))
-		}).catch(() => undefined)
-		return () => leave.abort()
+	if (locks === undefined) return every(signal)
+	/** Aborted when the tab's visibility changes or it closes: it leaves the queue, or lets the lock go. */
+	let mode = new AbortController()
+	const follow = () => {
+		mode.abort()
+		mode = new AbortController()
+		const left = mode.signal
+		if (document?.visibilityState === 'hidden') every(left, () => locks.request(KEEP_ALIVE_LOCK, { ifAvailable: true }, (lock) => lock && ping()))
+		// Left between the grant and this call (hidden, closed): the lock goes at once.
+		else locks.request(KEEP_ALIVE_LOCK, { signal: left }, () => left.aborted ? undefined : new Promise((resolve) => {
+			every(left)
+			left.addEventListener('abort', resolve)
+		})).catch(() => undefined)
 	}
-	const pingWhileNobodyVisible = () => every(() => {
-		locks.request(KEEP_ALIVE_LOCK, { ifAvailable: true }, (lock) => lock === null ? undefined : ping()).catch(() => undefined)
-	})
-	const isVisible = () => document?.visibilityState !== 'hidden'
-	let visible = isVisible()
-	let leave = visible ? holdWhileVisible() : pingWhileNobodyVisible()
-	document?.addEventListener('visibilitychange', () => {
-		if (isVisible() === visible) return
-		visible = !visible
-		leave()
-		leave = visible ? holdWhileVisible() : pingWhileNobodyVisible()
-	}, { signal })
-	signal.addEventListener('abort', () => leave())
+	follow()
+	document?.addEventListener('visibilitychange', follow, { signal })
+	signal.addEventListener('abort', () => mode.abort())
 }
