@@ -1,4 +1,6 @@
+import axios from 'axios'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { attachAxios } from '../../src/adapters/axios.js'
 import { createTokenClient } from '../../src/create-token-client.js'
 import { BrokerTimeoutError } from '../../src/core/errors/broker-timeout-error.js'
 import { InvalidOptionError } from '../../src/core/errors/invalid-option-error.js'
@@ -219,6 +221,26 @@ describe('keepalive requests', () => {
 		expect(sent[0]!.authorization).toBe('Bearer access-1')
 		expect((await beacon).status).toBe(200)
 		gate.resolve(world.issue({ expiresIn: 60 }))
+	})
+
+	it("axios with fetchOptions.keepalive: the same, through axios's own fetch adapter", async () => {
+		const { world, sent, tab } = await signedIn({ expiresIn: 60 })
+		const gate = deferred<TokenSet>()
+		world.refreshBehaviour = () => gate.promise
+		const http = axios.create({ baseURL: APP, adapter: 'fetch' })
+		attachAxios(tab.client, http)
+		world.clock.now += 55_000
+		const beacon = http.post('/api/analytics', 'bye', { fetchOptions: { keepalive: true } }).then((r) => r.status)
+		await vi.waitFor(() => expect(sent).toHaveLength(1))
+		expect(sent[0]!.authorization).toBe('Bearer access-1')
+		expect(await beacon).toBe(200)
+		// An ordinary request waits for the renewal.
+		const ordinary = http.get('/api/orders').then((r) => r.status)
+		await flush()
+		expect(sent).toHaveLength(1)
+		gate.resolve(world.issue({ expiresIn: 60 }))
+		expect(await ordinary).toBe(200)
+		expect(sent[1]!.authorization).toBe(`Bearer ${world.validToken}`)
 	})
 
 	it('wait like any request once the token has expired', async () => {
