@@ -1,6 +1,6 @@
 import { LoggedOutError } from '../core/errors/logged-out-error.js'
 import { type BrokerRequest, MAX_WAIT_MS, type TokenSnapshot } from '../core/protocol.js'
-import type { SessionState, TabEvent } from './session-state.js'
+import type { TabEvent, TabStore } from './tab-store.js'
 
 /** A tab's refreshes: all its requests waiting on the same refresh share one message to the broker. */
 export interface RefreshCoalescing {
@@ -17,11 +17,10 @@ export interface RefreshCoalescing {
 
 export function refreshCoalescing(
 	send: (message: BrokerRequest) => Promise<TokenSnapshot>,
-	session: SessionState,
+	store: TabStore,
 	options: { timeoutMs: number; now: () => number; onEvent: ((event: TabEvent) => void) | undefined; onLoggedOut: (error: LoggedOutError) => void },
 ): RefreshCoalescing {
-	const { now, onEvent } = options
-	const { timeoutMs } = options
+	const { now, onEvent, timeoutMs } = options
 	// How long the broker may take, of the page's own limit: a share of it, so a small timeoutMs still
 	// leaves the refresh time, and at most a second less, so a refusal (with its retryAt) reaches the
 	// page before the page's own BrokerTimeoutError.
@@ -31,7 +30,7 @@ export function refreshCoalescing(
 	return {
 		after(failedToken, early) {
 			if (pending?.failedToken === failedToken) return pending.result
-			const { snapshot } = session
+			const { snapshot } = store
 			// This tab already holds a newer token (the refresh reached it as a broadcast): no message needed.
 			if (failedToken !== null && snapshot.accessToken !== null && snapshot.accessToken !== failedToken) return Promise.resolve(snapshot)
 			let end!: (error: LoggedOutError) => void
@@ -46,7 +45,7 @@ export function refreshCoalescing(
 			const result = Promise.race([send({ type: 'refresh', failedToken, waitMs, generation: snapshot.generation }), ended])
 				.then((next) => {
 					waited('ok')
-					return session.apply(next)
+					return store.apply(next)
 				}, (error: unknown) => {
 					waited(error instanceof Error ? error.name : 'Error')
 					if (error instanceof LoggedOutError) options.onLoggedOut(error)

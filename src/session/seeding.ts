@@ -1,5 +1,5 @@
 import type { BrokerRequest, TokenSnapshot } from '../core/protocol.js'
-import type { SessionState } from './session-state.js'
+import type { TabStore } from './tab-store.js'
 
 /**
  * A broker that lost its memory (a stopped worker in memory mode) gets the session back from a
@@ -13,17 +13,17 @@ export interface Seeding {
 	ping(): Promise<void>
 }
 
-export function seeding(send: (message: BrokerRequest) => Promise<TokenSnapshot>, session: SessionState): Seeding {
+export function seeding(send: (message: BrokerRequest) => Promise<TokenSnapshot>, store: TabStore): Seeding {
 	const seed = async () => {
-		const { snapshot } = session
+		const { snapshot } = store
 		// The snapshot's expiresAt, issuedAt and generation are the seed's fields.
-		if (snapshot.accessToken !== null) session.apply(await send({ ...snapshot, type: 'seed', accessToken: snapshot.accessToken }))
+		if (snapshot.accessToken !== null) store.apply(await send({ ...snapshot, type: 'seed', accessToken: snapshot.accessToken }))
 	}
 	return {
 		seed,
 		async ping() {
 			const answer = await send({ type: 'ping' })
-			if (answer.accessToken !== null || answer.generation >= session.snapshot.generation) session.apply(answer)
+			if (answer.accessToken !== null || answer.generation >= store.snapshot.generation) store.apply(answer)
 			else await seed()
 		},
 	}

@@ -5,9 +5,9 @@ import { abortable } from './abortable.js'
 import type { LogoutGate } from './logout-gate.js'
 import { refreshCoalescing } from './refresh-coalescing.js'
 import { seeding } from './seeding.js'
-import { type ClientState, type TabEvent, type TokenEvent, sessionState } from './session-state.js'
+import { type ClientState, type TabEvent, type TokenEvent, tabStore } from './tab-store.js'
 
-export type { ClientState, TabEvent, TokenEvent } from './session-state.js'
+export type { ClientState, TabEvent, TokenEvent } from './tab-store.js'
 
 export const DEFAULT_TIMEOUT_MS = 15_000
 const DEFAULT_REFRESH_AHEAD_MS = 30_000
@@ -70,14 +70,14 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 	const now = options.now ?? Date.now
 	const tab = Math.random().toString(36).slice(2)
 	const send = (message: BrokerRequest) => connection.request(message, timeoutMs)
-	const store = sessionState(options.onLogout, options.onEvent)
+	const store = tabStore(options.onLogout, options.onEvent)
 	/**
-	 * Every end of the session passes here. This tab's own logout ends it before anything reaches
-	 * the broker, so a 'user' logout heard from the broker (its broadcast, or the answer to a
-	 * refresh that the logout overtook) is always another tab's.
+	 * Every end of the session passes here. This tab's own logout (`own`) ends it before anything
+	 * reaches the broker, so a 'user' logout heard from the broker (its broadcast, or the answer to
+	 * a refresh that the logout overtook) is always another tab's.
 	 */
-	const end = (reason: LogoutReason, generation: number) => {
-		store.end(reason === 'user' ? 'remote' : reason, generation, () => refreshes.end(new LoggedOutError(reason)))
+	const end = (reason: LogoutReason, generation: number, own = false) => {
+		store.end(reason === 'user' && !own ? 'remote' : reason, generation, () => refreshes.end(new LoggedOutError(reason)))
 	}
 	const refreshes = refreshCoalescing(send, store, {
 		timeoutMs,
@@ -175,7 +175,7 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 		async logout() {
 			// Past the broker's last generation, and counted from the clock as the broker counts: an
 			// answer of a broker that never heard of this logout is older, and cannot sign the tab in again.
-			store.end('user', Math.max(store.snapshot.generation + 1, now()), () => refreshes.end(new LoggedOutError('user')))
+			end('user', Math.max(store.snapshot.generation + 1, now()), true)
 			store.apply(await send({ type: 'logout', tab }))
 		},
 

@@ -27,7 +27,7 @@ const SIGNED_OUT: ClientState = { status: 'signed-out' }
  * What a tab knows of the session, and who hears of its changes: the snapshot last adopted (the
  * held token among it), the state for UIs, the listeners, and the onLogout wait.
  */
-export interface SessionState {
+export interface TabStore {
 	readonly snapshot: TokenSnapshot
 	readonly state: ClientState
 	readonly gate: LogoutGate
@@ -41,7 +41,7 @@ export interface SessionState {
 	close(): void
 }
 
-export function sessionState(onLogout: (reason: LogoutReason) => void, onEvent: ((event: TabEvent) => void) | undefined): SessionState {
+export function tabStore(onLogout: (reason: LogoutReason) => void, onEvent: ((event: TabEvent) => void) | undefined): TabStore {
 	const listeners = new Set<(event: TokenEvent) => void>()
 	const gate = logoutGate()
 	let snapshot: TokenSnapshot = { accessToken: null, generation: 0 }
