@@ -99,8 +99,14 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 		return explicit === undefined ? Math.min(DEFAULT_REFRESH_AHEAD_MS, lifetime / 5) : Math.min(explicit, lifetime / 2)
 	}
 
+	/**
+	 * While this tab's own logout is on its way to the broker, token broadcasts wait for its answer:
+	 * a refresh that the broker finished just before it heard of the logout must not sign the tab
+	 * in again, and a login after it is newer than the logout's answer and is adopted then.
+	 */
+	let heldDuringLogout: TokenSnapshot[] | null = null
 	const stopListening = connection.onBroadcast((message) => {
-		if (message.type === 'token') store.apply(message.snapshot)
+		if (message.type === 'token') heldDuringLogout === null ? store.apply(message.snapshot) : heldDuringLogout.push(message.snapshot)
 		else if (message.type === 'seed-request') seed().catch(() => undefined)
 		else end(message.reason, message.generation)
 	})
@@ -176,7 +182,13 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 			// Past the broker's last generation, and counted from the clock as the broker counts: an
 			// answer of a broker that never heard of this logout is older, and cannot sign the tab in again.
 			end('user', Math.max(store.snapshot.generation + 1, now()), true)
-			store.apply(await send({ type: 'logout', tab }))
+			const held: TokenSnapshot[] = heldDuringLogout = []
+			try {
+				store.apply(await send({ type: 'logout', tab }))
+			} finally {
+				if (heldDuringLogout === held) heldDuringLogout = null
+				for (const snapshot of held) store.apply(snapshot)
+			}
 		},
 
 		subscribe: store.subscribe,

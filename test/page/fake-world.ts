@@ -34,6 +34,7 @@ export class FakeWorld {
 	unreachable = false
 	/** Broadcasts held back by holdBroadcasts(), in order. */
 	#held: Array<() => void> | null = null
+	#requestsHeld: Promise<void> | null = null
 	readonly #refreshTimeoutMs: number
 
 	constructor(refreshTimeoutMs = 2_000) {
@@ -44,6 +45,16 @@ export class FakeWorld {
 	/** The worker stopped and started again: a new broker with nothing in memory. */
 	restart(): void {
 		this.core = this.#newCore()
+	}
+
+	/** Holds every request that arrives from now on until the returned function is called, as a busy or stopped worker would. */
+	holdRequests(): () => void {
+		const gate = deferred<void>()
+		this.#requestsHeld = gate.promise
+		return () => {
+			this.#requestsHeld = null
+			gate.resolve()
+		}
 	}
 
 	/** Holds every broadcast until the returned function is called, so replies reach tabs first. */
@@ -107,6 +118,7 @@ export class FakeWorld {
 	}
 
 	async #request(message: BrokerRequest, timeoutMs: number): Promise<TokenSnapshot> {
+		if (this.#requestsHeld !== null) await this.#requestsHeld
 		const parsed = parseRequest(structuredClone(envelope(message)))
 		if (parsed.kind !== 'ok') throw new Error(`the page sent a message the broker does not accept: ${JSON.stringify(message)}`)
 		this.messages.push(parsed.message)

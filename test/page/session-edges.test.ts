@@ -156,6 +156,39 @@ describe('finding 10: logout() with a broker that does not answer', () => {
 		expect(tab.session.accessToken).toBe(world.validToken)
 	})
 
+	it('a refresh the broker finishes while this tab\'s logout is on its way does not sign the tab in again; a login after the logout does', async () => {
+		const world = new FakeWorld()
+		fakeApi(world)
+		const a = openClient(world)
+		const b = openClient(world)
+		await a.session.login(world.issue())
+		await flush()
+		const gate = deferred<TokenSet>()
+		world.refreshBehaviour = () => gate.promise
+		world.validToken = 'rotated-by-the-server'
+		const request = b.client.fetch(`${APP}/api/a`)
+		await vi.waitFor(() => expect(world.refreshCalls).toHaveLength(1))
+		// A's logout is held on the way; meanwhile the broker finishes B's refresh and broadcasts it.
+		const hold = world.holdRequests()
+		const logout = a.client.logout()
+		world.clock.now += 1_000
+		gate.resolve(world.issue())
+		expect((await request).status).toBe(200)
+		await flush()
+		expect(a.session.accessToken).toBeNull()
+		hold()
+		await logout
+		await flush()
+		expect(a.session.accessToken).toBeNull()
+		expect(b.session.accessToken).toBeNull()
+		expect({ a: a.logouts, b: b.logouts }).toEqual({ a: ['user'], b: ['remote'] })
+
+		world.clock.now += 1_000
+		await b.client.login(world.issue())
+		await flush()
+		expect(a.session.accessToken).toBe(world.validToken)
+	})
+
 	it('a request waiting for a refresh when the user logs out rejects with LoggedOutError at once', async () => {
 		const { world, tab } = await signedIn({}, { timeoutMs: 5_000 })
 		const gate = deferred<TokenSet>()
