@@ -134,3 +134,26 @@ test('the access token does not follow a redirect to another origin', async ({ c
 		await other.close()
 	}
 })
+
+test('a <base href> on another origin: relative requests resolve there, and go without the token, from axios and from client.fetch', async ({ context, server }) => {
+	const other = await startDevAuthServer({ staticDir: demoDir })
+	try {
+		const [tab] = await openSignedInTabs(context, server, 1)
+		server.resetStats()
+		const statuses = await tab!.evaluate(async (base) => {
+			const element = document.createElement('base')
+			element.href = base
+			document.head.prepend(element)
+			const demo = (window as any).swtbDemo
+			const viaAxios = await demo.api.get('/api/echo').then(() => 200, (error: any) => error.status)
+			const viaFetch = (await demo.client.fetch('/api/echo')).status
+			return [viaAxios, viaFetch]
+		}, `${other.url}/`)
+		expect(statuses).toEqual([401, 401])
+		expect(other.lastApiHeaders().map((headers) => headers.authorization)).toEqual([undefined, undefined])
+		expect(server.stats().apiCalls).toBe(0)
+		expect(server.stats().refreshCalls).toBe(0)
+	} finally {
+		await other.close()
+	}
+})

@@ -108,6 +108,37 @@ test('memory mode keep-alive: one tab at a time pings the worker', async ({ cont
 	expect(after.filter((count, index) => count > before[index]!)).toHaveLength(1)
 })
 
+test('the keep-alive goes to a visible tab: the pinging tab goes out of view and another tab pings instead', async ({ context, server }) => {
+	await context.addInitScript(() => {
+		const pings = { count: 0 }
+		Object.defineProperty(window, '__pings', { value: pings })
+		const post = ServiceWorker.prototype.postMessage
+		ServiceWorker.prototype.postMessage = function (this: ServiceWorker, message: any, ...rest: any[]) {
+			if (message?.type === 'ping') pings.count++
+			return (post as any).call(this, message, ...rest)
+		} as typeof post
+	})
+	const pings = (tab: Page) => tab.evaluate(() => (window as any).__pings.count as number)
+	// Headless tabs are all visible: the page is told it is hidden as the browser would tell it.
+	const hide = (tab: Page) => tab.evaluate(() => {
+		Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true })
+		document.dispatchEvent(new Event('visibilitychange'))
+	})
+	const tabs = await openSignedInTabs(context, server, 2, '?keepalive=300')
+	await tabs[0]!.waitForTimeout(1_500)
+	const first = await Promise.all(tabs.map(pings))
+	const pinger = first.findIndex((count) => count > 0)
+	expect(pinger).toBeGreaterThanOrEqual(0)
+	const [hidden, visible] = pinger === 0 ? [tabs[0]!, tabs[1]!] : [tabs[1]!, tabs[0]!]
+	await hide(hidden)
+	const before = [await pings(hidden), await pings(visible)]
+	await visible.waitForTimeout(1_500)
+	const after = [await pings(hidden), await pings(visible)]
+	console.log(`keep-alive pings before and after the pinging tab was hidden: ${JSON.stringify({ before, after })}`)
+	expect(after[0]).toBe(before[0])
+	expect(after[1]! - before[1]!).toBeGreaterThanOrEqual(3)
+})
+
 test('a new worker version taking over keeps the session, with no reload and no login', async ({ context }) => {
 	// A folder of our own, so the "deploy" can swap the worker under a running server.
 	const root = await mkdtemp(join(tmpdir(), 'swtb-deploy-'))

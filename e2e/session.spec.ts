@@ -62,3 +62,23 @@ test('a request to another origin carries no Authorization header and its 401 ca
 		await other.close()
 	}
 })
+
+test('a logout the broker never hears of still signs this tab out at once; the other tabs keep the session the broker holds', async ({ context, server }) => {
+	await context.addInitScript(() => {
+		const post = ServiceWorker.prototype.postMessage
+		ServiceWorker.prototype.postMessage = function (this: ServiceWorker, message: any, ...rest: any[]) {
+			// The broker is unreachable for this one message, as a stuck or restarting worker would be.
+			if ((window as any).__dropLogout === true && message?.type === 'logout') return undefined
+			return (post as any).call(this, message, ...rest)
+		} as typeof post
+	})
+	// The page waits a minute for the broker: the tab must not wait for that to sign out.
+	const tabs = await openSignedInTabs(context, server, 2, '?timeout=60000')
+	await tabs[0]!.evaluate(() => {
+		(window as any).__dropLogout = true
+	})
+	await tabs[0]!.getByRole('button', { name: 'Log out' }).click()
+	await tabs[0]!.waitForURL(`${server.url}/login?timeout=60000`, { timeout: 10_000 })
+	await expect(tabs[1]!.locator('#state')).toHaveText('signed in')
+	expect(await fire(tabs[1]!, 1)).toEqual({ ok: 1, failed: 0, errors: [] })
+})

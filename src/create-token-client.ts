@@ -2,6 +2,7 @@ import { type IsUnauthorized, authorizedFetch } from './adapters/fetch.js'
 import type { BrokerEvent } from './core/broker-core.js'
 import type { ExchangeRequest, LogoutReason, TokenSet } from './core/protocol.js'
 import { reporter } from './core/report.js'
+import { checkDuration } from './core/check-duration.js'
 import { authorizedSender, registerSender } from './session/authorized-send.js'
 import { type ClientState, type TabEvent, type TabSession, type TokenEvent, tabSession } from './session/tab-session.js'
 import { DEFAULT_KEEP_ALIVE_MS, keepAlive } from './transports/keep-alive.js'
@@ -49,6 +50,9 @@ export interface TokenClient {
 }
 
 export function createTokenClient(options: TokenClientOptions = {}): TokenClient {
+	checkDuration('timeoutMs', options.timeoutMs, 1)
+	checkDuration('refreshAheadMs', options.refreshAheadMs, 0)
+	if (options.keepAliveMs !== false) checkDuration('keepAliveMs', options.keepAliveMs, 1)
 	const onEvent = reporter(options.onEvent, options.debug, 'page')
 	const { connection, host } = selectConnection({ ...options, onEvent })
 	const session = tabSession(connection, {

@@ -1,5 +1,6 @@
 import { RequestNotReplayableError } from '../core/errors/request-not-replayable-error.js'
 import type { AuthorizedSender } from '../session/authorized-send.js'
+import { isExpiredTokenAnswer } from './expired-token.js'
 
 /**
  * For APIs that report an expired token inside a 200 (GraphQL: `errors[].extensions.code ===
@@ -47,7 +48,10 @@ export function authorizedFetch(sender: AuthorizedSender, isUnauthorized?: IsUna
 				return fetch(withToken(new Request(spare), current))
 			},
 			refused(outcome) {
-				if (!outcome.ok || (outcome.value.status !== 401 && !flagged.has(outcome.value))) return false
+				if (!outcome.ok) return false
+				const answer = outcome.value
+				const expired = answer.status === 401 ? isExpiredTokenAnswer(answer.headers.get('WWW-Authenticate')) : flagged.has(answer)
+				if (!expired) return false
 				if (outcome.value.url !== '' && !sender.authorizes(outcome.value.url)) return false
 				refused = outcome.value
 				return true
@@ -56,7 +60,8 @@ export function authorizedFetch(sender: AuthorizedSender, isUnauthorized?: IsUna
 				throw new RequestNotReplayableError()
 			},
 		})
-		const token = sender.tokenNow()
-		return token === undefined ? sender.token(request.signal).then(send) : send(token)
+		// A keepalive request (a beacon as the page unloads) does not wait for a renewal ahead of expiry.
+		const token = sender.tokenNow(request.keepalive)
+		return token === undefined ? sender.tokenForRequest(request.signal).then(send) : send(token)
 	}
 }

@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS, checkDuration } from './check-duration.js'
 import { LoggedOutError } from './errors/logged-out-error.js'
 import { messageOf } from './errors/serialize.js'
 import { LoginFailedError } from './errors/login-failed-error.js'
@@ -121,6 +122,8 @@ export class BrokerCore {
 	#sawOffline = false
 
 	constructor(options: BrokerCoreOptions) {
+		// A refresh call runs to three times this: each of those waits must fit a timer.
+		checkDuration('refreshTimeoutMs', options.refreshTimeoutMs, 1, MAX_TIMER_MS / REFRESH_HARD_CAP_FACTOR)
 		this.#options = options
 		this.#now = options.now ?? Date.now
 		this.#random = options.random ?? Math.random
@@ -151,7 +154,7 @@ export class BrokerCore {
 			case 'ping':
 				return this.snapshot()
 			case 'refresh':
-				return this.#refresh(request.failedToken, Math.min(Math.max(0, request.waitMs ?? this.#refreshTimeoutMs), MAX_WAIT_MS))
+				return this.#refresh(request.failedToken, Math.min(Math.max(0, request.waitMs ?? this.#refreshTimeoutMs), MAX_WAIT_MS), request.generation)
 			case 'resume':
 				this.#resume()
 				return this.snapshot()
@@ -213,14 +216,21 @@ export class BrokerCore {
 		return this.#generation
 	}
 
-	/** `limit`: how long the caller waits for the answer; it joins an attempt due within it, and is refused at once otherwise. */
-	#refresh(failedToken: string | null, limit: number): Promise<TokenSnapshot> {
+	/**
+	 * `limit`: how long the caller waits for the answer; it joins an attempt due within it, and is
+	 * refused at once otherwise. `tabGeneration`: the caller's, when it said.
+	 */
+	#refresh(failedToken: string | null, limit: number, tabGeneration?: number): Promise<TokenSnapshot> {
 		const arrived = this.#now()
 		const remaining = () => Math.max(0, limit - (this.#now() - arrived))
 		const call = this.#call
 		if (call !== null && call.generation === this.#generation) return this.#waitFor(call.answer, limit)
-		// The caller's token is already replaced: retry with the current one, no refresh needed.
-		if (this.#tokens !== null && failedToken !== this.#tokens.accessToken) return Promise.resolve(this.snapshot())
+		// The caller's token is already replaced: retry with the current one, no refresh needed. Not when
+		// the caller's token is newer than ours (we restarted and were seeded with an older one): ours would be refused too.
+		const callerAhead = failedToken !== null && (tabGeneration ?? 0) > this.#generation
+		if (this.#tokens !== null && failedToken !== this.#tokens.accessToken && !callerAhead) return Promise.resolve(this.snapshot())
+		// As a seed does: the refresh's answer must come out newer than what the caller holds.
+		if (callerAhead) this.#generation = tabGeneration!
 		if (this.#ended !== null) return Promise.reject(this.#loggedOut(this.#ended))
 		// A login or logout came after the running call started, so its answer is not for this caller;
 		// but it may still rotate the refresh token, so the next call waits for it.
@@ -437,10 +447,13 @@ export class BrokerCore {
 	}
 
 	/** A tab still holding an access token re-seeds a broker that lost its memory (a stopped worker). */
-	#seed(seed: { accessToken: string; expiresAt?: number; generation: number }): TokenSnapshot {
+	#seed(seed: { accessToken: string; expiresAt?: number; issuedAt?: number; generation: number }): TokenSnapshot {
 		// A refresh in flight will bring a newer token; a seed now would make it look superseded.
 		if (this.#tokens === null && this.#ended === null && this.#call === null) {
-			this.#tokens = seed.expiresAt === undefined ? { accessToken: seed.accessToken } : { accessToken: seed.accessToken, expiresAt: seed.expiresAt }
+			const { accessToken, expiresAt, issuedAt } = seed
+			this.#tokens = { accessToken }
+			if (expiresAt !== undefined) this.#tokens.expiresAt = expiresAt
+			if (issuedAt !== undefined) this.#tokens.issuedAt = issuedAt
 			this.#generation = Math.max(this.#generation, seed.generation)
 			this.#emit({ type: 'recovered', from: 'seed' })
 		}

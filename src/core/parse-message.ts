@@ -96,6 +96,7 @@ const REQUESTS: Record<string, Shape> = {
 	refresh: {
 		failedToken: /* @__PURE__ */ orNull(token),
 		'?waitMs': (value, path) => typeof value === 'number' && value >= 0 && value <= MAX_WAIT_MS ? value : fail(`"${path}" must be a number between 0 and ${MAX_WAIT_MS}`),
+		'?generation': finite,
 	},
 	login: { tokens: /* @__PURE__ */ tokens('expiresIn') },
 	exchange: {
@@ -105,7 +106,7 @@ const REQUESTS: Record<string, Shape> = {
 		},
 	},
 	logout: { tab },
-	seed: { accessToken: token, generation: finite, '?expiresAt': finite },
+	seed: { accessToken: token, generation: finite, '?expiresAt': finite, '?issuedAt': finite },
 }
 
 const sessionState = object({ tokens: orNull(tokens('issuedAt')), generation: finite, ended: orNull(reason) })

@@ -48,12 +48,15 @@ export type BrokerRequest =
 	/**
 	 * `waitMs`: how long the page waits for this answer (default: the broker's refreshTimeoutMs).
 	 * The request joins an attempt due within it; otherwise it is refused at once, with `retryAt`.
+	 * `generation`: the tab's; a broker behind it (restarted, and seeded with an older token)
+	 * refreshes rather than answer with its own older snapshot.
 	 */
-	| { type: 'refresh'; failedToken: string | null; waitMs?: number }
+	| { type: 'refresh'; failedToken: string | null; waitMs?: number; generation?: number }
 	| { type: 'login'; tokens: TokenSet }
 	| { type: 'exchange'; request: ExchangeRequest }
 	| { type: 'logout'; tab: string }
-	| { type: 'seed'; accessToken: string; expiresAt?: number; generation: number }
+	/** `issuedAt`: when the tab's token was received, so the restarted broker keeps its lifetime (spec 16). */
+	| { type: 'seed'; accessToken: string; expiresAt?: number; issuedAt?: number; generation: number }
 	| { type: 'ping' }
 	/** The network came back or a tab became visible: the wait before the next refresh attempt starts over. */
 	| { type: 'resume' }

@@ -1,11 +1,13 @@
 import { HttpErrorResponse, type HttpEvent, HttpEventType, type HttpInterceptorFn, type HttpResponse } from '@angular/common/http'
 import { Observable, type Subscription } from 'rxjs'
+import { isExpiredTokenAnswer } from '../adapters/expired-token.js'
 import { type AuthorizedSender, type Outcome, senderOf } from '../session/authorized-send.js'
 
 type Answer = HttpResponse<unknown> | null
 
 function isRefused(sender: AuthorizedSender, outcome: Outcome<Answer>): boolean {
 	if (outcome.ok || !(outcome.error instanceof HttpErrorResponse) || outcome.error.status !== 401) return false
+	if (!isExpiredTokenAnswer(outcome.error.headers.get('WWW-Authenticate'))) return false
 	// After a redirect the 401 may come from an origin we never sent the token to: not ours to refresh.
 	return outcome.error.url === null || sender.authorizes(outcome.error.url)
 }
@@ -45,7 +47,7 @@ export function tokenInterceptor(client: object): HttpInterceptorFn {
 			})
 			const attempt = (token: string | null) => sender.send<Answer>({ token, signal: aborted.signal, send, refused: (outcome) => isRefused(sender, outcome) })
 			const token = sender.tokenNow()
-			void (token === undefined ? sender.token(aborted.signal).then(attempt) : attempt(token)).then(
+			void (token === undefined ? sender.tokenForRequest(aborted.signal).then(attempt) : attempt(token)).then(
 				(answer) => {
 					if (answer !== null) subscriber.next(answer)
 					subscriber.complete()

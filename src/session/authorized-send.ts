@@ -1,4 +1,5 @@
-import { type TabSession, abortable } from './tab-session.js'
+import { abortable } from './abortable.js'
+import type { TabSession } from './tab-session.js'
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown }
 
@@ -16,11 +17,11 @@ export interface Attempt<T> {
 
 /** What the adapters use: whether a URL gets the token, the token, and the send with its one retry. */
 export interface AuthorizedSender {
-	/** Relative URLs count from the page; a URL that does not parse gets no token. Each URL is parsed once (the last 100 kept). */
+	/** Relative URLs count from the document's base URL, as fetch and XHR resolve them; a URL that does not parse gets no token. Each URL is parsed once (the last 100 kept). */
 	authorizes(url: string): boolean
-	/** The token to send now, without waiting; undefined when the caller must await token(). */
-	tokenNow(): string | null | undefined
-	token(signal?: AbortSignal): Promise<string | null>
+	/** The token to send now, without waiting; undefined when the caller must await tokenForRequest() (see TabSession). */
+	tokenNow(keepalive?: boolean): string | null | undefined
+	tokenForRequest(signal?: AbortSignal): Promise<string | null>
 	send<T>(attempt: Attempt<T>): Promise<T>
 }
 
@@ -32,7 +33,8 @@ export interface AuthorizedSender {
 export function authorizedSender(session: TabSession, authorize: (url: URL) => boolean): AuthorizedSender {
 	const retry = async <T>(attempt: Attempt<T>, first: Outcome<T>): Promise<T> => {
 		const { accessToken } = await abortable(session.refreshAfter(attempt.token), attempt.signal)
-		if (accessToken === null) return unwrap(first)
+		// No token, or the very one just refused (a broker that could not do better): the caller gets the answer it had.
+		if (accessToken === null || accessToken === attempt.token) return unwrap(first)
 		attempt.cannotRetry?.()
 		return attempt.send(accessToken)
 	}
@@ -42,7 +44,8 @@ export function authorizedSender(session: TabSession, authorize: (url: URL) => b
 	const parsed = new Map<string, URL>()
 	return {
 		authorizes(url) {
-			const base = globalThis.location?.href
+			// Not location.href: a <base href> elsewhere sends relative requests there.
+			const base = globalThis.document?.baseURI ?? globalThis.location?.href
 			// A serialized URL has no space: the key is unambiguous.
 			const key = `${base} ${url}`
 			// Bounded: an app with ever new URLs (ids in paths) starts it over.
@@ -53,8 +56,8 @@ export function authorizedSender(session: TabSession, authorize: (url: URL) => b
 				return false
 			}
 		},
-		tokenNow: session.freshToken,
-		token: (signal) => session.gate.track(session.tokenForRequest(signal)),
+		tokenNow: session.tokenNow,
+		tokenForRequest: (signal) => session.gate.track(session.tokenForRequest(signal)),
 		send: (attempt) => session.gate.track(attempt.send(attempt.token).then((value) => settle(attempt, { ok: true, value }), (error: unknown) => settle(attempt, { ok: false, error }))),
 	}
 }

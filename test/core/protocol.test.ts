@@ -22,6 +22,8 @@ const validRequests: Array<[string, BrokerRequest]> = [
 	['logout', { type: 'logout', tab: 'abc123' }],
 	['seed', { type: 'seed', accessToken: 'a', generation: 12 }],
 	['seed with expiry', { type: 'seed', accessToken: 'a', expiresAt: 99, generation: 12 }],
+	['refresh with the tab\'s generation', { type: 'refresh', failedToken: 'access-1', waitMs: 14_000, generation: 1_700_000_000_001 }],
+	['seed with expiry and receipt time', { type: 'seed', accessToken: 'a', expiresAt: 99, issuedAt: 39, generation: 12 }],
 ]
 
 const validBrokerMessages: Array<[string, BrokerReply | BrokerBroadcast]> = [
@@ -159,6 +161,9 @@ describe('parseRequest: malformed protocol messages are invalid', () => {
 		['seed with generation a string', { swtb: 1, type: 'seed', accessToken: 'a', generation: '1' }],
 		['seed without accessToken', { swtb: 1, type: 'seed', generation: 1 }],
 		['seed with expiresAt a string', { swtb: 1, type: 'seed', accessToken: 'a', generation: 1, expiresAt: 'soon' }],
+		['seed with issuedAt a string', { swtb: 1, type: 'seed', accessToken: 'a', generation: 1, issuedAt: 'then' }],
+		['refresh with generation a string', { swtb: 1, type: 'refresh', failedToken: 'a', generation: '7' }],
+		['refresh with an infinite generation', { swtb: 1, type: 'refresh', failedToken: 'a', generation: Number.POSITIVE_INFINITY }],
 	]
 	it.each(invalid)('%s', (_label, data) => {
 		expectInvalid(parseRequest(data))

@@ -265,6 +265,8 @@ export interface Tab {
 	/** Highest adoption rank of the tokens this tab has seen in token events, and that token. */
 	maxSeen: number
 	maxSeenToken: string | null
+	/** The user logged out in this tab since its last token: it ends its session at once, before the broker hears of it. */
+	userLogout: boolean
 }
 
 export type OpKind = 'request' | 'login' | 'exchange' | 'logout' | 'ping' | 'refresh' | 'resume'
@@ -764,14 +766,16 @@ export class World {
 			logouts: [],
 			maxSeen: 0,
 			maxSeenToken: null,
+			userLogout: false,
 		} as unknown as Tab
 		this.tabs.push(tab)
 		tab.session = tabSession(this.#connect(tab), {
 			onLogout: (reason) => {
 				tab.logouts.push(reason)
 				this.log.push(`tab ${id} onLogout(${reason})`)
-				// A tab ends its session only for a logout the broker made after the newest token the tab holds.
-				if (tab.maxSeenToken !== null && this.rank(tab.maxSeenToken) > this.#lastLogout) {
+				// A tab ends its session only for a logout the broker made after the newest token the tab holds,
+				// or for its own user's logout.
+				if (!(reason === 'user' && tab.userLogout) && tab.maxSeenToken !== null && this.rank(tab.maxSeenToken) > this.#lastLogout) {
 					this.violation(`tab ${id} ran onLogout(${reason}) holding ${tab.maxSeenToken}, a token the broker adopted after its last logout (the broker holds ${this.core.snapshot().accessToken ?? 'no token'})`)
 				}
 			},
@@ -780,6 +784,7 @@ export class World {
 		tab.session.subscribe((event) => {
 			tab.events.push(event)
 			if (event.type !== 'token') return
+			tab.userLogout = false
 			this.log.push(`tab ${id} has ${event.accessToken}`)
 			const rank = this.rank(event.accessToken)
 			// Invariant 4: a tab never goes back to an older token.
@@ -877,6 +882,7 @@ export class World {
 	}
 
 	logout(tab: Tab): Op {
+		tab.userLogout = true
 		return this.#track('logout', tab, () => tab.session.logout())
 	}
 

@@ -29,10 +29,47 @@ export class FakeWorld {
 	readonly messages: BrokerRequest[] = []
 	readonly #connections = new Set<Set<(message: BrokerBroadcast) => void>>()
 	#issued = 0
-	readonly core: BrokerCore
+	core: BrokerCore
+	/** While set, the broker takes no message: every request of a tab runs into its time limit. */
+	unreachable = false
+	/** Broadcasts held back by holdBroadcasts(), in order. */
+	#held: Array<() => void> | null = null
+	#requestsHeld: Promise<void> | null = null
+	readonly #refreshTimeoutMs: number
 
 	constructor(refreshTimeoutMs = 2_000) {
-		this.core = new BrokerCore({
+		this.#refreshTimeoutMs = refreshTimeoutMs
+		this.core = this.#newCore()
+	}
+
+	/** The worker stopped and started again: a new broker with nothing in memory. */
+	restart(): void {
+		this.core = this.#newCore()
+	}
+
+	/** Holds every request that arrives from now on until the returned function is called, as a busy or stopped worker would. */
+	holdRequests(): () => void {
+		const gate = deferred<void>()
+		this.#requestsHeld = gate.promise
+		return () => {
+			this.#requestsHeld = null
+			gate.resolve()
+		}
+	}
+
+	/** Holds every broadcast until the returned function is called, so replies reach tabs first. */
+	holdBroadcasts(): () => void {
+		const held: Array<() => void> = []
+		this.#held = held
+		return () => {
+			this.#held = null
+			for (const deliver of held) deliver()
+		}
+	}
+
+	#newCore(): BrokerCore {
+		const refreshTimeoutMs = this.#refreshTimeoutMs
+		return new BrokerCore({
 			refresh: (context) => {
 				this.refreshCalls.push(context)
 				return this.refreshBehaviour(context)
@@ -56,11 +93,13 @@ export class FakeWorld {
 
 	#broadcast(message: BrokerBroadcast): void {
 		const wire = structuredClone(envelope(message))
-		setTimeout(() => {
+		const deliver = () => setTimeout(() => {
 			const parsed = readBrokerMessage(wire)
 			if (parsed.kind !== 'ok' || parsed.message.type === 'reply') throw new Error(`bad broadcast ${JSON.stringify(wire)}`)
 			for (const listeners of this.#connections) for (const listener of listeners) listener(parsed.message)
 		}, 0)
+		if (this.#held === null) deliver()
+		else this.#held.push(deliver)
 	}
 
 	connect(): BrokerConnection {
@@ -79,10 +118,11 @@ export class FakeWorld {
 	}
 
 	async #request(message: BrokerRequest, timeoutMs: number): Promise<TokenSnapshot> {
+		if (this.#requestsHeld !== null) await this.#requestsHeld
 		const parsed = parseRequest(structuredClone(envelope(message)))
 		if (parsed.kind !== 'ok') throw new Error(`the page sent a message the broker does not accept: ${JSON.stringify(message)}`)
 		this.messages.push(parsed.message)
-		const answer: Promise<BrokerReply> = this.core.handle(parsed.message).then(
+		const answer: Promise<BrokerReply> = this.unreachable ? new Promise(() => undefined) : this.core.handle(parsed.message).then(
 			(snapshot): BrokerReply => ({ type: 'reply', ok: true, snapshot }),
 			(error: unknown): BrokerReply => ({ type: 'reply', ok: false, error: serializeError(error) }),
 		)

@@ -509,7 +509,8 @@ describe('axios interceptors over a shared broker', () => {
 			resent += 1
 			return http.request(error.config)
 		})
-		world.refreshBehaviour = async () => ({ ...world.issue(), accessToken: 'the-api-refuses-this' })
+		// Each refresh brings a new token, which the API refuses too.
+		world.refreshBehaviour = async () => ({ ...world.issue(), accessToken: `the-api-refuses-this-${world.refreshCalls.length}` })
 		world.validToken = 'rotated-by-the-server'
 		const error = await errorOf(http.get('/api/a'))
 		expect((error as AxiosError).response?.status).toBe(401)

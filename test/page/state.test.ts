@@ -51,13 +51,14 @@ describe('client.state', () => {
 })
 
 describe('the page side of the refresh gate', () => {
-	it('a refresh request tells the broker how long the tab waits, a second short of its own time limit', async () => {
+	it('a refresh request tells the broker how long the tab waits, a tenth (at most a second) short of its own time limit, and the generation it holds', async () => {
 		const world = new FakeWorld()
 		const { client } = openClient(world, { timeoutMs: 8_000 })
 		await client.login(world.issue())
+		const { generation } = world.core.snapshot()
 		world.refreshBehaviour = async () => world.issue()
 		await client.refresh()
-		expect(world.messages.filter((message) => message.type === 'refresh')).toEqual([{ type: 'refresh', failedToken: 'access-1', waitMs: 7_000 }])
+		expect(world.messages.filter((message) => message.type === 'refresh')).toEqual([{ type: 'refresh', failedToken: 'access-1', waitMs: 7_200, generation }])
 	})
 
 	it('a request refused while the broker waits for its next attempt gets RefreshUnavailableError with retryAt', async () => {
