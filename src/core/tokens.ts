@@ -33,6 +33,8 @@ export function holdTokens(tokens: TokenSet, receivedAt: number, previousRefresh
 	if (refreshToken !== undefined) held.refreshToken = refreshToken
 	const expiresAt = tokens.expiresAt ?? (tokens.expiresIn === undefined ? jwtExpiry(tokens.accessToken, receivedAt) : receivedAt + tokens.expiresIn * 1000)
 	if (expiresAt !== undefined) held.expiresAt = expiresAt
+	if (tokens.idToken !== undefined) held.idToken = tokens.idToken
+	if (tokens.user !== undefined) held.user = tokens.user
 	return held
 }
 
@@ -41,5 +43,6 @@ export function snapshotOf(tokens: HeldTokens | null, generation: number): Token
 	const snapshot: TokenSnapshot = { accessToken: tokens.accessToken, generation }
 	if (tokens.expiresAt !== undefined) snapshot.expiresAt = tokens.expiresAt
 	if (tokens.issuedAt !== undefined) snapshot.issuedAt = tokens.issuedAt
+	if (tokens.user !== undefined) snapshot.user = tokens.user
 	return snapshot
 }
