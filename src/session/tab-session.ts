@@ -7,6 +7,8 @@ import { type LogoutGate, logoutGate } from './logout-gate.js'
 export interface ClientState {
 	readonly status: 'connecting' | 'signed-in' | 'signed-out'
 	readonly expiresAt?: number
+	/** The ID token's claims, when the session came from signIn(). */
+	readonly user?: Record<string, unknown>
 }
 
 export type TokenEvent =
@@ -66,7 +68,10 @@ export interface TabSession {
 	refresh(): Promise<string>
 	login(tokens: TokenSet): Promise<void>
 	exchange(request: ExchangeRequest): Promise<void>
-	logout(): Promise<void>
+	/** A sign-in step (sign-in, complete-sign-in): adopts the answer, and returns where this tab goes next. */
+	signInStep(message: Extract<BrokerRequest, { type: 'sign-in' | 'complete-sign-in' }>): Promise<string | undefined>
+	/** `endSession`: RP-initiated logout; this tab then navigates to the provider instead of running onLogout. */
+	logout(options?: { endSession?: boolean }): Promise<void>
 	subscribe(listener: (event: TokenEvent) => void): () => void
 	close(): void
 }
@@ -109,7 +114,7 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 
 	/** Adopts a snapshot unless this tab already has a newer one (broadcasts and replies race). */
 	const apply = (next: TokenSnapshot): TokenSnapshot => {
-		const { accessToken, expiresAt, generation } = next
+		const { accessToken, expiresAt, generation, user } = next
 		// Equal generations with different tokens: a late copy of a state this tab already left (e.g. ended).
 		if (generation < snapshot.generation || (generation === snapshot.generation && accessToken !== snapshot.accessToken)) return snapshot
 		const changed = accessToken !== snapshot.accessToken
@@ -123,17 +128,19 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 			hadSession = true
 			emit(expiresAt === undefined ? { type: 'token', accessToken } : { type: 'token', accessToken, expiresAt })
 		}
-		if (state.status !== 'signed-in' || state.expiresAt !== expiresAt) setState(expiresAt === undefined ? { status: 'signed-in' } : { status: 'signed-in', expiresAt })
+		// The user changes only with the token: a copy of the same claims keeps the state's identity.
+		if (changed || state.status !== 'signed-in' || state.expiresAt !== expiresAt) setState({ status: 'signed-in', expiresAt, user })
 		return next
 	}
 
-	const endSession = (reason: LogoutReason, generation: number) => {
+	const endSession = (reason: LogoutReason, generation: number, leave?: () => void) => {
 		if (generation < snapshot.generation) return
 		snapshot = { accessToken: null, generation }
 		// Queued requests settle before onLogout navigates away from the page they belong to.
 		pendingRefresh?.end(new LoggedOutError(reason))
 		if (!hadSession) {
 			setState(SIGNED_OUT)
+			leave?.()
 			return
 		}
 		hadSession = false
@@ -141,7 +148,7 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 		emit({ type: 'logout', reason })
 		setState(SIGNED_OUT)
 		// A login while the requests settle begins a new session, which the gate does not send to the login page.
-		gate.afterRequests(() => options.onLogout(reason))
+		gate.afterRequests(leave ?? (() => options.onLogout(reason)))
 	}
 
 	const seed = async () => {
@@ -264,8 +271,15 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 			apply(await send({ type: 'exchange', request }))
 		},
 
-		async logout() {
-			endSession('user', (await send({ type: 'logout', tab })).generation)
+		async signInStep(message) {
+			const { location, ...next } = await send(message)
+			apply(next)
+			return location
+		},
+
+		async logout(options) {
+			const { generation, location } = await send({ type: 'logout', tab, endSession: options?.endSession })
+			endSession('user', generation, location === undefined ? undefined : () => globalThis.location.assign(location))
 		},
 
 		subscribe(listener) {

@@ -9,6 +9,7 @@ import { type BrokerBroadcast, type BrokerRequest, type PeerMessage, type TokenS
 import { holdTokens } from '../core/tokens.js'
 import { indexedDbMarker } from '../storage/refresh-marker.js'
 import { sessionStorageStore } from '../storage/session-storage.js'
+import { pendingSignInStore } from '../storage/pending-sign-ins.js'
 import { brokerTimeLimit } from '../core/time-limit.js'
 
 const CHANNEL = 'sw-token-broker'
@@ -96,6 +97,7 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 		},
 		refreshTimeoutMs: options.refreshTimeoutMs,
 		store: sessionStorageStore(),
+		pendingSignIns: pendingSignInStore(),
 		onEvent: options.onEvent,
 	})
 

@@ -2,7 +2,8 @@ import { BrokerCore } from '../../src/core/broker-core.js'
 import { deferred } from '../core/helpers.js'
 import { BrokerTimeoutError } from '../../src/core/errors/broker-timeout-error.js'
 import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
-import type { RefreshContext } from '../../src/core/refresh-function.js'
+import type { RefreshContext, RefreshFunction } from '../../src/core/refresh-function.js'
+import type { SignInFlow } from '../../src/core/oidc/sign-in-flow.js'
 import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, type LogoutReason, type TokenSet, type TokenSnapshot, envelope } from '../../src/core/protocol.js'
 import { parseRequest } from '../../src/core/parse-message.js'
 import { readBrokerMessage } from '../../src/transports/broker-message.js'
@@ -31,12 +32,15 @@ export class FakeWorld {
 	#issued = 0
 	readonly core: BrokerCore
 
-	constructor(refreshTimeoutMs = 2_000) {
+	/** `signIn`: the sign-in flow the refresh preset brings (openIdProvider's, or a fake of it). */
+	constructor(refreshTimeoutMs = 2_000, signIn?: SignInFlow) {
+		const refresh: RefreshFunction = (context) => {
+			this.refreshCalls.push(context)
+			return this.refreshBehaviour(context)
+		}
+		if (signIn !== undefined) refresh.signIn = signIn
 		this.core = new BrokerCore({
-			refresh: (context) => {
-				this.refreshCalls.push(context)
-				return this.refreshBehaviour(context)
-			},
+			refresh,
 			exchange: async () => ({ accessToken: this.issue().accessToken }),
 			exchangeUrls: (url) => url.origin === APP,
 			origin: APP,
