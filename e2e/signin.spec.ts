@@ -188,7 +188,7 @@ test('sign-in: logout({ endSession: true }) logs every tab out and reaches the p
 	page.on('request', (request) => {
 		if (request.url().startsWith(idp.endSessionEndpoint)) endSession.push(request.url())
 	})
-	await page.getByRole('button', { name: 'Log out at the provider' }).click()
+	await page.getByRole('button', { name: 'Sign out at the provider' }).click()
 	await other.waitForURL(`${server.url}/login${mode(idp)}`)
 	await confirmProviderLogout(page, idp)
 	await page.waitForURL(`${server.url}/login${mode(idp)}`)
