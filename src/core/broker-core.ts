@@ -352,9 +352,7 @@ export class BrokerCore {
 		// A login or logout while the refresh ran wins: its state is newer than this answer.
 		if (this.#generation !== generation) return this.#settledMeanwhile()
 		this.#startOver(this.#now())
-		// A refresh without a new ID token keeps the session's user (and the ID token for logout).
-		const identity = previous?.idToken === undefined ? result : { idToken: previous.idToken, user: previous.user, ...result }
-		return this.#set(holdTokens(identity, this.#now(), previous?.refreshToken))
+		return this.#set(holdTokens(result, this.#now(), previous?.refreshToken, previous))
 	}
 
 	/** Schedules the next attempt after a transient failure, and says when it is due. */
@@ -424,7 +422,7 @@ export class BrokerCore {
 	}
 
 	/** One call of the sign-in flow, time-limited like an exchange; whatever it throws is a LoginFailedError. */
-	#runFlow<T>(operation: string, run: (flow: SignInFlow, context: SignInContext) => Promise<T>): Promise<T> {
+	async #runFlow<T>(operation: string, run: (flow: SignInFlow, context: SignInContext) => Promise<T>): Promise<T> {
 		const flow = this.#signInFlow()
 		const pending = this.#pendingSignIns ??= this.#options.pendingSignIns ?? memoryPendingSignIns()
 		return this.#abortAfter(operation, this.#refreshTimeoutMs, (signal) => run(flow, { origin: this.#options.origin, pending, signal, now: this.#now() })).catch((error: unknown) => {

@@ -69,7 +69,7 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 			try {
 				const fresh = await options.refresh(context)
 				const generation = Math.max(startedAt + 1, Date.now())
-				post({ type: 'session', state: { tokens: holdTokens(fresh, Date.now(), context.refreshToken), generation, ended: null } })
+				post({ type: 'session', state: { tokens: holdTokens(fresh, Date.now(), context.refreshToken, tokens), generation, ended: null } })
 				// Committed before the lock passes on, so the next holder knows to wait for that session.
 				await marker.write(generation)
 				return fresh
@@ -83,6 +83,8 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 	// Without it a user logout here never ended the session at the server. Not under the lock:
 	// it must start at once, before onLogout navigates away (the broadcast below runs it).
 	if (options.refresh.logout !== undefined) lockedRefresh.logout = options.refresh.logout
+	// Sign-in runs in this tab's core as in the worker's (openIdProvider).
+	if (options.refresh.signIn !== undefined) lockedRefresh.signIn = options.refresh.signIn
 
 	const core: BrokerCore = new BrokerCore({
 		refresh: lockedRefresh,
