@@ -1,13 +1,13 @@
+import type { OpenIdProviderOptions } from 'sw-token-broker/sw'
+
 /**
  * ?idp=<issuer> (IDP=oidc npm run demo, and the e2e suite's OpenID provider specs): the demo
- * signs in at that OpenID provider and its worker refreshes there, instead of at the dev server.
- * The endpoints are oidc-provider's defaults, as startOidcProvider serves them.
+ * signs in at that OpenID provider with signIn() and its worker refreshes there, instead of at
+ * the dev server. The endpoints are oidc-provider's defaults, as startOidcProvider serves them.
  */
 export interface OpenIdProvider {
 	issuer: string
-	authorizationEndpoint: string
 	tokenEndpoint: string
-	revocationEndpoint: string
 	clientId: string
 }
 
@@ -16,16 +16,23 @@ export function openIdProvider(query: URLSearchParams): OpenIdProvider | undefin
 	if (issuer === null) return undefined
 	// Only a provider on this machine: a link must not be able to point the demo's sign-in elsewhere.
 	if (new URL(issuer).hostname !== '127.0.0.1') throw new Error(`the demo signs in only at a provider on 127.0.0.1, not at ${issuer}`)
-	return {
-		issuer,
-		authorizationEndpoint: `${issuer}/auth`,
-		tokenEndpoint: `${issuer}/token`,
-		revocationEndpoint: `${issuer}/token/revocation`,
-		clientId: 'app',
-	}
+	return { issuer, tokenEndpoint: `${issuer}/token`, clientId: 'app' }
 }
 
-/** Registered at the provider as is (server/demo.ts, e2e/oidc-fixtures.ts): the query keeps the tab in this mode. */
-export function redirectUri(provider: OpenIdProvider): string {
-	return `${location.origin}/login?idp=${encodeURIComponent(provider.issuer)}`
+/** Registered at the provider as is (server/demo.ts, the e2e fixtures): the query keeps the tab in this mode. */
+export function redirectPath(provider: OpenIdProvider): string {
+	return `/login?idp=${encodeURIComponent(provider.issuer)}`
+}
+
+/** The broker's preset, in the worker and in the in-page fallback alike. */
+export function providerOptions(provider: OpenIdProvider): OpenIdProviderOptions {
+	return {
+		issuer: provider.issuer,
+		clientId: provider.clientId,
+		scope: 'openid offline_access profile email',
+		redirectUri: redirectPath(provider),
+		postLogoutRedirectUri: redirectPath(provider),
+		// oidc-provider follows OpenID Connect Core 11: offline_access (a refresh token) only with prompt=consent.
+		params: { prompt: 'consent' },
+	}
 }

@@ -1,19 +1,20 @@
 import { LoginFailedError } from 'sw-token-broker'
-import { redirectUri } from './idp.js'
-import type { OpenIdProvider } from './idp.js'
 import { client, connected, cookieMode, idp } from './setup.js'
 
 // The sign-in's own answer and its broadcast both arrive here: navigate once.
 let leaving = false
-const goToApp = () => {
+const goToApp = (returnTo = `/${location.search}`) => {
 	if (leaving) return
 	leaving = true
-	location.assign(`/${location.search}`)
+	location.assign(returnTo)
 }
+
+/** A provider's answer in the URL: this page completes it and goes where the sign-in said. */
+const callback = idp !== undefined && ['code', 'error'].some((key) => new URLSearchParams(location.search).has(key))
 
 // A sign-in in any other tab reaches this one too.
 client.subscribe((event) => {
-	if (event.type === 'token') goToApp()
+	if (event.type === 'token' && !callback) goToApp()
 })
 
 const form = document.getElementById('login') as HTMLFormElement
@@ -22,55 +23,28 @@ const showError = (error: unknown) => {
 	;(document.getElementById('error') as HTMLElement).textContent = message
 }
 
-/** Where the code + PKCE sign-in keeps its verifier between leaving for the provider and coming back. */
-const PENDING_SIGN_IN = 'swtb-demo-oidc-sign-in'
-const base64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
-const randomString = () => base64url(crypto.getRandomValues(new Uint8Array(32)))
-
-async function signInAtProvider(provider: OpenIdProvider): Promise<void> {
-	const pending = { verifier: randomString(), state: randomString() }
-	sessionStorage.setItem(PENDING_SIGN_IN, JSON.stringify(pending))
-	const challenge = base64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(pending.verifier))))
-	const authorization = new URL(provider.authorizationEndpoint)
-	authorization.search = new URLSearchParams({
-		client_id: provider.clientId,
-		response_type: 'code',
-		// offline_access asks for a refresh token; OpenID Connect grants it only with prompt=consent.
-		scope: 'openid offline_access',
-		prompt: 'consent',
-		redirect_uri: redirectUri(provider),
-		code_challenge: challenge,
-		code_challenge_method: 'S256',
-		state: pending.state,
-	}).toString()
-	location.assign(authorization.href)
-}
-
-/** Back from the provider: the broker redeems the code, so the refresh token never enters this page. */
-async function finishSignIn(provider: OpenIdProvider, answer: URLSearchParams): Promise<void> {
-	const pending = JSON.parse(sessionStorage.getItem(PENDING_SIGN_IN) ?? 'null') as { verifier: string; state: string } | null
-	sessionStorage.removeItem(PENDING_SIGN_IN)
-	// The code stays out of the history; the mode (?idp=…) stays in the URL.
-	history.replaceState(null, '', `/login?${new URLSearchParams([...answer].filter(([key]) => !['code', 'state', 'iss', 'error', 'error_description'].includes(key)))}`)
-	if (answer.has('error')) throw new Error(`The provider refused the sign-in: ${answer.get('error')} ${answer.get('error_description') ?? ''}`)
-	if (pending === null || answer.get('state') !== pending.state) throw new Error('This sign-in answer was not started in this tab; sign in again.')
-	await client.exchange({
-		url: provider.tokenEndpoint,
-		body: { grant_type: 'authorization_code', code: answer.get('code') ?? '', code_verifier: pending.verifier, redirect_uri: redirectUri(provider), client_id: provider.clientId },
-	})
-	goToApp()
+/**
+ * Back from the provider at the redirect URI: the broker checks the answer and redeems the code,
+ * so neither the verifier nor the refresh token enters this page.
+ */
+async function finishSignIn(): Promise<void> {
+	const callback = location.href
+	// The code and state stay out of the history; the mode (?idp=…) stays in the URL.
+	const kept = [...new URLSearchParams(location.search)].filter(([key]) => !['code', 'state', 'iss', 'error', 'error_description', 'session_state'].includes(key))
+	history.replaceState(null, '', `/login?${new URLSearchParams(kept)}`)
+	const { returnTo } = await client.completeSignIn(callback)
+	goToApp(returnTo)
 }
 
 if (idp !== undefined) {
 	for (const label of form.querySelectorAll('label')) label.hidden = true
 	form.querySelector('button')!.textContent = 'Sign in at the OpenID provider'
-	const answer = new URLSearchParams(location.search)
-	if (answer.has('code') || answer.has('error')) finishSignIn(idp, answer).catch(showError)
+	if (callback) finishSignIn().catch(showError)
 }
 
 form.addEventListener('submit', async (event) => {
 	event.preventDefault()
-	if (idp !== undefined) return void signInAtProvider(idp).catch(showError)
+	if (idp !== undefined) return void client.signIn({ returnTo: `/${location.search}` }).catch(showError)
 	const data = new FormData(form)
 	const body: Record<string, string> = { username: String(data.get('username')), password: String(data.get('password')) }
 	if (cookieMode) body.mode = 'cookie'
@@ -82,6 +56,6 @@ form.addEventListener('submit', async (event) => {
 	}
 })
 
-if (await client.getAccessToken().catch(() => null)) goToApp()
+if (!callback && await client.getAccessToken().catch(() => null)) goToApp()
 
 Object.assign(window, { swtbDemo: { client, connected } })

@@ -1,5 +1,5 @@
 import { HTTPError } from 'ky'
-import { ApiError, api, client, connected, control, kyApi } from './setup.js'
+import { ApiError, api, client, connected, control, idp, kyApi } from './setup.js'
 
 const $ = (id: string) => document.getElementById(id) as HTMLElement
 let expiresAt: number | undefined
@@ -15,8 +15,15 @@ function showToken(accessToken: string | null): void {
 	$('token').textContent = accessToken === null ? '—' : `${accessToken.slice(0, 24)}…`
 }
 
+/** The ID token's claims, from signIn() at the OpenID provider. */
+function showUser(): void {
+	const { user } = client.state
+	$('user').textContent = user === undefined ? '—' : String(user.name ?? user.sub)
+}
+
 client.subscribe((event) => {
-	if (event.type === 'token') {
+	if (event.type === 'state') showUser()
+	else if (event.type === 'token') {
 		expiresAt = event.expiresAt
 		showToken(event.accessToken)
 		log('new access token')
@@ -73,6 +80,11 @@ $('expire').addEventListener('click', async () => {
 $('logout').addEventListener('click', () => {
 	void client.logout()
 })
+// RP-initiated logout: every tab logs out, then this one goes to the provider's end-session page.
+$('end-session').hidden = idp === undefined
+$('end-session').addEventListener('click', () => {
+	void client.logout({ endSession: true })
+})
 
 setInterval(() => {
 	$('expires').textContent = expiresAt === undefined ? '—' : `${Math.max(0, (expiresAt - Date.now()) / 1000).toFixed(1)} s`
@@ -87,6 +99,7 @@ setInterval(async () => {
 
 const token = await client.getAccessToken().catch(() => null)
 showToken(token)
+showUser()
 if (token === null) location.assign(`/login${location.search}`)
 
 Object.assign(window, { swtbDemo: { client, api, kyApi, fire, control, connected } })

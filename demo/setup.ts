@@ -1,9 +1,9 @@
 import axios, { type AxiosAdapter, isAxiosError } from 'axios'
 import ky from 'ky'
 import { Workbox } from 'workbox-window'
-import { createTokenClient, oauth2Refresh } from 'sw-token-broker'
+import { createTokenClient, oauth2Refresh, openIdProvider } from 'sw-token-broker'
 import { attachAxios } from 'sw-token-broker/axios'
-import { openIdProvider } from './idp.js'
+import { openIdProvider as providerOf, providerOptions } from './idp.js'
 
 /**
  * Shared by the demo's pages. The page URL's query (?refresh=cookie&persist=indexeddb) picks
@@ -23,7 +23,7 @@ const numberParam = (key: string) => pageQuery.has(key) ? Number(pageQuery.get(k
 const keepAliveMs = numberParam('keepalive')
 const timeoutMs = numberParam('timeout')
 
-export const idp = openIdProvider(pageQuery)
+export const idp = providerOf(pageQuery)
 
 const workbox = 'serviceWorker' in navigator && pageQuery.get('worker') !== 'none' ? new Workbox(workerUrl) : undefined
 const registration = workbox?.register().then((registered) => registered ?? Promise.reject(new Error('service worker not registered')))
@@ -38,7 +38,7 @@ export const client = createTokenClient({
 	...(pageQuery.get('fallback') === 'none' ? {} : {
 		fallback: { refresh: idp === undefined
 			? oauth2Refresh({ tokenEndpoint: '/oauth/token', clientId: 'demo' })
-			: oauth2Refresh({ tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId, revocationEndpoint: idp.revocationEndpoint }) },
+			: openIdProvider(providerOptions(idp)) },
 	}),
 	loginUrl: `/login${carriedQuery}`,
 	...(keepAliveMs === undefined ? {} : { keepAliveMs }),

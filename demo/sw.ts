@@ -1,14 +1,14 @@
 /// <reference lib="webworker" />
 import { cleanupOutdatedCaches, precacheAndRoute } from 'workbox-precaching'
-import { cookieRefresh, createTokenBroker, oauth2Refresh } from 'sw-token-broker/sw'
-import { openIdProvider } from './idp.js'
+import { cookieRefresh, createTokenBroker, oauth2Refresh, openIdProvider } from 'sw-token-broker/sw'
+import { openIdProvider as providerOf, providerOptions } from './idp.js'
 
 declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<{ url: string; revision: string | null }> }
 
 // The demo picks its broker mode from the worker's URL (/sw.js?refresh=cookie&persist=indexeddb),
 // so the e2e suite exercises every mode with one build.
 const params = new URL(self.location.href).searchParams
-const idp = openIdProvider(params)
+const idp = providerOf(params)
 
 // The e2e suite builds a second version (VITE_DEMO_VERSION=2) to test a deploy with tabs open.
 const version = import.meta.env.VITE_DEMO_VERSION ?? '1'
@@ -21,11 +21,13 @@ precacheAndRoute(self.__WB_MANIFEST)
 
 createTokenBroker({
 	refresh: idp !== undefined
-		? oauth2Refresh({ tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId, revocationEndpoint: idp.revocationEndpoint })
+		? openIdProvider(providerOptions(idp))
 		: params.get('refresh') === 'cookie'
 		? cookieRefresh({ url: '/auth/refresh', logoutUrl: '/auth/logout' })
 		: oauth2Refresh({ tokenEndpoint: '/oauth/token', clientId: 'demo', revocationEndpoint: '/auth/logout' }),
 	persist: params.get('persist') === 'indexeddb' ? 'indexeddb' : 'memory',
+	// The e2e suite also signs in headlessly (startOidcProvider().signIn()) and has the broker redeem that code.
+	...(idp === undefined ? {} : { exchangeUrls: (url: URL) => url.origin === self.location.origin || url.href === idp.tokenEndpoint }),
 }).listen(self)
 
 interface StaticRoutes {

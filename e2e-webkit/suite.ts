@@ -3,6 +3,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startDevAuthServer } from '../testing/index.js'
+import './signin.js'
 import { type FireOutcome, type Tab, check, checkEqual, demoDir, demoReady, demoV2Dir, expectOneRefreshForAllTabs, openSignedInTabs, run, test, waitFor } from './harness.js'
 
 test('login in one tab reaches every tab; logout in one tab logs out every tab', async ({ browser, server }) => {

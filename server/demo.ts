@@ -43,6 +43,7 @@ async function startProvider(app: DevAuthServer): Promise<OidcProvider> {
 		accessTtlMs: options.accessTtlMs,
 		// As demo/idp.ts builds it: the ?idp= query keeps the returning tab in this mode.
 		redirectUris: (issuer) => [`${app.url}/login?idp=${encodeURIComponent(issuer)}`],
+		postLogoutRedirectUris: (issuer) => [`${app.url}/login?idp=${encodeURIComponent(issuer)}`],
 	})
 	app.useIssuer(provider)
 	return provider

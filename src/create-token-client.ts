@@ -1,6 +1,6 @@
 import { type IsUnauthorized, authorizedFetch } from './adapters/fetch.js'
 import type { BrokerEvent } from './core/broker-core.js'
-import type { ExchangeRequest, LogoutReason, TokenSet } from './core/protocol.js'
+import type { ExchangeRequest, LogoutReason, SignInOptions, TokenSet } from './core/protocol.js'
 import { reporter } from './core/report.js'
 import { checkDuration } from './core/check-duration.js'
 import { authorizedSender, registerSender } from './session/authorized-send.js'
@@ -42,12 +42,20 @@ export interface TokenClient {
 	readonly state: ClientState
 	login(tokens: TokenSet): Promise<void>
 	exchange(request: ExchangeRequest): Promise<void>
-	logout(): Promise<void>
+	/** The broker (openIdProvider) makes the authorization URL with PKCE, state and nonce; this tab navigates there. */
+	signIn(options?: SignInOptions): Promise<void>
+	/** On the redirect URI's page (default: location.href): every tab is signed in. The query is the page's to clean. */
+	completeSignIn(url?: string): Promise<{ returnTo?: string }>
+	/** Every tab logs out; `endSession`: then this tab goes to the provider's end-session endpoint (RP-initiated logout). */
+	logout(options?: { endSession?: boolean }): Promise<void>
 	getAccessToken(): Promise<string | null>
 	refresh(): Promise<string>
 	subscribe(listener: (event: TokenEvent) => void): () => void
 	close(): void
 }
+
+/** Loaded on first use: an app that never signs in this way ships none of it eagerly. */
+const signInFlow = () => import('./session/sign-in.js')
 
 export function createTokenClient(options: TokenClientOptions = {}): TokenClient {
 	checkDuration('timeoutMs', options.timeoutMs, 1)
@@ -86,6 +94,8 @@ export function clientOver(session: TabSession, host: Promise<BrokerHost>, optio
 		},
 		login: session.login,
 		exchange: session.exchange,
+		signIn: (options) => signInFlow().then((flow) => flow.signIn(session, options)),
+		completeSignIn: (url) => signInFlow().then((flow) => flow.completeSignIn(session, url)),
 		logout: session.logout,
 		getAccessToken: session.getAccessToken,
 		refresh: session.refresh,

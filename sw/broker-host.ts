@@ -9,6 +9,7 @@ import { type BrokerBroadcast, type BrokerReply, type SessionState, envelope } f
 import { reporter } from '../src/core/report.js'
 import { timeLimit } from '../src/core/time-limit.js'
 import { openIndexedDbStore } from '../src/storage/indexeddb-store.js'
+import { pendingSignInStore } from '../src/storage/pending-sign-ins.js'
 
 export interface TokenBrokerOptions {
 	refresh: RefreshFunction
@@ -108,6 +109,7 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				isOnline: () => globalThis.navigator?.onLine ?? true,
 				refreshTimeoutMs: options.refreshTimeoutMs,
 				store,
+				pendingSignIns: pendingSignInStore(),
 				onEvent,
 			})
 			let core = startCore()

@@ -1,6 +1,7 @@
 export { createTokenBroker, type TokenBroker, type TokenBrokerOptions, type BrokerScope, type BrokerMessageEvent } from './broker-host.js'
 export type { ReadTokens } from '../src/core/exchange.js'
 export { oauth2Refresh, cookieRefresh, type OAuth2RefreshOptions, type CookieRefreshOptions } from '../src/core/presets.js'
+export { openIdProvider, type OpenIdProviderOptions } from '../src/core/oidc/open-id-provider.js'
 export type { RefreshFunction, RefreshContext } from '../src/core/refresh-function.js'
 export { RefreshRejectedError } from '../src/core/errors/refresh-rejected-error.js'
 export { RefreshUnavailableError } from '../src/core/errors/refresh-unavailable-error.js'

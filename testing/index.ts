@@ -124,6 +124,8 @@ export function refreshCount(server: DevAuthServer): number {
 
 export {
 	startOidcProvider,
+	completeProviderSignIn,
+	confirmProviderLogout,
 	type OidcProvider,
 	type OidcProviderOptions,
 	type OidcProviderStats,

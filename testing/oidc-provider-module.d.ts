@@ -40,6 +40,7 @@ declare module 'oidc-provider' {
 		on(event: 'grant.success', listener: (ctx: KoaContext) => void): this
 		on(event: 'grant.error', listener: (ctx: KoaContext, error: Error) => void): this
 		on(event: 'grant.revoked', listener: (ctx: KoaContext, grantId: string) => void): this
+		on(event: 'end_session.success', listener: (ctx: KoaContext) => void): this
 		interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<InteractionDetails>
 		interactionResult(req: IncomingMessage, res: ServerResponse, result: Record<string, unknown>, options?: { mergeWithLastSubmission?: boolean }): Promise<string>
 		Grant: {

@@ -3,6 +3,7 @@ import { createServer } from 'node:http'
 import type { IncomingMessage, Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { Page } from '@playwright/test'
 import type { KoaContext, Provider } from 'oidc-provider'
 
 export interface OidcProviderOptions {
@@ -17,6 +18,8 @@ export interface OidcProviderOptions {
 	 * provider listens, so a function of it is accepted (the demo carries the issuer in its URL).
 	 */
 	redirectUris: string[] | ((issuer: string) => string[])
+	/** Where RP-initiated logout may send the browser back (post_logout_redirect_uri); default none. */
+	postLogoutRedirectUris?: string[] | ((issuer: string) => string[])
 	/** Origins whose scripts and workers may call the token and revocation endpoints; default: the redirect URIs' origins. */
 	corsOrigins?: string[]
 	/** The sign-in page's only account; default { username: 'demo', password: 'demo' }. */
@@ -40,6 +43,10 @@ export interface OidcProviderStats {
 	revocations: number
 	/** Authorization codes exchanged for tokens. */
 	signIns: number
+	/** Token-endpoint requests with grant_type=authorization_code, whatever their outcome. */
+	codeExchanges: number
+	/** RP-initiated logouts the user confirmed at the end-session endpoint. */
+	endSessions: number
 	/** Per grant (one per sign-in), by grant id. */
 	grants: Record<string, OidcGrantStats>
 }
@@ -58,6 +65,7 @@ export interface OidcProvider {
 	authorizationEndpoint: string
 	tokenEndpoint: string
 	revocationEndpoint: string
+	endSessionEndpoint: string
 	clientId: string
 	/** The authorization-code + PKCE flow through the provider's sign-in page, driven over HTTP without a browser. */
 	signIn(options?: { scope?: string; redirectUri?: string }): Promise<HeadlessSignIn>
@@ -73,6 +81,8 @@ export interface OidcProvider {
 	revokeGrants(): void
 	/** Every refresh token the provider issued, oldest first. */
 	issuedRefreshTokens(): string[]
+	/** Every PKCE code verifier presented at the token endpoint, oldest first: a test checks none reached page script. */
+	presentedCodeVerifiers(): string[]
 	/** Holds every token-endpoint answer back this long (default 0), so concurrent requests overlap a refresh. */
 	setTokenEndpointDelay(ms: number): void
 	stats(): OidcProviderStats
@@ -111,6 +121,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
 	const issuer = `http://${HOST}:${port}`
 	const clientId = options.clientId ?? 'app'
 	const redirectUris = typeof options.redirectUris === 'function' ? options.redirectUris(issuer) : options.redirectUris
+	const postLogoutRedirectUris = typeof options.postLogoutRedirectUris === 'function' ? options.postLogoutRedirectUris(issuer) : options.postLogoutRedirectUris ?? []
 	const corsOrigins = new Set(options.corsOrigins ?? redirectUris.map((uri) => new URL(uri).origin))
 	const account = options.account ?? DEFAULT_ACCOUNT
 	const accessTtlSeconds = Math.max(1, Math.ceil((options.accessTtlMs ?? DEFAULT_ACCESS_TTL_MS) / 1000))
@@ -127,6 +138,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
 				token_endpoint_auth_method: 'none',
 				application_type: 'web',
 				redirect_uris: redirectUris,
+				post_logout_redirect_uris: postLogoutRedirectUris,
 				grant_types: ['authorization_code', 'refresh_token'],
 				response_types: ['code'],
 			},
@@ -134,13 +146,22 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
 		],
 		jwks: { keys: [generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' })] },
 		cookies: { keys: [randomBytes(32).toString('base64url')] },
-		findAccount: (_ctx: unknown, sub: string) => ({ accountId: sub, claims: () => ({ sub }) }),
-		scopes: ['openid', 'offline_access'],
+		findAccount: (_ctx: unknown, sub: string) => ({ accountId: sub, claims: () => ({ sub, name: `${sub} (oidc-provider)`, email: `${sub}@example.test`, email_verified: true }) }),
+		scopes: ['openid', 'offline_access', 'profile', 'email'],
+		claims: { openid: ['sub'], profile: ['name'], email: ['email', 'email_verified'] },
+		// By default oidc-provider puts profile claims in the ID token only when no access token is
+		// issued (OpenID Connect Core 5.4); Auth0, Okta and Keycloak put them there in the code flow too.
+		conformIdTokenClaims: false,
 		features: {
 			devInteractions: { enabled: false },
 			revocation: { enabled: true, allowedPolicy: ownTokenOnly },
 			// Only the API (the resource server's client) may ask what a token is worth.
 			introspection: { enabled: true, allowedPolicy: (_ctx: unknown, client: { clientId: string }) => client.clientId === RESOURCE_SERVER_ID },
+			// RP-initiated logout asks the user to confirm, as most providers do: confirmProviderLogout() answers it.
+			rpInitiatedLogout: { enabled: true, logoutSource: (ctx: KoaContext, form: string) => {
+				ctx.type = 'html'
+				ctx.body = logoutHtml(form)
+			} },
 		},
 		interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
 		// A worker's fetch sends Origin; the default allows only the redirect URIs' origins, this allows the configured ones.
@@ -163,9 +184,12 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
 		},
 	})
 	counters.listen(provider)
+	const codeVerifiers: string[] = []
 	provider.use(async (ctx, next) => {
 		if (ctx.method === 'POST' && ctx.path === '/token' && tokenDelayMs > 0) await sleep(tokenDelayMs)
 		await next()
+		const verifier = ctx.method === 'POST' && ctx.path === '/token' ? ctx.oidc?.params?.code_verifier : undefined
+		if (typeof verifier === 'string') codeVerifiers.push(verifier)
 	})
 	provider.use(signInPage(provider, account))
 	server.on('request', provider.callback())
@@ -180,6 +204,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
 		authorizationEndpoint: `${issuer}/auth`,
 		tokenEndpoint: `${issuer}/token`,
 		revocationEndpoint: `${issuer}/token/revocation`,
+		endSessionEndpoint: `${issuer}/session/end`,
 		clientId,
 		signIn: ({ scope = 'openid offline_access', redirectUri = redirectUris[0] } = {}) => {
 			if (redirectUri === undefined) throw new Error('startOidcProvider: no redirect URI to sign in with')
@@ -189,6 +214,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
 		expireAccessTokens: () => store.deleteAll('AccessToken'),
 		revokeGrants: () => store.grantIds().forEach(revokeGrant),
 		issuedRefreshTokens: () => store.issuedRefreshTokens(),
+		presentedCodeVerifiers: () => [...codeVerifiers],
 		setTokenEndpointDelay: (ms) => {
 			tokenDelayMs = ms
 		},
@@ -271,13 +297,16 @@ class ArtifactStore {
 }
 
 class Counters {
-	private totals = { refreshCalls: 0, refreshSuccesses: 0, reuseDetections: 0, revocations: 0, signIns: 0 }
+	private totals = { refreshCalls: 0, refreshSuccesses: 0, reuseDetections: 0, revocations: 0, signIns: 0, codeExchanges: 0, endSessions: 0 }
 	private grants = new Map<string, OidcGrantStats>()
 
 	listen(provider: Provider): void {
 		provider.on('grant.success', (ctx) => {
 			const grantType = ctx.oidc?.params?.grant_type
-			if (grantType === 'authorization_code') this.totals.signIns++
+			if (grantType === 'authorization_code') {
+				this.totals.signIns++
+				this.totals.codeExchanges++
+			}
 			if (grantType !== 'refresh_token') return
 			this.totals.refreshCalls++
 			this.totals.refreshSuccesses++
@@ -286,6 +315,10 @@ class Counters {
 		})
 		provider.on('grant.error', (ctx) => {
 			if (ctx.oidc?.params?.grant_type === 'refresh_token') this.totals.refreshCalls++
+			if (ctx.oidc?.params?.grant_type === 'authorization_code') this.totals.codeExchanges++
+		})
+		provider.on('end_session.success', () => {
+			this.totals.endSessions++
 		})
 		// The token endpoint revokes a grant only when a consumed refresh token comes back.
 		provider.on('grant.revoked', (ctx, grantId) => {
@@ -308,7 +341,7 @@ class Counters {
 	}
 
 	reset(): void {
-		this.totals = { refreshCalls: 0, refreshSuccesses: 0, reuseDetections: 0, revocations: 0, signIns: 0 }
+		this.totals = { refreshCalls: 0, refreshSuccesses: 0, reuseDetections: 0, revocations: 0, signIns: 0, codeExchanges: 0, endSessions: 0 }
 		this.grants = new Map()
 	}
 
@@ -341,7 +374,8 @@ function signInPage(provider: Provider, account: { username: string; password: s
 			result = { consent: { grantId: await grant.save() } }
 		} else if (ctx.method === 'POST') {
 			const form = new URLSearchParams(await readText(ctx.req))
-			if (form.get('username') === account.username && form.get('password') === account.password) {
+			if (form.has('cancel')) result = { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }
+			else if (form.get('username') === account.username && form.get('password') === account.password) {
 				result = { login: { accountId: account.username } }
 			}
 		}
@@ -365,8 +399,42 @@ function loginHtml(action: string, failed: boolean): string {
 <label>User <input name="username" autocomplete="username" value="demo"></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" value="demo"></label>
 <button type="submit">Sign in at the provider</button>
+<button type="submit" name="cancel" value="1" formnovalidate>Cancel</button>
 ${failed ? '<p role="alert">Wrong user or password.</p>' : ''}
 </form></body></html>`
+}
+
+function logoutHtml(form: string): string {
+	return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign out — OpenID provider</title></head>
+<body><h1>Sign out of the OpenID provider?</h1>${form}
+<button type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
+<button type="submit" form="op.logoutForm">No, stay signed in</button></body></html>`
+}
+
+/**
+ * Playwright: completes the provider's sign-in page (and the consent it gives without asking) in
+ * `page`, which an app's signIn() sent there, and waits until the provider has sent it back.
+ * `cancel`: the user cancels instead, and the provider answers error=access_denied.
+ */
+export async function completeProviderSignIn(page: Page, provider: Pick<OidcProvider, 'issuer'>, options: { cancel?: boolean; account?: { username: string; password: string } } = {}): Promise<void> {
+	await page.waitForURL((url) => url.href.startsWith(`${provider.issuer}/interaction/`))
+	if (options.cancel === true) {
+		await page.getByRole('button', { name: 'Cancel' }).click()
+	} else {
+		const account = options.account ?? DEFAULT_ACCOUNT
+		await page.getByLabel('User').fill(account.username)
+		await page.getByLabel('Password').fill(account.password)
+		await page.getByRole('button', { name: 'Sign in at the provider' }).click()
+	}
+	await page.waitForURL((url) => !url.href.startsWith(provider.issuer))
+}
+
+/** Playwright: confirms the provider's "sign out?" page that logout({ endSession: true }) led to, and waits until it sent the browser back. */
+export async function confirmProviderLogout(page: Page, provider: Pick<OidcProvider, 'issuer'>): Promise<void> {
+	await page.waitForURL((url) => url.href.startsWith(`${provider.issuer}/session/end`))
+	await page.getByRole('button', { name: 'Yes, sign me out' }).click()
+	await page.waitForURL((url) => !url.href.startsWith(provider.issuer))
 }
 
 /** Follows the authorization request through the sign-in page the way a browser would, cookies included. */

@@ -1,7 +1,7 @@
 import axios, { isAxiosError } from 'axios'
 import { attachAxios } from 'sw-token-broker/axios'
 import type { SmokeApi } from './smoke-api.js'
-import { client, logouts } from './client.js'
+import { client, completeSignIn, logouts } from './client.js'
 
 const api = axios.create()
 attachAxios(client, api)
@@ -23,6 +23,8 @@ const smoke: SmokeApi = {
 	fire,
 	signIn: () => client.exchange({ url: '/auth/login', body: { username: 'demo', password: 'demo' } }),
 	exchange: (request) => client.exchange(request),
+	signInAtProvider: () => client.signIn(),
+	completeSignIn,
 	token: () => client.getAccessToken(),
 	logouts,
 }

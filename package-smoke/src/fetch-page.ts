@@ -1,5 +1,5 @@
 import type { SmokeApi } from './smoke-api.js'
-import { client, logouts } from './client.js'
+import { client, completeSignIn, logouts } from './client.js'
 
 /** A fetch-only app: client.fetch and nothing else, so its bundle carries no axios. */
 async function fire(count: number): Promise<{ ok: number; failed: number; errors: string[] }> {
@@ -20,6 +20,8 @@ const smoke: SmokeApi = {
 	fire,
 	signIn: () => client.exchange({ url: '/auth/login', json: { username: 'demo', password: 'demo' } }),
 	exchange: (request) => client.exchange(request),
+	signInAtProvider: () => client.signIn(),
+	completeSignIn,
 	token: () => client.getAccessToken(),
 	logouts,
 }

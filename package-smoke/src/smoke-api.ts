@@ -7,6 +7,10 @@ export interface SmokeApi {
 	signIn(): Promise<void>
 	/** The broker redeems a code the test got from the OpenID provider's headless sign-in. */
 	exchange(request: { url: string; body: Record<string, string> }): Promise<void>
+	/** client.signIn(): the broker sends this tab to the provider. */
+	signInAtProvider(): Promise<void>
+	/** On the redirect URI: client.completeSignIn(), then the URL is cleaned; answers client.state.user. */
+	completeSignIn(): Promise<Record<string, unknown> | undefined>
 	token(): Promise<string | null>
 	/** Every logout this tab saw, with its reason. */
 	logouts: LogoutReason[]

@@ -3,10 +3,12 @@ import { LoggedOutError } from './errors/logged-out-error.js'
 import { messageOf } from './errors/serialize.js'
 import { LoginFailedError } from './errors/login-failed-error.js'
 import { RefreshUnavailableError } from './errors/refresh-unavailable-error.js'
-import { type BrokerBroadcast, type BrokerRequest, type ExchangeRequest, type HeldTokens, type LogoutReason, MAX_WAIT_MS, type SessionState, type TokenSet, type TokenSnapshot } from './protocol.js'
+import { type BrokerBroadcast, type BrokerRequest, type ExchangeRequest, type HeldTokens, type LogoutReason, MAX_WAIT_MS, type SessionState, type SignInOptions, type TokenSet, type TokenSnapshot } from './protocol.js'
 import { parseSessionState } from './parse-message.js'
 import type { RefreshContext, RefreshFunction } from './refresh-function.js'
 import { MAX_RETRY_AFTER_MS, asTransient, backoffMs, configurationProblem, isDefinitive } from './refresh-policy.js'
+import { type PendingSignIns, memoryPendingSignIns } from './oidc/pending-sign-in.js'
+import type { SignInContext, SignInFlow } from './oidc/sign-in-flow.js'
 import { timeLimit } from './time-limit.js'
 import { holdTokens, snapshotOf } from './tokens.js'
 
@@ -30,6 +32,8 @@ export interface BrokerCoreOptions {
 	broadcast: (message: BrokerBroadcast) => void
 	refreshTimeoutMs?: number
 	store?: SessionStore
+	/** Where sign-ins wait for their callback (IndexedDB in the hosts); default: memory. */
+	pendingSignIns?: PendingSignIns
 	now?: () => number
 	random?: () => number
 	/** navigator.onLine where the host has it: offline, a refresh is not even tried. */
@@ -120,6 +124,7 @@ export class BrokerCore {
 	#retryAfterUntil = 0
 	#lastAttemptAt = Number.NEGATIVE_INFINITY
 	#sawOffline = false
+	#pendingSignIns: PendingSignIns | undefined
 
 	constructor(options: BrokerCoreOptions) {
 		// A refresh call runs to three times this: each of those waits must fit a timer.
@@ -165,7 +170,11 @@ export class BrokerCore {
 			case 'exchange':
 				return this.#exchange(request.request)
 			case 'logout':
-				return this.#logout('user', request.tab)
+				return request.endSession === true ? this.#logoutAndEndSession(request.tab) : this.#logout('user', request.tab)
+			case 'sign-in':
+				return this.#signIn(request.options)
+			case 'complete-sign-in':
+				return this.#completeSignIn(request.url)
 			case 'seed':
 				return this.#seed(request)
 		}
@@ -367,7 +376,7 @@ export class BrokerCore {
 		// A login or logout while the refresh ran wins: its state is newer than this answer.
 		if (this.#generation !== generation) return this.#settledMeanwhile()
 		this.#startOver(this.#now())
-		return this.#set(holdTokens(result, this.#now(), previous?.refreshToken))
+		return this.#set(holdTokens(result, this.#now(), previous?.refreshToken, previous))
 	}
 
 	/** Schedules the next attempt after a transient failure, and says when it is due. */
@@ -427,6 +436,46 @@ export class BrokerCore {
 			})
 			.finally(() => this.#exchanges.delete(exchanged))
 		return this.#adopt(tokens)
+	}
+
+	/** The refresh preset's sign-in flow (openIdProvider); without one, signIn() is a configuration error. */
+	#signInFlow(): SignInFlow {
+		const flow = this.#options.refresh.signIn
+		if (flow === undefined) throw new LoginFailedError('This broker cannot sign in: give createTokenBroker an openIdProvider({ issuer, clientId, redirectUri }) as its refresh.', { oauthError: 'unsupported_response_type' })
+		return flow
+	}
+
+	/** One call of the sign-in flow, time-limited like an exchange; whatever it throws is a LoginFailedError. */
+	async #runFlow<T>(operation: string, run: (flow: SignInFlow, context: SignInContext) => Promise<T>): Promise<T> {
+		const flow = this.#signInFlow()
+		const pending = this.#pendingSignIns ??= this.#options.pendingSignIns ?? memoryPendingSignIns()
+		return this.#abortAfter(operation, this.#refreshTimeoutMs, (signal) => run(flow, { origin: this.#options.origin, pending, signal, now: this.#now() })).catch((error: unknown) => {
+			if (error instanceof LoginFailedError) throw error
+			throw new LoginFailedError(`The sign-in did not complete: ${messageOf(error)}`, { oauthError: 'temporarily_unavailable', cause: error })
+		})
+	}
+
+	/** Nothing changes here until the callback: the current session, if any, stays as it is. */
+	async #signIn(options: SignInOptions): Promise<TokenSnapshot> {
+		const location = await this.#runFlow('sign-in', (flow, context) => flow.begin(options, context))
+		return { ...this.snapshot(), location }
+	}
+
+	/** Tracked as an exchange: a version hand-over waits for it, and a failure leaves the session as it was. */
+	async #completeSignIn(url: string): Promise<TokenSnapshot> {
+		const completing = this.#runFlow('completeSignIn', (flow, context) => flow.complete(url, context))
+		this.#exchanges.add(completing)
+		const { tokens, returnTo } = await completing.finally(() => this.#exchanges.delete(completing))
+		const snapshot = await this.#adopt(tokens)
+		return returnTo === undefined ? snapshot : { ...snapshot, location: returnTo }
+	}
+
+	/** RP-initiated logout: every tab drops the session first; the reply names the provider's end-session URL. */
+	async #logoutAndEndSession(tab: string): Promise<TokenSnapshot> {
+		const idToken = this.#tokens?.idToken
+		const loggedOut = await this.#logout('user', tab)
+		const location = await this.#runFlow('endSession', (flow, context) => flow.endSessionUrl(idToken, context)).catch(() => undefined)
+		return location === undefined ? loggedOut : { ...loggedOut, location }
 	}
 
 	#adopt(tokens: TokenSet): Promise<TokenSnapshot> {

@@ -85,8 +85,16 @@ const message = (types: Record<string, Shape>, what: string): Check => (value, p
 	return { type, ...fields(data, types[type]!, path) }
 }
 
-/** A token set as a page hands it in (`expiresIn`) or as brokers hand it over (`issuedAt`). */
-const tokens = (time: 'expiresIn' | 'issuedAt'): Check => object({ accessToken: token, '?refreshToken': token, '?expiresAt': finite, [`?${time}`]: finite })
+/** ID token claims: a JSON object. */
+const claims: Check = (value, path) => asRecord(value) !== undefined ? json(value, path) : fail(`"${path}" must be an object of claims`)
+
+/** A token set as a page hands it in (`expiresIn`: no ID token, a page cannot set the user) or as brokers hand it over (`issuedAt`). */
+const tokens = (time: 'expiresIn' | 'issuedAt'): Check => object({
+	accessToken: token, '?refreshToken': token, '?expiresAt': finite, [`?${time}`]: finite,
+	...(time === 'issuedAt' ? { '?idToken': token, '?user': claims } : {}),
+})
+
+const text = string(MAX_URL_LENGTH)
 
 // Pure: the page side reads only peer messages, so its bundle drops the request table.
 const REQUESTS: Record<string, Shape> = {
@@ -105,7 +113,9 @@ const REQUESTS: Record<string, Shape> = {
 			return request.body !== undefined && request.json !== undefined ? fail('an exchange sends "body" or "json", not both') : request
 		},
 	},
-	logout: { tab },
+	logout: { tab, '?endSession': (value, path) => typeof value === 'boolean' ? value : fail(`"${path}" must be true or false`) },
+	'sign-in': { options: /* @__PURE__ */ object({ '?returnTo': text, '?prompt': text, '?loginHint': text, '?params': stringMap }) },
+	'complete-sign-in': { url: text },
 	seed: { accessToken: token, generation: finite, '?expiresAt': finite, '?issuedAt': finite },
 }
 
@@ -116,7 +126,7 @@ const PEER_MESSAGES: Record<string, Shape> = {
 	session: {
 		state: sessionState,
 		'?broadcast': message({
-			token: { snapshot: object({ accessToken: orNull(token), generation: finite, '?expiresAt': finite, '?issuedAt': finite }) },
+			token: { snapshot: object({ accessToken: orNull(token), generation: finite, '?expiresAt': finite, '?issuedAt': finite, '?user': claims }) },
 			'seed-request': {},
 			logout: { reason, generation: finite, '?tab': tab },
 		}, 'broker message'),

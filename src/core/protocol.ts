@@ -14,6 +14,10 @@ export interface TokenSet {
 	refreshToken?: string
 	expiresAt?: number
 	expiresIn?: number
+	/** From openIdProvider: kept by the broker for RP-initiated logout, never returned to the page. */
+	idToken?: string
+	/** The ID token's validated claims (client.state.user). */
+	user?: Record<string, unknown>
 }
 
 /** What a tab may know: never the refresh token. */
@@ -23,6 +27,13 @@ export interface TokenSnapshot {
 	issuedAt?: number
 	/** Increases on every login, refresh and logout, so a tab never goes back to an older state. */
 	generation: number
+	/** The ID token's claims, kept with the session. */
+	user?: Record<string, unknown>
+	/**
+	 * Only in a reply: where this tab navigates next (sign-in: the authorization URL; completed
+	 * sign-in: its returnTo; logout with endSession: the provider's end-session URL).
+	 */
+	location?: string
 }
 
 /** The broker's own view of a session: the only place a refresh token is kept. */
@@ -32,6 +43,16 @@ export interface HeldTokens {
 	expiresAt?: number
 	/** When the broker received it; with expiresAt it gives the lifetime that scales refresh-ahead. */
 	issuedAt?: number
+	idToken?: string
+	user?: Record<string, unknown>
+}
+
+/** client.signIn()'s options; the broker's sign-in flow (core/oidc) reads them. */
+export interface SignInOptions {
+	returnTo?: string
+	prompt?: string
+	loginHint?: string
+	params?: Record<string, string>
 }
 
 export interface ExchangeRequest {
@@ -54,7 +75,12 @@ export type BrokerRequest =
 	| { type: 'refresh'; failedToken: string | null; waitMs?: number; generation?: number }
 	| { type: 'login'; tokens: TokenSet }
 	| { type: 'exchange'; request: ExchangeRequest }
-	| { type: 'logout'; tab: string }
+	/** `endSession`: the reply carries the provider's end-session URL (RP-initiated logout) in `location`. */
+	| { type: 'logout'; tab: string; endSession?: boolean }
+	/** The reply's `location` is the authorization URL. */
+	| { type: 'sign-in'; options: SignInOptions }
+	/** The provider's answer at the redirect URI; the reply's `location` is the sign-in's returnTo. */
+	| { type: 'complete-sign-in'; url: string }
 	/** `issuedAt`: when the tab's token was received, so the restarted broker keeps its lifetime (spec 16). */
 	| { type: 'seed'; accessToken: string; expiresAt?: number; issuedAt?: number; generation: number }
 	| { type: 'ping' }

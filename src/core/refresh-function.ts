@@ -1,3 +1,4 @@
+import type { SignInFlow } from './oidc/sign-in-flow.js'
 import type { TokenSet } from './protocol.js'
 
 export interface RefreshContext {
@@ -14,4 +15,6 @@ export interface RefreshContext {
 export type RefreshFunction = ((context: RefreshContext) => Promise<TokenSet>) & {
 	tokenEndpoint?: string
 	logout?: (context: RefreshContext) => Promise<void>
+	/** The authorization-code flow, for signIn() and completeSignIn() (openIdProvider). */
+	signIn?: SignInFlow
 }

@@ -25,14 +25,18 @@ export function jwtExpiry(token: string, receivedAt: number): number | undefined
 /**
  * Turns what a login or refresh returned into absolute expiry in the local clock: `expiresIn`
  * counts from receipt, and `issuedAt` is the receipt, so expiresAt − issuedAt is the lifetime.
- * An explicit `expiresAt` is the app's own and kept as given.
+ * An explicit `expiresAt` is the app's own and kept as given. A refresh that brings no new ID
+ * token keeps the `previous` one and its user.
  */
-export function holdTokens(tokens: TokenSet, receivedAt: number, previousRefreshToken?: string): HeldTokens {
+export function holdTokens(tokens: TokenSet, receivedAt: number, previousRefreshToken?: string, previous?: HeldTokens | null): HeldTokens {
 	const held: HeldTokens = { accessToken: tokens.accessToken, issuedAt: receivedAt }
 	const refreshToken = tokens.refreshToken ?? previousRefreshToken
 	if (refreshToken !== undefined) held.refreshToken = refreshToken
 	const expiresAt = tokens.expiresAt ?? (tokens.expiresIn === undefined ? jwtExpiry(tokens.accessToken, receivedAt) : receivedAt + tokens.expiresIn * 1000)
 	if (expiresAt !== undefined) held.expiresAt = expiresAt
+	const identity = tokens.idToken === undefined ? previous : tokens
+	if (identity?.idToken !== undefined) held.idToken = identity.idToken
+	if (identity?.user !== undefined) held.user = identity.user
 	return held
 }
 
@@ -41,5 +45,6 @@ export function snapshotOf(tokens: HeldTokens | null, generation: number): Token
 	const snapshot: TokenSnapshot = { accessToken: tokens.accessToken, generation }
 	if (tokens.expiresAt !== undefined) snapshot.expiresAt = tokens.expiresAt
 	if (tokens.issuedAt !== undefined) snapshot.issuedAt = tokens.issuedAt
+	if (tokens.user !== undefined) snapshot.user = tokens.user
 	return snapshot
 }

@@ -56,11 +56,14 @@ export interface TabSession {
 	refresh(): Promise<string>
 	login(tokens: TokenSet): Promise<void>
 	exchange(request: ExchangeRequest): Promise<void>
+	/** A sign-in step (sign-in, complete-sign-in): adopts the answer, and returns where this tab goes next. */
+	signInStep(message: Extract<BrokerRequest, { type: 'sign-in' | 'complete-sign-in' }>): Promise<string | undefined>
 	/**
 	 * Ends the session in this tab at once, then in every tab the broker reaches; rejects when the
-	 * broker could not be told (the other tabs may then still be signed in).
+	 * broker could not be told (the other tabs may then still be signed in). `endSession`:
+	 * RP-initiated logout; this tab then navigates to the provider instead of running onLogout.
 	 */
-	logout(): Promise<void>
+	logout(options?: { endSession?: boolean }): Promise<void>
 	subscribe(listener: (event: TokenEvent) => void): () => void
 	close(): void
 }
@@ -76,8 +79,8 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 	 * reaches the broker, so a 'user' logout heard from the broker (its broadcast, or the answer to
 	 * a refresh that the logout overtook) is always another tab's.
 	 */
-	const end = (reason: LogoutReason, generation: number, own = false) => {
-		store.end(reason === 'user' && !own ? 'remote' : reason, generation, () => refreshes.end(new LoggedOutError(reason)))
+	const end = (reason: LogoutReason, generation: number, own = false, leave?: () => void) => {
+		store.end(reason === 'user' && !own ? 'remote' : reason, generation, () => refreshes.end(new LoggedOutError(reason)), leave)
 	}
 	const refreshes = refreshCoalescing(send, store, {
 		timeoutMs,
@@ -178,13 +181,27 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 			store.apply(await send({ type: 'exchange', request }))
 		},
 
-		async logout() {
+		async signInStep(message) {
+			const { location, ...next } = await send(message)
+			store.apply(next)
+			return location
+		},
+
+		async logout(request) {
+			const endSession = request?.endSession === true
+			const reply = send(endSession ? { type: 'logout', tab, endSession } : { type: 'logout', tab })
+			// The provider's end-session page, once the broker has given its URL; without one (no
+			// end_session_endpoint, or the broker unreachable), onLogout as for any logout.
+			const leave = endSession
+				? () => void reply.then(({ location }) => location, () => undefined).then((location) => location === undefined ? options.onLogout('user') : globalThis.location.assign(location))
+				: undefined
 			// Past the broker's last generation, and counted from the clock as the broker counts: an
 			// answer of a broker that never heard of this logout is older, and cannot sign the tab in again.
-			end('user', Math.max(store.snapshot.generation + 1, now()), true)
+			end('user', Math.max(store.snapshot.generation + 1, now()), true, leave)
 			const held: TokenSnapshot[] = heldDuringLogout = []
 			try {
-				store.apply(await send({ type: 'logout', tab }))
+				const { location: _, ...answer } = await reply
+				store.apply(answer)
 			} finally {
 				if (heldDuringLogout === held) heldDuringLogout = null
 				for (const snapshot of held) store.apply(snapshot)

@@ -5,6 +5,8 @@ import { type LogoutGate, logoutGate } from './logout-gate.js'
 export interface ClientState {
 	readonly status: 'connecting' | 'signed-in' | 'signed-out'
 	readonly expiresAt?: number
+	/** The ID token's claims, when the session came from signIn(). */
+	readonly user?: Record<string, unknown>
 }
 
 export type TokenEvent =
@@ -33,8 +35,11 @@ export interface TabStore {
 	readonly gate: LogoutGate
 	/** Adopts a snapshot unless this tab already has a newer one (broadcasts and replies race); returns the one held. */
 	apply(next: TokenSnapshot): TokenSnapshot
-	/** Ends the session as of `generation`, unless this tab is past it already; `ending` runs first, before anyone hears of it. */
-	end(reason: LogoutReason, generation: number, ending: () => void): void
+	/**
+	 * Ends the session as of `generation`, unless this tab is past it already; `ending` runs first,
+	 * before anyone hears of it. `leave`, once the requests settled, in place of onLogout.
+	 */
+	end(reason: LogoutReason, generation: number, ending: () => void, leave?: () => void): void
 	/** The first sync is over: a tab that found no session says so. */
 	synced(): void
 	subscribe(listener: (event: TokenEvent) => void): () => void
@@ -79,7 +84,7 @@ export function tabStore(onLogout: (reason: LogoutReason) => void, onEvent: ((ev
 		gate,
 
 		apply(next) {
-			const { accessToken, expiresAt, generation } = next
+			const { accessToken, expiresAt, generation, user } = next
 			// Equal generations with different tokens: a late copy of a state this tab already left (e.g. ended).
 			if (generation < snapshot.generation || (generation === snapshot.generation && accessToken !== snapshot.accessToken)) return snapshot
 			const changed = accessToken !== snapshot.accessToken
@@ -93,17 +98,19 @@ export function tabStore(onLogout: (reason: LogoutReason) => void, onEvent: ((ev
 				hadSession = true
 				emit(expiresAt === undefined ? { type: 'token', accessToken } : { type: 'token', accessToken, expiresAt })
 			}
-			if (state.status !== 'signed-in' || state.expiresAt !== expiresAt) setState(expiresAt === undefined ? { status: 'signed-in' } : { status: 'signed-in', expiresAt })
+			// The claims change only with the token; a copy of the same claims keeps the state's identity (no re-render).
+			if ((changed && JSON.stringify(user) !== JSON.stringify(state.user)) || state.status !== 'signed-in' || state.expiresAt !== expiresAt) setState({ status: 'signed-in', ...(expiresAt === undefined ? {} : { expiresAt }), ...(user === undefined ? {} : { user }) })
 			return next
 		},
 
-		end(reason, generation, ending) {
+		end(reason, generation, ending, leave) {
 			if (generation < snapshot.generation) return
 			snapshot = { accessToken: null, generation }
 			// Queued requests settle before onLogout navigates away from the page they belong to.
 			ending()
 			if (!hadSession) {
 				setState(SIGNED_OUT)
+				leave?.()
 				return
 			}
 			hadSession = false
@@ -111,7 +118,7 @@ export function tabStore(onLogout: (reason: LogoutReason) => void, onEvent: ((ev
 			emit({ type: 'logout', reason })
 			setState(SIGNED_OUT)
 			// A login while the requests settle begins a new session, which the gate does not send to the login page.
-			gate.afterRequests(() => onLogout(reason))
+			gate.afterRequests(leave ?? (() => onLogout(reason)))
 		},
 
 		synced() {

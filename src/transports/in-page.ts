@@ -9,6 +9,7 @@ import { type BrokerBroadcast, type BrokerRequest, type PeerMessage, type TokenS
 import { holdTokens } from '../core/tokens.js'
 import { indexedDbMarker } from '../storage/refresh-marker.js'
 import { sessionStorageStore } from '../storage/session-storage.js'
+import { pendingSignInStore } from '../storage/pending-sign-ins.js'
 import { brokerTimeLimit } from '../core/time-limit.js'
 
 const CHANNEL = 'sw-token-broker'
@@ -68,7 +69,7 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 			try {
 				const fresh = await options.refresh(context)
 				const generation = Math.max(startedAt + 1, Date.now())
-				post({ type: 'session', state: { tokens: holdTokens(fresh, Date.now(), context.refreshToken), generation, ended: null } })
+				post({ type: 'session', state: { tokens: holdTokens(fresh, Date.now(), context.refreshToken, tokens), generation, ended: null } })
 				// Committed before the lock passes on, so the next holder knows to wait for that session.
 				await marker.write(generation)
 				return fresh
@@ -82,6 +83,8 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 	// Without it a user logout here never ended the session at the server. Not under the lock:
 	// it must start at once, before onLogout navigates away (the broadcast below runs it).
 	if (options.refresh.logout !== undefined) lockedRefresh.logout = options.refresh.logout
+	// Sign-in runs in this tab's core as in the worker's (openIdProvider).
+	if (options.refresh.signIn !== undefined) lockedRefresh.signIn = options.refresh.signIn
 
 	const core: BrokerCore = new BrokerCore({
 		refresh: lockedRefresh,
@@ -96,6 +99,7 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 		},
 		refreshTimeoutMs: options.refreshTimeoutMs,
 		store: sessionStorageStore(),
+		pendingSignIns: pendingSignInStore(),
 		onEvent: options.onEvent,
 	})
 

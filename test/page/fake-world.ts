@@ -2,7 +2,8 @@ import { BrokerCore } from '../../src/core/broker-core.js'
 import { deferred } from '../core/helpers.js'
 import { BrokerTimeoutError } from '../../src/core/errors/broker-timeout-error.js'
 import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
-import type { RefreshContext } from '../../src/core/refresh-function.js'
+import type { RefreshContext, RefreshFunction } from '../../src/core/refresh-function.js'
+import type { SignInFlow } from '../../src/core/oidc/sign-in-flow.js'
 import { type BrokerBroadcast, type BrokerReply, type BrokerRequest, type LogoutReason, type TokenSet, type TokenSnapshot, envelope } from '../../src/core/protocol.js'
 import { parseRequest } from '../../src/core/parse-message.js'
 import { readBrokerMessage } from '../../src/transports/broker-message.js'
@@ -36,9 +37,12 @@ export class FakeWorld {
 	#held: Array<() => void> | null = null
 	#requestsHeld: Promise<void> | null = null
 	readonly #refreshTimeoutMs: number
+	readonly #signIn: SignInFlow | undefined
 
-	constructor(refreshTimeoutMs = 2_000) {
+	/** `signIn`: the sign-in flow the refresh preset brings (openIdProvider's, or a fake of it). */
+	constructor(refreshTimeoutMs = 2_000, signIn?: SignInFlow) {
 		this.#refreshTimeoutMs = refreshTimeoutMs
+		this.#signIn = signIn
 		this.core = this.#newCore()
 	}
 
@@ -69,11 +73,13 @@ export class FakeWorld {
 
 	#newCore(): BrokerCore {
 		const refreshTimeoutMs = this.#refreshTimeoutMs
+		const refresh: RefreshFunction = (context) => {
+			this.refreshCalls.push(context)
+			return this.refreshBehaviour(context)
+		}
+		if (this.#signIn !== undefined) refresh.signIn = this.#signIn
 		return new BrokerCore({
-			refresh: (context) => {
-				this.refreshCalls.push(context)
-				return this.refreshBehaviour(context)
-			},
+			refresh,
 			exchange: async () => ({ accessToken: this.issue().accessToken }),
 			exchangeUrls: (url) => url.origin === APP,
 			origin: APP,

@@ -1,6 +1,6 @@
 import { TokenBrokerError } from './token-broker-error.js'
 
-/** exchange() was refused, by the server or by the broker's exchangeUrls rule. The current session is untouched. */
+/** exchange() or a sign-in (signIn, completeSignIn) was refused, by the server or by the broker; `oauthError` names why. The current session is untouched. */
 export class LoginFailedError extends TokenBrokerError {
 	override readonly name = 'LoginFailedError'
 	declare readonly status: number | undefined

@@ -1,0 +1,43 @@
+import * as oauth from 'oauth4webapi'
+import { LoginFailedError } from '../errors/login-failed-error.js'
+
+/** 127.0.0.0/8, ::1 and localhost: the only hosts plain http is allowed for (a provider in a test kit or on a dev machine). */
+export function isLoopback(url: URL): boolean {
+	return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(url.hostname)
+}
+
+/** https, or http on a loopback host; anything else is refused before a request is made. */
+export function checkSecure(url: URL, what: string): URL {
+	if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url))) return url
+	throw new LoginFailedError(`The ${what} ${url.origin} is not https. Only a provider on this machine (localhost, 127.0.0.1, ::1) may use plain http.`, { oauthError: 'invalid_request' })
+}
+
+/**
+ * The options every oauth4webapi request of one provider gets. oauth4webapi refuses plain http
+ * altogether; for a loopback issuer it is allowed, and this fetch still refuses every URL that
+ * is neither https nor loopback, so metadata cannot point the broker at http elsewhere.
+ */
+export function requestOptions(issuer: URL, signal: AbortSignal, keepalive?: boolean): oauth.HttpRequestOptions<'GET' | 'POST', URLSearchParams | undefined> {
+	return {
+		signal,
+		[oauth.allowInsecureRequests]: isLoopback(issuer),
+		[oauth.customFetch]: (url, init) => {
+			checkSecure(new URL(url), 'provider endpoint')
+			return fetch(url, { ...init, credentials: 'omit', cache: 'no-store', ...(keepalive ? { keepalive } : {}) })
+		},
+	}
+}
+
+/** Discovery (OpenID Connect Discovery 1.0), once per provider while its host lives; a failed one is tried again next time. */
+export function discoveryOf(issuer: URL): (signal: AbortSignal) => Promise<oauth.AuthorizationServer> {
+	let discovered: Promise<oauth.AuthorizationServer> | undefined
+	return (signal) => {
+		discovered ??= oauth.discoveryRequest(issuer, requestOptions(issuer, signal))
+			.then((response) => oauth.processDiscoveryResponse(issuer, response))
+			.catch((error: unknown) => {
+				discovered = undefined
+				throw error
+			})
+		return discovered
+	}
+}
