@@ -65,7 +65,7 @@ export function retryAfterMs(response: Response, now: number = Date.now()): numb
 	return Math.max(0, until - (Number.isNaN(serverNow) ? now : serverNow))
 }
 
-/** Reads a token endpoint's answer the way RFC 6749 §5 writes it, classifying every failure (README: "When the session ends"). */
+/** Reads a token endpoint's answer the way RFC 6749 §5 writes it, classifying every failure (docs/lifetimes-and-engines.md: "When the session ends"). */
 export async function readTokenResponse(response: Response): Promise<TokenSet> {
 	const body = await readJsonBody(response)
 	const oauthError = oauthErrorOf(body)

@@ -64,7 +64,7 @@ function responseOf(answer: Answer, tokens?: TokenSet, refreshToken?: string): R
 	return new Response(JSON.stringify(body), { status: answer.status, headers })
 }
 
-/** Answers that end the session by the README's table; the model checks that only these do. */
+/** Answers that end the session by the table in docs/lifetimes-and-engines.md; the model checks that only these do. */
 function isDefinitiveAnswer(answer: Answer): boolean {
 	return answer.status === 401 || (answer.status < 500 && ['invalid_grant', 'invalid_client', 'unauthorized_client'].includes(answer.error ?? ''))
 }
