@@ -68,18 +68,19 @@ if (idp !== undefined) {
 	if (answer.has('code') || answer.has('error')) finishSignIn(idp, answer).catch(showError)
 }
 
-form.addEventListener('submit', async (event) => {
+/** A text field's value; FormData also holds files, which this form has none of. */
+const field = (data: FormData, name: string) => {
+	const value = data.get(name)
+	return typeof value === 'string' ? value : ''
+}
+
+form.addEventListener('submit', (event) => {
 	event.preventDefault()
 	if (idp !== undefined) return void signInAtProvider(idp).catch(showError)
 	const data = new FormData(form)
-	const body: Record<string, string> = { username: String(data.get('username')), password: String(data.get('password')) }
+	const body: Record<string, string> = { username: field(data, 'username'), password: field(data, 'password') }
 	if (cookieMode) body.mode = 'cookie'
-	try {
-		await client.exchange({ url: '/auth/login', body })
-		goToApp()
-	} catch (error) {
-		showError(error)
-	}
+	client.exchange({ url: '/auth/login', body }).then(goToApp, showError)
 })
 
 if (await client.getAccessToken().catch(() => null)) goToApp()

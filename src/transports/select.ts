@@ -122,7 +122,7 @@ export function selectConnection({ serviceWorker, fallback, onEvent }: SelectOpt
 		: container === undefined ? Promise.resolve(undefined) : findRegistration(container, serviceWorker)
 	return {
 		connection: afterChoice(registration.then((found) => {
-			if (found !== undefined) return connectServiceWorker(container!, found)
+			if (found !== undefined) return connectServiceWorker(container, found)
 			// Loaded only when needed: most pages never run the broker core themselves.
 			if (fallback) return import('./in-page.js').then(({ connectInPage }) => connectInPage({ ...fallback, onEvent }))
 			return unavailable(() => container === undefined ? new RefreshUnavailableError('no service worker here, and createTokenClient has no fallback: { refresh }') : new NoServiceWorkerError())

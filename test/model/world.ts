@@ -541,7 +541,7 @@ export class World {
 					else owner.lastAnswer = outcome.ok ? 'ok' : 'transient'
 					// The preset's own reader classifies the answer, as in the browser.
 					const response = outcome.ok ? responseOf({ status: 200 }, outcome.tokens, outcome.refreshToken) : responseOf(outcome.answer)
-					finish(() => readTokenResponse(response).then(resolve, reject))
+					finish(() => void readTokenResponse(response).then(resolve, reject))
 				})
 			})
 		})
@@ -713,7 +713,8 @@ export class World {
 				this.log.push(`tab ${tab.id} → worker ${worker.id}: ${describeRequest(parsed.message)}`)
 				worker.handling += 1
 				const arrived = this.now
-				worker.core.handle(parsed.message).finally(() => {
+				// A check below that throws surfaces as an unhandled rejection, which fails the vitest run.
+				void worker.core.handle(parsed.message).finally(() => {
 					worker.handling -= 1
 				}).then(
 					(snapshot): BrokerReply => {
