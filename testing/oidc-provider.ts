@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { KoaContext, Provider } from 'oidc-provider'
 
+/** Options of {@link startOidcProvider}. */
 export interface OidcProviderOptions {
 	/** Default 0: a free port. The provider listens on 127.0.0.1 only. */
 	port?: number
@@ -23,6 +24,7 @@ export interface OidcProviderOptions {
 	account?: { username: string; password: string }
 }
 
+/** Counts of one grant (one sign-in and its refresh tokens). */
 export interface OidcGrantStats {
 	/** Refresh-token grants that returned tokens. */
 	refreshes: number
@@ -32,6 +34,7 @@ export interface OidcGrantStats {
 	revocations: number
 }
 
+/** What the provider counted, in total and per grant. */
 export interface OidcProviderStats {
 	/** Every token-endpoint request with grant_type=refresh_token, whatever its outcome. */
 	refreshCalls: number
@@ -44,6 +47,7 @@ export interface OidcProviderStats {
 	grants: Record<string, OidcGrantStats>
 }
 
+/** An authorization code got with PKCE and no browser UI, and the `exchange()` request that redeems it. */
 export interface HeadlessSignIn {
 	code: string
 	codeVerifier: string
@@ -53,6 +57,7 @@ export interface HeadlessSignIn {
 	exchange: { url: string; body: Record<string, string> }
 }
 
+/** A running oidc-provider, from {@link startOidcProvider}. */
 export interface OidcProvider {
 	issuer: string
 	authorizationEndpoint: string
@@ -75,8 +80,11 @@ export interface OidcProvider {
 	issuedRefreshTokens(): string[]
 	/** Holds every token-endpoint answer back this long (default 0), so concurrent requests overlap a refresh. */
 	setTokenEndpointDelay(ms: number): void
+	/** What the provider counted since it started or since `resetStats()`. */
 	stats(): OidcProviderStats
+	/** Starts the counts of `stats()` over. */
 	resetStats(): void
+	/** Stops the provider and frees its port. */
 	close(): Promise<void>
 }
 

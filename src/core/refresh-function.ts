@@ -1,7 +1,10 @@
 import type { TokenSet } from './protocol.js'
 
+/** What the broker hands a refresh function. */
 export interface RefreshContext {
+	/** The refresh token held, if any (none with cookie refresh). */
 	refreshToken?: string
+	/** Aborted when the broker abandons the call (3 × `refreshTimeoutMs`) or the worker closes. */
 	signal: AbortSignal
 }
 
@@ -13,5 +16,6 @@ export interface RefreshContext {
  */
 export type RefreshFunction = ((context: RefreshContext) => Promise<TokenSet>) & {
 	tokenEndpoint?: string
+	/** Ends the session at the server on a user logout. */
 	logout?: (context: RefreshContext) => Promise<void>
 }

@@ -9,17 +9,22 @@ import { brokerTimeLimit } from '../core/time-limit.js'
 
 /** A workbox-window Workbox, recognised by shape so workbox-window stays optional. */
 export interface WorkboxLike {
+	/** Resolves to the worker this Workbox registered. */
 	getSW(): Promise<unknown>
 }
 
+/** How `createTokenClient` reaches the broker's worker. */
 export type ServiceWorkerOption = ServiceWorkerRegistration | Promise<ServiceWorkerRegistration> | WorkboxLike
 
 /** The in-page broker, for pages where no service worker can be used. */
 export interface Fallback {
+	/** The refresh the in-page broker runs, as the worker's `refresh`. */
 	refresh: RefreshFunction
+	/** Reads an `exchange()` answer of another shape than OAuth's. Default: OAuth-shaped. */
 	readTokens?: ReadTokens
 }
 
+/** Where the broker runs for this tab; `none`: no worker and no fallback. */
 export type BrokerHost = 'service-worker' | 'in-page' | 'none'
 
 export interface SelectedConnection {
