@@ -7,6 +7,9 @@ import type { RefreshFunction } from '../core/refresh-function.js'
 import { connectServiceWorker } from './service-worker.js'
 import { brokerTimeLimit } from '../core/time-limit.js'
 
+// Replaced by the app's bundler; the long text below is development builds' only.
+declare const process: { readonly env: { readonly NODE_ENV?: string } }
+
 /** A workbox-window Workbox, recognised by shape so workbox-window stays optional. */
 export interface WorkboxLike {
 	/** Resolves to the worker this Workbox registered. */
@@ -117,7 +120,11 @@ export function selectConnection({ serviceWorker, fallback, onEvent }: SelectOpt
 	const container = globalThis.navigator?.serviceWorker
 	if (container === undefined && globalThis.isSecureContext === false && !warnedInsecure) {
 		warnedInsecure = true
-		console.warn('sw-token-broker: this origin is not secure (plain http): no service worker or Web Locks, so each tab refreshes on its own. Use https or localhost.')
+		console.warn(
+			process.env.NODE_ENV !== 'production'
+				? 'sw-token-broker: this origin is not secure (plain http): no service worker or Web Locks, so each tab refreshes on its own. Use https or localhost.'
+				: 'sw-token-broker: insecure origin, one refresh per tab; see docs/lifetimes-and-engines.md',
+		)
 	}
 	// A controlled page has its worker at hand; finding its registration is a call to the browser,
 	// which a restored session, many tabs loading at once, keeps waiting for tens of milliseconds.
