@@ -123,7 +123,7 @@ export function selectConnection({ serviceWorker, fallback, onEvent }: SelectOpt
 		console.warn(
 			process.env.NODE_ENV !== 'production'
 				? 'sw-token-broker: this origin is not secure (plain http): no service worker or Web Locks, so each tab refreshes on its own. Use https or localhost.'
-				: 'sw-token-broker: insecure origin, one refresh per tab; see docs/lifetimes-and-engines.md',
+				: 'sw-token-broker: this origin is not secure, so each tab refreshes on its own; see docs/lifetimes-and-engines.md',
 		)
 	}
 	// A controlled page has its worker at hand; finding its registration is a call to the browser,
