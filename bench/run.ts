@@ -19,10 +19,10 @@ interface Target {
 
 const startedAt = Date.now()
 const resultsFile = fileURLToPath(new URL('./results.json', import.meta.url))
-const readmeFile = fileURLToPath(new URL('../README.md', import.meta.url))
-/** The README's Performance table lives between these lines; `npm run bench -- --readme` rewrites it from this run. */
-const README_BEGIN = '<!-- bench:begin -->'
-const README_END = '<!-- bench:end -->'
+const performanceFile = fileURLToPath(new URL('../docs/performance.md', import.meta.url))
+/** docs/performance.md's table lives between these lines; `npm run bench -- --docs` rewrites it from this run. */
+const TABLE_BEGIN = '<!-- bench:begin -->'
+const TABLE_END = '<!-- bench:end -->'
 /**
  * Browser scenarios end by this time after the start, whatever the machine's load, so the whole
  * bench (with closing the browser) stays under five minutes; what did not fit is listed.
@@ -190,19 +190,19 @@ await writeFile(resultsFile, `${JSON.stringify({
 }, null, '\t')}\n`)
 log(`wrote ${resultsFile} in ${((Date.now() - startedAt) / 1000).toFixed(0)} s`)
 
-if (process.argv.includes('--readme')) {
-	const readme = await readFile(readmeFile, 'utf8')
-	const begin = readme.indexOf(README_BEGIN)
-	const end = readme.indexOf(README_END)
-	if (begin < 0 || end < begin) throw new Error(`README.md has no ${README_BEGIN} … ${README_END} block to rewrite`)
+if (process.argv.includes('--docs')) {
+	const page = await readFile(performanceFile, 'utf8')
+	const begin = page.indexOf(TABLE_BEGIN)
+	const end = page.indexOf(TABLE_END)
+	if (begin < 0 || end < begin) throw new Error(`docs/performance.md has no ${TABLE_BEGIN} … ${TABLE_END} block to rewrite`)
 	const day = new Date(startedAt).toISOString().slice(0, 10)
 	const block = [
-		README_BEGIN,
+		TABLE_BEGIN,
 		`From one run of \`npm run bench\` on ${day}: Node ${process.version}, Chromium ${browser.chromium}, ${cpus().length} CPUs, load average ${load.before.toFixed(1)} before and ${load.after.toFixed(1)} after. Every time is compared with its baseline from the same run; the full tables are in \`bench/results.json\`.`,
 		'',
 		table(['target', 'figure', 'met'], list.map((t) => [t.target.replaceAll('|', '\\|'), t.figure.replaceAll('|', '\\|'), t.met ? 'met' : 'not met'])),
-		README_END,
+		TABLE_END,
 	].join('\n')
-	await writeFile(readmeFile, readme.slice(0, begin) + block + readme.slice(end + README_END.length))
-	log('rewrote the Performance table in README.md')
+	await writeFile(performanceFile, page.slice(0, begin) + block + page.slice(end + TABLE_END.length))
+	log('rewrote the table in docs/performance.md')
 }

@@ -42,18 +42,19 @@ if (idp !== undefined) {
 	if (callback) finishSignIn().catch(showError)
 }
 
-form.addEventListener('submit', async (event) => {
+/** A text field's value; FormData also holds files, which this form has none of. */
+const field = (data: FormData, name: string) => {
+	const value = data.get(name)
+	return typeof value === 'string' ? value : ''
+}
+
+form.addEventListener('submit', (event) => {
 	event.preventDefault()
 	if (idp !== undefined) return void client.signIn({ returnTo: `/${location.search}` }).catch(showError)
 	const data = new FormData(form)
-	const body: Record<string, string> = { username: String(data.get('username')), password: String(data.get('password')) }
+	const body: Record<string, string> = { username: field(data, 'username'), password: field(data, 'password') }
 	if (cookieMode) body.mode = 'cookie'
-	try {
-		await client.exchange({ url: '/auth/login', body })
-		goToApp()
-	} catch (error) {
-		showError(error)
-	}
+	client.exchange({ url: '/auth/login', body }).then(() => goToApp(), showError)
 })
 
 if (!callback && await client.getAccessToken().catch(() => null)) goToApp()

@@ -67,16 +67,21 @@ async function fire(count: number, path = '/api/data', via: Via = 'axios'): Prom
 	return { ok: count - errors.length, failed: errors.length, errors }
 }
 
-$('fire').addEventListener('click', async () => {
+/** Async work of a button or a timer, with its failure in the log rather than lost as an unhandled rejection. */
+const logged = (work: () => Promise<void>) => () => {
+	work().catch((error: unknown) => log(`failed: ${error instanceof Error ? error.message : String(error)}`))
+}
+
+$('fire').addEventListener('click', logged(async () => {
 	const count = Math.max(1, Number(($('count') as HTMLInputElement).value) || 1)
 	const outcome = await fire(count)
 	$('result').textContent = `${outcome.ok} of ${count} requests succeeded${outcome.failed ? ` — ${outcome.errors[0]}` : ''}`
 	log(`fired ${count}: ${outcome.ok} ok`)
-})
-$('expire').addEventListener('click', async () => {
+}))
+$('expire').addEventListener('click', logged(async () => {
 	await control('expire')
 	log('server expired every access token')
-})
+}))
 $('logout').addEventListener('click', () => {
 	void client.logout()
 })
@@ -89,13 +94,13 @@ $('end-session').addEventListener('click', () => {
 setInterval(() => {
 	$('expires').textContent = expiresAt === undefined ? '—' : `${Math.max(0, (expiresAt - Date.now()) / 1000).toFixed(1)} s`
 }, 200)
-setInterval(async () => {
+setInterval(logged(async () => {
 	const stats = await control('stats') as { refreshCalls: number; api401: number; reuseDetections: number } | undefined
 	if (stats === undefined) return
 	$('refresh-calls').textContent = String(stats.refreshCalls)
 	$('api-401').textContent = String(stats.api401)
 	$('reuse').textContent = String(stats.reuseDetections)
-}, 1000)
+}), 1000)
 
 const token = await client.getAccessToken().catch(() => null)
 showToken(token)

@@ -66,7 +66,7 @@ export class Tab {
 
 	async run<T>(script: string, ...args: unknown[]): Promise<T> {
 		await this.driver.switchTo().window(this.handle)
-		return await this.driver.executeScript(script, ...args) as T
+		return await this.driver.executeScript(script, ...args)
 	}
 
 	async goto(url: string): Promise<void> {

@@ -94,7 +94,7 @@ export async function fireAcrossNavigation(page: Page, count: number, path = '/a
 	const key = `swtb-test-report-${++reportId}`
 	await page.evaluate(([n, storageKey, url]) => {
 		const demo = (window as unknown as { swtbDemo: { fire(n: number, path: string): Promise<FireOutcome> } }).swtbDemo
-		void demo.fire(n as number, url as string).then((outcome) => sessionStorage.setItem(storageKey as string, JSON.stringify(outcome)))
+		void demo.fire(n, url).then((outcome) => sessionStorage.setItem(storageKey, JSON.stringify(outcome)))
 	}, [count, key, path] as const)
 	let report: string | null = null
 	await expect.poll(async () => {

@@ -17,7 +17,7 @@ async function startViteDev(authServer: string): Promise<{ url: string; process:
 	let output = ''
 	const url = await new Promise<string>((resolve, reject) => {
 		const timer = setTimeout(() => reject(new Error(`vite dev did not start: ${output}`)), 30_000)
-		child.stdout!.on('data', (chunk: Buffer) => {
+		child.stdout.on('data', (chunk: Buffer) => {
 			output += chunk.toString()
 			const found = /http:\/\/127\.0\.0\.1:\d+/.exec(output)?.[0]
 			if (found !== undefined) {

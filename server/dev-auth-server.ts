@@ -18,6 +18,7 @@ import { serveStatic } from './static-files.js'
 import { TokenStore } from './token-store.js'
 import type { RefreshOutcome, TokenSet } from './token-store.js'
 
+/** Options of {@link startDevAuthServer}. */
 export interface DevAuthServerOptions {
 	/** Default 0: a free port. */
 	port?: number
@@ -37,9 +38,11 @@ export interface DevAuthServerOptions {
  * stats() report the refreshes that really happen.
  */
 export interface ExternalIssuer {
+	/** The token's subject, or `undefined` when the issuer does not accept it. */
 	verifyAccessToken(token: string): Promise<{ sub: string } | undefined>
 	/** What /__control/expire and expireAccessTokens() do. */
 	expireAccessTokens(): void
+	/** The issuer's refresh counts. */
 	stats(): { refreshCalls: number; refreshSuccesses: number; reuseDetections: number; revocations: number }
 }
 
@@ -49,6 +52,7 @@ export interface ExternalIssuer {
  */
 export type RefreshMode = 'ok' | 'down' | 'busy' | 'slow' | 'hang' | 'reject' | 'garbage' | 'drop'
 
+/** What the dev auth server counted since it started or since `resetStats()`. */
 export interface DevAuthStats {
 	/** Every hit of /oauth/token with grant_type=refresh_token and of /auth/refresh, whatever the outcome. */
 	refreshCalls: number
@@ -73,10 +77,13 @@ export interface TimelineEntry {
 	clientPort: number
 }
 
+/** A running dev auth server, from {@link startDevAuthServer}. */
 export interface DevAuthServer {
 	url: string
 	port: number
+	/** What the server counted since it started or since `resetStats()`. */
 	stats(): DevAuthStats
+	/** Starts the counts of `stats()` over. */
 	resetStats(): void
 	/** delayMs is used by 'slow' (default 2000). */
 	setRefreshMode(mode: RefreshMode, delayMs?: number): void
@@ -93,6 +100,7 @@ export interface DevAuthServer {
 	setTimeline(on: boolean): void
 	/** The recorded requests, in the order they finished. */
 	timeline(): TimelineEntry[]
+	/** The lifetime of access tokens issued from now on. */
 	setAccessTtl(ms: number): void
 	/** Every access token issued so far is rejected by /api; refresh tokens stay valid. */
 	expireAccessTokens(): void
@@ -102,6 +110,7 @@ export interface DevAuthServer {
 	setApiDeny(deny: boolean): void
 	/** Headers of recent /api/* requests, newest last. */
 	lastApiHeaders(): Record<string, string | undefined>[]
+	/** Every refresh token issued so far, for tests that look for them where they must not be. */
 	issuedRefreshTokens(): string[]
 	/** From now on /api/* checks tokens with this issuer (undefined: with the server's own). */
 	useIssuer(issuer: ExternalIssuer | undefined): void
@@ -132,6 +141,7 @@ interface RequestContext {
 
 type Handler = (ctx: RequestContext) => void | Promise<void>
 
+/** Starts the dev auth server on 127.0.0.1: login, OAuth refresh with rotation and reuse detection, cookie refresh, a Bearer-protected `/api/*`, and switches for its faults. */
 export async function startDevAuthServer(options: DevAuthServerOptions = {}): Promise<DevAuthServer> {
 	const host = options.host ?? DEFAULT_HOST
 	assertLoopback(host)

@@ -1,3 +1,7 @@
+/**
+ * The page side: `createTokenClient` and `client.fetch`, the refresh presets for the in-page fallback, and the errors.
+ * @module sw-token-broker
+ */
 export { createTokenClient, type TokenClient, type TokenClientOptions, type TokenClientEvent } from './create-token-client.js'
 export type { BrokerEvent } from './core/broker-core.js'
 export type { WorkboxLike, ServiceWorkerOption, BrokerHost, Fallback } from './transports/select.js'

@@ -11,10 +11,13 @@ import { timeLimit } from '../src/core/time-limit.js'
 import { openIndexedDbStore } from '../src/storage/indexeddb-store.js'
 import { pendingSignInStore } from '../src/storage/pending-sign-ins.js'
 
+/** Options of {@link createTokenBroker}. */
 export interface TokenBrokerOptions {
+	/** How to get a new token set: `oauth2Refresh`, `cookieRefresh`, or a `RefreshFunction` of your own. Required. */
 	refresh: RefreshFunction
-	/** 'memory' (default) keeps the refresh token out of every store page script can read. */
+	/** 'memory' (default) keeps the refresh token out of every store page script can read; 'indexeddb' keeps the session across worker restarts, readable by same-origin script (docs/security.md). */
 	persist?: 'memory' | 'indexeddb'
+	/** Requests waiting on a refresh give up after this long with `RefreshUnavailableError`; the call itself runs on to three times this; an exchange is aborted after it. Default 10 000 ms. */
 	refreshTimeoutMs?: number
 	/** Which URLs exchange() may call. Default: the worker's origin and the refresh preset's token endpoint. */
 	exchangeUrls?: (url: URL) => boolean
@@ -23,11 +26,11 @@ export interface TokenBrokerOptions {
 	 * exchange() or signIn(): login() takes any token set from any same-origin script. Default true.
 	 */
 	acceptLogin?: boolean
-	/** Reads an exchange() answer that is not OAuth-shaped (access_token / accessToken …) into a TokenSet. */
+	/** Reads an exchange() answer that is not OAuth-shaped (access_token / accessToken …) into a TokenSet. Default: OAuth-shaped. */
 	readTokens?: ReadTokens
-	/** Refresh start/end with duration and outcome, logins, logouts with reasons, recoveries. */
+	/** Telemetry, see docs/troubleshooting.md#observability: refresh start/end with duration and outcome, logins, logouts with reasons, recoveries. Default: none. */
 	onEvent?: (event: BrokerEvent) => void
-	/** Logs the same events with console.debug. */
+	/** Logs the same events with console.debug. Default `false`. */
 	debug?: boolean
 }
 
@@ -47,6 +50,7 @@ export interface BrokerMessageEvent {
 	readonly origin: string
 	readonly source: unknown
 	readonly ports: ReadonlyArray<MessagePort>
+	/** Keeps the worker alive until the promise settles. */
 	waitUntil(promise: Promise<unknown>): void
 }
 
@@ -59,14 +63,20 @@ export interface BrokerScope {
 	readonly location: { readonly origin: string }
 	readonly registration: { readonly active: PeerWorker | null; readonly waiting: PeerWorker | null; readonly installing: PeerWorker | null }
 	readonly clients: {
+		/** Every window of the origin, controlled or not, so hard-reloaded tabs get broadcasts too. */
 		matchAll(options: { type: 'window'; includeUncontrolled: true }): Promise<ReadonlyArray<Port>>
 	}
+	/** The broker answers the pages' messages. */
 	addEventListener(type: 'message', listener: (event: BrokerMessageEvent) => void): void
+	/** A new version takes the session over from the previous one at install. */
 	addEventListener(type: 'install', listener: (event: BrokerInstallEvent) => void): void
+	/** Undoes `listen`. */
 	removeEventListener(type: 'message', listener: (event: BrokerMessageEvent) => void): void
+	/** Undoes `listen`. */
 	removeEventListener(type: 'install', listener: (event: BrokerInstallEvent) => void): void
 }
 
+/** The worker's broker, from {@link createTokenBroker}. */
 export interface TokenBroker {
 	/** Installs the message and install handlers on the worker scope; returns a function that removes them. */
 	listen(scope: BrokerScope): () => void
@@ -83,6 +93,7 @@ function isWindowClient(source: unknown): boolean {
 	return typeof source === 'object' && source !== null && (source as { type?: unknown }).type === 'window'
 }
 
+/** Creates the broker that holds the tokens in the service worker; call `listen(self)` at the top level of the worker script. */
 export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 	return {
 		listen(scope) {

@@ -1,3 +1,7 @@
+/**
+ * The worker side: `createTokenBroker(options).listen(self)` and the refresh presets.
+ * @module sw-token-broker/sw
+ */
 export { createTokenBroker, type TokenBroker, type TokenBrokerOptions, type BrokerScope, type BrokerMessageEvent } from './broker-host.js'
 export type { ReadTokens } from '../src/core/exchange.js'
 export { oauth2Refresh, cookieRefresh, type OAuth2RefreshOptions, type CookieRefreshOptions } from '../src/core/presets.js'

@@ -1,6 +1,7 @@
 /**
  * For app test suites: the dev auth server as a library, and Playwright helpers that drive
  * the token's lifetime, so an app's own e2e suite tests its expiry paths in a few lines.
+ * @module sw-token-broker/testing
  */
 import type { Page } from '@playwright/test'
 import type { DevAuthServer } from '../server/dev-auth-server.js'

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Page } from '@playwright/test'
 import type { KoaContext, Provider } from 'oidc-provider'
 
+/** Options of {@link startOidcProvider}. */
 export interface OidcProviderOptions {
 	/** Default 0: a free port. The provider listens on 127.0.0.1 only. */
 	port?: number
@@ -26,6 +27,7 @@ export interface OidcProviderOptions {
 	account?: { username: string; password: string }
 }
 
+/** Counts of one grant (one sign-in and its refresh tokens). */
 export interface OidcGrantStats {
 	/** Refresh-token grants that returned tokens. */
 	refreshes: number
@@ -35,6 +37,7 @@ export interface OidcGrantStats {
 	revocations: number
 }
 
+/** What the provider counted, in total and per grant. */
 export interface OidcProviderStats {
 	/** Every token-endpoint request with grant_type=refresh_token, whatever its outcome. */
 	refreshCalls: number
@@ -51,6 +54,7 @@ export interface OidcProviderStats {
 	grants: Record<string, OidcGrantStats>
 }
 
+/** An authorization code got with PKCE and no browser UI, and the `exchange()` request that redeems it. */
 export interface HeadlessSignIn {
 	code: string
 	codeVerifier: string
@@ -60,6 +64,7 @@ export interface HeadlessSignIn {
 	exchange: { url: string; body: Record<string, string> }
 }
 
+/** A running oidc-provider, from {@link startOidcProvider}. */
 export interface OidcProvider {
 	issuer: string
 	authorizationEndpoint: string
@@ -85,8 +90,11 @@ export interface OidcProvider {
 	presentedCodeVerifiers(): string[]
 	/** Holds every token-endpoint answer back this long (default 0), so concurrent requests overlap a refresh. */
 	setTokenEndpointDelay(ms: number): void
+	/** What the provider counted since it started or since `resetStats()`. */
 	stats(): OidcProviderStats
+	/** Starts the counts of `stats()` over. */
 	resetStats(): void
+	/** Stops the provider and frees its port. */
 	close(): Promise<void>
 }
 

@@ -61,7 +61,7 @@ export const DEFAULT_REFRESH_TIMEOUT_MS = 10_000
 /**
  * A refresh call is abandoned (and its signal aborted) only after this many refresh timeouts.
  * Not sooner: a call that has not answered may still rotate the refresh token at the server,
- * and the next call can only present the old one (README: "When the session ends").
+ * and the next call can only present the old one (docs/lifetimes-and-engines.md: "When the session ends").
  */
 const REFRESH_HARD_CAP_FACTOR = 3
 /**

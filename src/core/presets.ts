@@ -10,11 +10,15 @@ async function post(url: string, init: RequestInit): Promise<void> {
 	if (!response.ok) throw new Error(`${url} answered ${response.status}`)
 }
 
+/** Options of {@link oauth2Refresh}. */
 export interface OAuth2RefreshOptions {
+	/** The token endpoint; another origin must answer CORS for the app's. Also allowed for `exchange()` by default. */
 	tokenEndpoint: string
+	/** The public client's id, sent with every refresh (no secret). */
 	clientId: string
+	/** Sent as `scope` with the refresh. Default: none, so the server keeps the granted scope. */
 	scope?: string
-	/** RFC 7009 revocation endpoint: a user logout revokes the refresh token there. */
+	/** RFC 7009 revocation endpoint: a user logout revokes the refresh token there. Default: none, no revocation. */
 	revocationEndpoint?: string
 }
 
@@ -51,10 +55,13 @@ export function oauth2Refresh(options: OAuth2RefreshOptions): RefreshFunction {
 	return refresh
 }
 
+/** Options of {@link cookieRefresh}. */
 export interface CookieRefreshOptions {
+	/** The refresh endpoint; it reads the HttpOnly cookie and answers `access_token`/`accessToken` and `expires_in`/`expiresIn`. */
 	url: string
+	/** Default `'POST'`. */
 	method?: 'POST' | 'GET'
-	/** Where a user logout ends the session and clears the HttpOnly cookie (script cannot). */
+	/** Where a user logout ends the session and clears the HttpOnly cookie (script cannot). Default: none. */
 	logoutUrl?: string
 }
 

@@ -7,12 +7,18 @@ import type { ProtocolError } from './errors/protocol-error.js'
  */
 export const PROTOCOL_VERSION = 1
 
+/** Why a session ended: the server refused the refresh, no refresh credentials were held, this tab logged out (`user`), or another did (`remote`). */
 export type LogoutReason = 'refresh-rejected' | 'no-refresh-credentials' | 'user' | 'remote'
 
+/** A token set as a login or a refresh gives it; with neither `expiresAt` nor `expiresIn`, a JWT access token's `exp` is read. */
 export interface TokenSet {
+	/** Sent as `Authorization: Bearer …`. */
 	accessToken: string
+	/** Kept by the broker only; never sent to a tab. */
 	refreshToken?: string
+	/** Epoch ms. */
 	expiresAt?: number
+	/** Seconds from now, as OAuth's `expires_in`. */
 	expiresIn?: number
 	/** From openIdProvider: kept by the broker for RP-initiated logout, never returned to the page. */
 	idToken?: string
@@ -55,12 +61,15 @@ export interface SignInOptions {
 	params?: Record<string, string>
 }
 
+/** What `exchange()` has the broker POST: a form (`body`) or JSON (`json`). */
 export interface ExchangeRequest {
+	/** Must be allowed by the broker's `exchangeUrls`. */
 	url: string
 	/** Sent as a form (application/x-www-form-urlencoded), as OAuth token endpoints take it. */
 	body?: Record<string, string>
 	/** Sent as application/json, for existing JSON login endpoints. */
 	json?: unknown
+	/** Extra request headers. Default: none. */
 	headers?: Record<string, string>
 }
 

@@ -1,8 +1,11 @@
 import type { SignInFlow } from './oidc/sign-in-flow.js'
 import type { TokenSet } from './protocol.js'
 
+/** What the broker hands a refresh function. */
 export interface RefreshContext {
+	/** The refresh token held, if any (none with cookie refresh). */
 	refreshToken?: string
+	/** Aborted when the broker abandons the call (3 × `refreshTimeoutMs`) or the worker closes. */
 	signal: AbortSignal
 }
 
@@ -14,6 +17,7 @@ export interface RefreshContext {
  */
 export type RefreshFunction = ((context: RefreshContext) => Promise<TokenSet>) & {
 	tokenEndpoint?: string
+	/** Ends the session at the server on a user logout. */
 	logout?: (context: RefreshContext) => Promise<void>
 	/** The authorization-code flow, for signIn() and completeSignIn() (openIdProvider). */
 	signIn?: SignInFlow

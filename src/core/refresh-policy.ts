@@ -33,7 +33,7 @@ const SIGN_IN_AGAIN: ReadonlySet<string | undefined> = new Set(['interaction_req
 export type TokenFailure = 'rejected' | 'transient'
 
 /**
- * The README's table "When the session ends". Only answers that can never succeed on retry end
+ * The table "When the session ends" in docs/lifetimes-and-engines.md. Only answers that can never succeed on retry end
  * the session: 401; and with a 4xx, invalid_grant, a configuration error (invalid_client,
  * unauthorized_client, invalid_request) or an OpenID "sign in again" error. A 5xx, 429, 408 or
  * any other 4xx is the server's or the network's trouble of the moment.

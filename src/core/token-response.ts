@@ -78,7 +78,7 @@ export function retryAfterMs(response: Response, now: number = Date.now()): numb
 	return Math.max(0, until - (Number.isNaN(serverNow) ? now : serverNow))
 }
 
-/** Reads a token endpoint's answer the way RFC 6749 §5 writes it, classifying every failure (README: "When the session ends"). */
+/** Reads a token endpoint's answer the way RFC 6749 §5 writes it, classifying every failure (docs/lifetimes-and-engines.md: "When the session ends"). */
 export async function readTokenResponse(response: Response): Promise<TokenSet> {
 	const redirect = redirected(response)
 	if (redirect !== undefined) throw new RefreshUnavailableError(`the token endpoint ${redirect}`, { status: response.status || undefined })

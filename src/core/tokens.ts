@@ -12,7 +12,7 @@ export function jwtExpiry(token: string, receivedAt: number): number | undefined
 	let claims: object
 	try {
 		// Any JSON parses: null has no claims, and a number or string has none of these.
-		claims = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) ?? {}
+		claims = (JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) as object | null) ?? {}
 	} catch {
 		return undefined
 	}

@@ -9,6 +9,7 @@ export interface ClientState {
 	readonly user?: Record<string, unknown>
 }
 
+/** What `client.subscribe` listeners receive. Switch on `type`: more may come. */
 export type TokenEvent =
 	| { type: 'token'; accessToken: string; expiresAt?: number }
 	| { type: 'logout'; reason: LogoutReason }

@@ -4,7 +4,7 @@ import { objectStore } from './indexeddb.js'
 const KEY = 'current'
 
 /**
- * persist: 'indexeddb'. Survives a stopped worker, at a price stated in the README:
+ * persist: 'indexeddb'. Survives a stopped worker, at a price stated in docs/security.md:
  * same-origin page script can read IndexedDB too, refresh token included.
  */
 export function openIndexedDbStore(): SessionStore {

@@ -4,7 +4,7 @@ const KEY = 'sw-token-broker:session'
 
 /**
  * The in-page fallback's store: per tab, so a reload or a navigation within the tab keeps
- * the session, and it ends with the last tab. Script-readable by nature; the README says so.
+ * the session, and it ends with the last tab. Script-readable by nature; docs/security.md says so.
  */
 export function sessionStorageStore(): SessionStore {
 	return {

@@ -29,7 +29,7 @@ export interface InPageOptions {
 /**
  * The fallback host: the same broker core, run in this tab. Tabs share their session over a
  * BroadcastChannel and take a Web Lock around the refresh, so the whole origin still refreshes
- * once. The refresh token lives in page memory here, which the README states.
+ * once. The refresh token lives in page memory here, which docs/security.md states.
  */
 export function connectInPage(options: InPageOptions): BrokerConnection {
 	const channel = new BroadcastChannel(CHANNEL)

@@ -7,19 +7,27 @@ import type { RefreshFunction } from '../core/refresh-function.js'
 import { connectServiceWorker } from './service-worker.js'
 import { brokerTimeLimit } from '../core/time-limit.js'
 
+// Replaced by the app's bundler; the long text below is development builds' only.
+declare const process: { readonly env: { readonly NODE_ENV?: string } }
+
 /** A workbox-window Workbox, recognised by shape so workbox-window stays optional. */
 export interface WorkboxLike {
+	/** Resolves to the worker this Workbox registered. */
 	getSW(): Promise<unknown>
 }
 
+/** How `createTokenClient` reaches the broker's worker. */
 export type ServiceWorkerOption = ServiceWorkerRegistration | Promise<ServiceWorkerRegistration> | WorkboxLike
 
 /** The in-page broker, for pages where no service worker can be used. */
 export interface Fallback {
+	/** The refresh the in-page broker runs, as the worker's `refresh`. */
 	refresh: RefreshFunction
+	/** Reads an `exchange()` answer of another shape than OAuth's. Default: OAuth-shaped. */
 	readTokens?: ReadTokens
 }
 
+/** Where the broker runs for this tab; `none`: no worker and no fallback. */
 export type BrokerHost = 'service-worker' | 'in-page' | 'none'
 
 export interface SelectedConnection {
@@ -112,7 +120,11 @@ export function selectConnection({ serviceWorker, fallback, onEvent }: SelectOpt
 	const container = globalThis.navigator?.serviceWorker
 	if (container === undefined && globalThis.isSecureContext === false && !warnedInsecure) {
 		warnedInsecure = true
-		console.warn('sw-token-broker: this origin is not secure (plain http): no service worker or Web Locks, so each tab refreshes on its own. Use https or localhost.')
+		console.warn(
+			process.env.NODE_ENV !== 'production'
+				? 'sw-token-broker: this origin is not secure (plain http): no service worker or Web Locks, so each tab refreshes on its own. Use https or localhost.'
+				: 'sw-token-broker: this origin is not secure, so each tab refreshes on its own; see docs/lifetimes-and-engines.md',
+		)
 	}
 	// A controlled page has its worker at hand; finding its registration is a call to the browser,
 	// which a restored session, many tabs loading at once, keeps waiting for tens of milliseconds.
@@ -122,7 +134,7 @@ export function selectConnection({ serviceWorker, fallback, onEvent }: SelectOpt
 		: container === undefined ? Promise.resolve(undefined) : findRegistration(container, serviceWorker)
 	return {
 		connection: afterChoice(registration.then((found) => {
-			if (found !== undefined) return connectServiceWorker(container!, found)
+			if (found !== undefined) return connectServiceWorker(container, found)
 			// Loaded only when needed: most pages never run the broker core themselves.
 			if (fallback) return import('./in-page.js').then(({ connectInPage }) => connectInPage({ ...fallback, onEvent }))
 			return unavailable(() => container === undefined ? new RefreshUnavailableError('no service worker here, and createTokenClient has no fallback: { refresh }') : new NoServiceWorkerError())

@@ -216,10 +216,10 @@ describe('server logout of the presets', () => {
 	})
 })
 
-describe('readTokenResponse: the README table "When the session ends"', () => {
+describe('readTokenResponse: the table "When the session ends" (docs/lifetimes-and-engines.md)', () => {
 	const ends = 'session ends'
 	const transient = 'transient'
-	// One row per line of the README table: status, OAuth error (undefined: none, or a body that is not JSON), outcome.
+	// One row per line of that table: status, OAuth error (undefined: none, or a body that is not JSON), outcome.
 	it.each([
 		[401, undefined, ends],
 		[401, 'invalid_token', ends],

@@ -64,7 +64,7 @@ function responseOf(answer: Answer, tokens?: TokenSet, refreshToken?: string): R
 	return new Response(JSON.stringify(body), { status: answer.status, headers })
 }
 
-/** Answers that end the session by the README's table; the model checks that only these do. */
+/** Answers that end the session by the table in docs/lifetimes-and-engines.md; the model checks that only these do. */
 function isDefinitiveAnswer(answer: Answer): boolean {
 	return answer.status === 401 || (answer.status < 500 && ['invalid_grant', 'invalid_client', 'unauthorized_client'].includes(answer.error ?? ''))
 }
@@ -543,7 +543,7 @@ export class World {
 					else owner.lastAnswer = outcome.ok ? 'ok' : 'transient'
 					// The preset's own reader classifies the answer, as in the browser.
 					const response = outcome.ok ? responseOf({ status: 200 }, outcome.tokens, outcome.refreshToken) : responseOf(outcome.answer)
-					finish(() => readTokenResponse(response).then(resolve, reject))
+					finish(() => void readTokenResponse(response).then(resolve, reject))
 				})
 			})
 		})
@@ -715,7 +715,8 @@ export class World {
 				this.log.push(`tab ${tab.id} → worker ${worker.id}: ${describeRequest(parsed.message)}`)
 				worker.handling += 1
 				const arrived = this.now
-				worker.core.handle(parsed.message).finally(() => {
+				// A check below that throws surfaces as an unhandled rejection, which fails the vitest run.
+				void worker.core.handle(parsed.message).finally(() => {
 					worker.handling -= 1
 				}).then(
 					(snapshot): BrokerReply => {

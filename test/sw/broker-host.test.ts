@@ -19,7 +19,7 @@ class FakeScope implements BrokerScope {
 	addEventListener(type: 'message', listener: (event: BrokerMessageEvent) => void): void
 	addEventListener(type: 'install', listener: (event: BrokerInstallEvent) => void): void
 	addEventListener(type: 'message' | 'install', listener: ((event: BrokerMessageEvent) => void) | ((event: BrokerInstallEvent) => void)): void {
-		if (type === 'message') this.#message = listener as (event: BrokerMessageEvent) => void
+		if (type === 'message') this.#message = listener
 		else this.#install = listener as (event: BrokerInstallEvent) => void
 	}
 

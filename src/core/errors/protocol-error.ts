@@ -1,4 +1,8 @@
 import { TokenBrokerError } from './token-broker-error.js'
+import { troubleshooting } from './troubleshooting.js'
+
+// Replaced by the app's bundler; the long texts below are development builds' only.
+declare const process: { readonly env: { readonly NODE_ENV?: string } }
 
 /** A message claimed to be of the broker protocol but did not match it. */
 export class ProtocolError extends TokenBrokerError {
@@ -7,7 +11,7 @@ export class ProtocolError extends TokenBrokerError {
 	declare readonly problem: string
 
 	constructor(problem: string) {
-		super(`Bad token-broker message: ${problem}. Page and worker must run one sw-token-broker version.`)
+		super(process.env.NODE_ENV !== 'production' ? `Bad token-broker message: ${problem}. Page and worker must run one sw-token-broker version.` : `${problem}; ${troubleshooting('ProtocolError')}`)
 		this.problem = problem
 	}
 }

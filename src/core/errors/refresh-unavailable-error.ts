@@ -1,4 +1,8 @@
 import { TokenBrokerError } from './token-broker-error.js'
+import { troubleshooting } from './troubleshooting.js'
+
+// Replaced by the app's bundler; the long texts below are development builds' only.
+declare const process: { readonly env: { readonly NODE_ENV?: string } }
 
 export interface RefreshUnavailableOptions {
 	cause?: unknown
@@ -23,7 +27,12 @@ export class RefreshUnavailableError extends TokenBrokerError {
 	declare readonly status: number | undefined
 
 	constructor(detail: string, options: RefreshUnavailableOptions = {}) {
-		super(`The token could not be refreshed now (${detail}); the session is kept. Retry ${options.retryAt === undefined ? 'later' : `from ${new Date(options.retryAt).toISOString()}`}.`, { cause: options.cause })
+		super(
+			process.env.NODE_ENV !== 'production'
+				? `The token could not be refreshed now (${detail}); the session is kept. Retry ${options.retryAt === undefined ? 'later' : `from ${new Date(options.retryAt).toISOString()}`}.`
+				: `${detail}; ${troubleshooting('RefreshUnavailableError')}`,
+			{ cause: options.cause },
+		)
 		this.detail = detail
 		this.retryAt = options.retryAt
 		this.retryAfterMs = options.retryAfterMs
