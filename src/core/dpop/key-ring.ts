@@ -1,0 +1,70 @@
+import { type Prover, generateKeyPair, prover } from './prover.js'
+import { type ServerClock, serverClock } from './server-clock.js'
+
+/** Where the session's key pair outlives the broker's host: a CryptoKey in IndexedDB (see src/storage/dpop-key-store.ts). */
+export interface DPoPKeyStore {
+	/** Whatever was saved; checked here, so a stale or tampered record cannot break the broker. */
+	load(): Promise<unknown>
+	save(keyPair: CryptoKeyPair): Promise<void>
+	clear(): Promise<void>
+}
+
+function isKeyPair(value: unknown): value is CryptoKeyPair {
+	const { publicKey, privateKey } = (value ?? {}) as Partial<CryptoKeyPair>
+	const es256 = (key: unknown) => key instanceof CryptoKey && key.algorithm.name === 'ECDSA' && (key.algorithm as EcKeyAlgorithm).namedCurve === 'P-256'
+	// A private key that could be exported is not one this library made: refused rather than used.
+	return es256(publicKey) && es256(privateKey) && privateKey?.extractable === false
+}
+
+/**
+ * The session's key pair through its lifetime: made at sign-in (one per session), kept in the
+ * store so a restarted worker or browser still proves possession, dropped at logout. Where the
+ * store fails (no IndexedDB), the key lives in memory, and the session as long as the worker.
+ */
+export class DPoPKeys {
+	readonly clock: ServerClock
+	readonly #store: DPoPKeyStore | undefined
+	#current: Prover | undefined
+
+	constructor(store?: DPoPKeyStore, clock: ServerClock = serverClock()) {
+		this.#store = store
+		this.clock = clock
+	}
+
+	/** The key of the session now held, if any. */
+	get current(): Prover | undefined {
+		return this.#current
+	}
+
+	/** Reads the stored key, once, when the broker starts. */
+	async restore(): Promise<void> {
+		const saved = await this.#store?.load().catch(() => undefined)
+		if (this.#current === undefined && isKeyPair(saved)) this.#current = prover(saved, this.clock)
+	}
+
+	/** A new key for a sign-in; it becomes the session's only once the sign-in succeeds (adopt). */
+	async create(): Promise<Prover> {
+		return prover(await generateKeyPair(), this.clock)
+	}
+
+	async adopt(next: Prover): Promise<void> {
+		this.#current = next
+		await this.#store?.save(next.keyPair).catch(() => undefined)
+	}
+
+	/** The current key, or a new one for a session that has none (tokens handed in by login()). */
+	async forRefresh(): Promise<Prover> {
+		if (this.#current !== undefined) return this.#current
+		const next = await this.create()
+		await this.adopt(next)
+		return next
+	}
+
+	/** Logout: the key is gone from memory and storage; the caller keeps it for the revocation it still signs. */
+	async drop(): Promise<Prover | undefined> {
+		const dropped = this.#current
+		this.#current = undefined
+		await this.#store?.clear().catch(() => undefined)
+		return dropped
+	}
+}

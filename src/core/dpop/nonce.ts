@@ -1,0 +1,22 @@
+import type { Answer } from './server-clock.js'
+
+/** An answer as the nonce rule reads it: a fetch Response, or a shim over an axios response. */
+export interface NonceAnswer extends Answer {
+	readonly status: number
+	/** The JSON body, when the answer has one (a token endpoint's error). */
+	json?(): Promise<unknown>
+}
+
+/**
+ * Whether the server refused the proof only for want of its nonce, and gave one (RFC 9449 §8: a
+ * token endpoint's 400 `use_dpop_nonce`; §9: a resource server's 401 with
+ * `WWW-Authenticate: DPoP error="use_dpop_nonce"`). Such a request is sent once more, with the
+ * nonce; it says nothing about the token, so it causes no refresh.
+ */
+export async function asksForNonce(answer: NonceAnswer): Promise<boolean> {
+	if ((answer.status !== 400 && answer.status !== 401) || !answer.headers.get('dpop-nonce')) return false
+	if (/\berror="?use_dpop_nonce\b/i.test(answer.headers.get('www-authenticate') ?? '')) return true
+	if (answer.status !== 400 || answer.json === undefined) return false
+	const body = await answer.json().catch(() => undefined) as { error?: unknown } | undefined
+	return body?.error === 'use_dpop_nonce'
+}
