@@ -1,4 +1,5 @@
 import { BrokerCore, type BrokerEvent, type SessionStore, maxIdleWaitMs } from '../src/core/broker-core.js'
+import { DPoPKeys } from '../src/core/dpop/key-ring.js'
 import { serializeError } from '../src/core/errors/serialize.js'
 import { type ReadTokens, defaultExchangeUrls, exchangeWith } from '../src/core/exchange.js'
 import type { RefreshFunction } from '../src/core/refresh-function.js'
@@ -6,6 +7,7 @@ import { parsePeerMessage, parseRequest } from '../src/core/parse-message.js'
 import { type BrokerBroadcast, type BrokerReply, type SessionState, envelope } from '../src/core/protocol.js'
 import { reporter } from '../src/core/report.js'
 import { timeLimit } from '../src/core/time-limit.js'
+import { openDPoPKeyStore } from '../src/storage/dpop-key-store.js'
 import { openIndexedDbStore } from '../src/storage/indexeddb-store.js'
 
 export interface TokenBrokerOptions {
@@ -21,6 +23,11 @@ export interface TokenBrokerOptions {
 	onEvent?: (event: BrokerEvent) => void
 	/** Logs the same events with console.debug. */
 	debug?: boolean
+	/**
+	 * Sender-constrained tokens (RFC 9449, docs/dpop.md): a non-extractable key per session, kept in
+	 * IndexedDB; every token-endpoint request carries a proof, and the tabs send `Authorization: DPoP`.
+	 */
+	dpop?: boolean
 }
 
 interface Port {
@@ -101,6 +108,7 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				refreshTimeoutMs: options.refreshTimeoutMs,
 				store,
 				onEvent,
+				...(options.dpop === true ? { dpop: new DPoPKeys(openDPoPKeyStore()) } : {}),
 			})
 			const handoverTimeoutMs = maxIdleWaitMs(options.refreshTimeoutMs) + HANDOVER_SLACK_MS
 			/**

@@ -90,7 +90,8 @@ const message = (types: Record<string, Shape>, what: string): Check => (value, p
 }
 
 /** A token set as a page hands it in (`expiresIn`) or as brokers hand it over (`issuedAt`). */
-const tokens = (time: 'expiresIn' | 'issuedAt'): Check => object({ accessToken: token, '?refreshToken': token, '?expiresAt': finite, [`?${time}`]: finite })
+const tokenType = string(32)
+const tokens = (time: 'expiresIn' | 'issuedAt'): Check => object({ accessToken: token, '?refreshToken': token, '?expiresAt': finite, [`?${time}`]: finite, '?tokenType': tokenType })
 
 // Pure: the page side reads only peer messages, so its bundle drops the request table.
 const REQUESTS: Record<string, Shape> = {
@@ -109,7 +110,7 @@ const REQUESTS: Record<string, Shape> = {
 		},
 	},
 	logout: { tab },
-	seed: { accessToken: token, generation: finite, '?expiresAt': finite },
+	seed: { accessToken: token, generation: finite, '?expiresAt': finite, '?tokenType': tokenType },
 }
 
 const sessionState = object({ tokens: orNull(tokens('issuedAt')), generation: finite, ended: orNull(reason) })

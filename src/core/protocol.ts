@@ -14,6 +14,15 @@ export interface TokenSet {
 	refreshToken?: string
 	expiresAt?: number
 	expiresIn?: number
+	/** The token endpoint's token_type: 'DPoP' for a sender-constrained token (RFC 9449 §5). */
+	tokenType?: string
+}
+
+/** What a tab needs to send a DPoP-bound token: the session's key (non-extractable, structured-cloned) and the servers' clock. */
+export interface DPoPBinding {
+	keyPair: CryptoKeyPair
+	/** How far the servers' clock is ahead of the local one, ms: proofs' iat use it. */
+	clockOffsetMs: number
 }
 
 /** What a tab may know: never the refresh token. */
@@ -23,6 +32,10 @@ export interface TokenSnapshot {
 	issuedAt?: number
 	/** Increases on every login, refresh and logout, so a tab never goes back to an older state. */
 	generation: number
+	/** 'DPoP' when the token is bound to the session's key; absent for a bearer token. */
+	tokenType?: string
+	/** With tokenType 'DPoP': the key every request with this token proves possession of. */
+	dpop?: DPoPBinding
 }
 
 /** The broker's own view of a session: the only place a refresh token is kept. */
@@ -32,6 +45,7 @@ export interface HeldTokens {
 	expiresAt?: number
 	/** When the broker received it; with expiresAt it gives the lifetime that scales refresh-ahead. */
 	issuedAt?: number
+	tokenType?: string
 }
 
 export interface ExchangeRequest {
@@ -53,7 +67,7 @@ export type BrokerRequest =
 	| { type: 'login'; tokens: TokenSet }
 	| { type: 'exchange'; request: ExchangeRequest }
 	| { type: 'logout'; tab: string }
-	| { type: 'seed'; accessToken: string; expiresAt?: number; generation: number }
+	| { type: 'seed'; accessToken: string; expiresAt?: number; generation: number; tokenType?: string }
 	| { type: 'ping' }
 	/** The network came back or a tab became visible: the wait before the next refresh attempt starts over. */
 	| { type: 'resume' }

@@ -1,8 +1,11 @@
+import type { Prover } from './dpop/prover.js'
 import type { TokenSet } from './protocol.js'
 
 export interface RefreshContext {
 	refreshToken?: string
 	signal: AbortSignal
+	/** With `dpop: true`: the session's key. A preset sends its token-endpoint requests with sendWithProof. */
+	dpop?: Prover
 }
 
 /**

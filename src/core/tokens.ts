@@ -33,6 +33,7 @@ export function holdTokens(tokens: TokenSet, receivedAt: number, previousRefresh
 	if (refreshToken !== undefined) held.refreshToken = refreshToken
 	const expiresAt = tokens.expiresAt ?? (tokens.expiresIn === undefined ? jwtExpiry(tokens.accessToken, receivedAt) : receivedAt + tokens.expiresIn * 1000)
 	if (expiresAt !== undefined) held.expiresAt = expiresAt
+	if (tokens.tokenType !== undefined) held.tokenType = tokens.tokenType
 	return held
 }
 

@@ -201,8 +201,10 @@ describe('the DPoP key through a session', () => {
 		const keys = new DPoPKeys(store)
 		const key = await keys.create()
 		await keys.adopt(key)
-		expect(await keys.drop()).toBe(key)
+		const dropped = keys.drop()
+		expect(dropped.key).toBe(key)
 		expect(keys.current).toBeUndefined()
+		await dropped.cleared
 		expect(store.saved).toBeUndefined()
 	})
 

@@ -60,11 +60,13 @@ export class DPoPKeys {
 		return next
 	}
 
-	/** Logout: the key is gone from memory and storage; the caller keeps it for the revocation it still signs. */
-	async drop(): Promise<Prover | undefined> {
-		const dropped = this.#current
+	/**
+	 * Logout: the key is gone from memory at once and from storage once `cleared` settles; the
+	 * caller keeps `key` for the revocation it still signs.
+	 */
+	drop(): { key: Prover | undefined; cleared: Promise<void> } {
+		const key = this.#current
 		this.#current = undefined
-		await this.#store?.clear().catch(() => undefined)
-		return dropped
+		return { key, cleared: this.#store?.clear().catch(() => undefined) ?? Promise.resolve() }
 	}
 }
