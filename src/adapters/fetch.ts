@@ -2,8 +2,9 @@ import { RequestNotReplayableError } from '../core/errors/request-not-replayable
 import type { AuthorizedSender } from '../session/authorized-send.js'
 
 /** The request is ours (made from the caller's input) and not sent yet, so its headers can take the token in place. */
-function withToken(request: Request, token: string | null): Request {
-	if (token !== null) request.headers.set('Authorization', `Bearer ${token}`)
+function withToken(request: Request, token: string | null, proof?: string): Request {
+	if (token !== null) request.headers.set('Authorization', `${proof === undefined ? 'Bearer' : 'DPoP'} ${token}`)
+	if (proof !== undefined) request.headers.set('DPoP', proof)
 	return request
 }
 
@@ -19,21 +20,23 @@ export function authorizedFetch(sender: AuthorizedSender): (input: RequestInfo |
 		const replayable = !(init?.body instanceof ReadableStream)
 		// Without a body there is nothing a send uses up: the retry copies the request itself.
 		const spare = request.body !== null && replayable ? request.clone() : request
-		let refused: Response | undefined
+		let sent: Promise<Response> | undefined
 		const send = (token: string | null) => sender.send<Response>({
 			token,
 			signal: request.signal,
-			send(current) {
-				if (refused === undefined) return fetch(withToken(request, current))
-				// The refused answer is not the caller's any more: free its connection.
-				void refused.body?.cancel().catch(() => undefined)
-				return fetch(withToken(new Request(spare), current))
+			method: request.method,
+			url: request.url,
+			send(current, proof) {
+				const previous = sent
+				// Sent again only after the answer was refused (a 401, a DPoP nonce): it is not the caller's any more, so free its connection.
+				void previous?.then((answer) => answer.body?.cancel()).catch(() => undefined)
+				// A copy of the spare each time: a DPoP nonce and a refresh may each send it once more.
+				sent = fetch(withToken(previous === undefined ? request : spare.clone(), current, proof))
+				return sent
 			},
 			refused(outcome) {
 				if (!outcome.ok || outcome.value.status !== 401) return false
-				if (outcome.value.url !== '' && !sender.authorizes(outcome.value.url)) return false
-				refused = outcome.value
-				return true
+				return outcome.value.url === '' || sender.authorizes(outcome.value.url)
 			},
 			cannotRetry: replayable ? undefined : () => {
 				throw new RequestNotReplayableError()

@@ -167,7 +167,7 @@ export class BrokerCore {
 		// A bearer token (a provider that ignored the proof) is sent as one: the tabs get no key for it.
 		if (key !== undefined && this.#tokens?.tokenType?.toLowerCase() === 'dpop') {
 			snapshot.tokenType = 'DPoP'
-			snapshot.dpop = { keyPair: key.keyPair, clockOffsetMs: key.clock.offsetMs }
+			snapshot.dpop = { keyPair: key.keyPair, clockOffsetMs: key.clock.offsetMs, jkt: key.jkt }
 		}
 		return snapshot
 	}

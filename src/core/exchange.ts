@@ -1,5 +1,4 @@
 import type { Prover } from './dpop/prover.js'
-import { sendWithProof } from './dpop/send-with-proof.js'
 import { LoginFailedError } from './errors/login-failed-error.js'
 import { messageOf } from './errors/serialize.js'
 import type { ExchangeRequest, TokenSet } from './protocol.js'
@@ -51,7 +50,7 @@ export function exchangeWith(readTokens?: ReadTokens): (request: ExchangeRequest
 				signal,
 			}
 			// With DPoP the tokens are bound to the key of the new session, the one this proof is signed with.
-			response = await (dpop === undefined ? fetch(request.url, init) : sendWithProof(dpop, request.url, init))
+			response = await (dpop === undefined ? fetch(request.url, init) : dpop.send(request.url, init))
 		} catch (error) {
 			throw new LoginFailedError(`The sign-in request to ${request.url} failed before an answer came (${error instanceof Error ? error.message : 'network error'}). Check the connection and try again.`, { cause: error })
 		}

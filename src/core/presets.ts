@@ -1,12 +1,11 @@
 import type { Prover } from './dpop/prover.js'
-import { sendWithProof } from './dpop/send-with-proof.js'
 import { RefreshRejectedError } from './errors/refresh-rejected-error.js'
 import type { RefreshFunction } from './refresh-function.js'
 import { readTokenResponse } from './token-response.js'
 
 /** A token-endpoint request: with the session's DPoP key, it carries a proof (and the nonce, once asked). */
 function send(url: string, init: RequestInit, dpop: Prover | undefined): Promise<Response> {
-	return dpop === undefined ? fetch(url, init) : sendWithProof(dpop, url, init)
+	return dpop === undefined ? fetch(url, init) : dpop.send(url, init)
 }
 
 /** A server logout: keepalive, so that the navigation to the login page that follows does not cancel it. */

@@ -23,6 +23,8 @@ export interface DPoPBinding {
 	keyPair: CryptoKeyPair
 	/** How far the servers' clock is ahead of the local one, ms: proofs' iat use it. */
 	clockOffsetMs: number
+	/** The key's RFC 7638 thumbprint: every broadcast clones the CryptoKeys anew, and this says it is the same key. */
+	jkt: string
 }
 
 /** What a tab may know: never the refresh token. */

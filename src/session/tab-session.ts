@@ -1,6 +1,6 @@
 import type { BrokerConnection } from '../transports/connection.js'
 import { LoggedOutError } from '../core/errors/logged-out-error.js'
-import { type BrokerBroadcast, type BrokerRequest, type ExchangeRequest, type LogoutReason, MAX_WAIT_MS, type TokenSet, type TokenSnapshot } from '../core/protocol.js'
+import { type BrokerBroadcast, type BrokerRequest, type DPoPBinding, type ExchangeRequest, type LogoutReason, MAX_WAIT_MS, type TokenSet, type TokenSnapshot } from '../core/protocol.js'
 import { type LogoutGate, logoutGate } from './logout-gate.js'
 
 /** Auth state for UIs: a new object only when something in it changes, as useSyncExternalStore needs. */
@@ -60,6 +60,8 @@ export interface TabSession {
 	 */
 	resume(): void
 	readonly accessToken: string | null
+	/** The key the current token is bound to (DPoP), as the broker shared it; undefined for a bearer token. */
+	readonly dpop: DPoPBinding | undefined
 	readonly state: ClientState
 	readonly gate: LogoutGate
 	getAccessToken(): Promise<string | null>
@@ -239,6 +241,10 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 
 		get accessToken() {
 			return snapshot.accessToken
+		},
+
+		get dpop() {
+			return snapshot.dpop
 		},
 
 		get state() {

@@ -1,4 +1,5 @@
 import { BrokerCore } from '../../src/core/broker-core.js'
+import type { DPoPKeys } from '../../src/core/dpop/key-ring.js'
 import { deferred } from '../core/helpers.js'
 import { BrokerTimeoutError } from '../../src/core/errors/broker-timeout-error.js'
 import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
@@ -31,13 +32,18 @@ export class FakeWorld {
 	#issued = 0
 	readonly core: BrokerCore
 
-	constructor(refreshTimeoutMs = 2_000) {
+	/** `dpop`: the broker binds what it issues to this key ring's key (token_type DPoP). */
+	constructor(refreshTimeoutMs = 2_000, readonly dpop?: DPoPKeys) {
 		this.core = new BrokerCore({
+			...(dpop === undefined ? {} : { dpop }),
 			refresh: (context) => {
 				this.refreshCalls.push(context)
 				return this.refreshBehaviour(context)
 			},
-			exchange: async () => ({ accessToken: this.issue().accessToken }),
+			exchange: async () => {
+				const { accessToken, tokenType } = this.issue()
+				return tokenType === undefined ? { accessToken } : { accessToken, tokenType }
+			},
 			exchangeUrls: (url) => url.origin === APP,
 			origin: APP,
 			broadcast: (message) => this.#broadcast(message),
@@ -51,7 +57,7 @@ export class FakeWorld {
 		this.#issued += 1
 		const accessToken = `access-${this.#issued}`
 		this.validToken = accessToken
-		return { accessToken, refreshToken: `refresh-${this.#issued}`, ...extra }
+		return { accessToken, refreshToken: `refresh-${this.#issued}`, ...(this.dpop === undefined ? {} : { tokenType: 'DPoP' }), ...extra }
 	}
 
 	#broadcast(message: BrokerBroadcast): void {

@@ -39,7 +39,7 @@ export class DPoPKeys {
 	/** Reads the stored key, once, when the broker starts. */
 	async restore(): Promise<void> {
 		const saved = await this.#store?.load().catch(() => undefined)
-		if (this.#current === undefined && isKeyPair(saved)) this.#current = prover(saved, this.clock)
+		if (this.#current === undefined && isKeyPair(saved)) this.#current = await prover(saved, this.clock)
 	}
 
 	/** A new key for a sign-in; it becomes the session's only once the sign-in succeeds (adopt). */

@@ -14,9 +14,13 @@ export interface NonceAnswer extends Answer {
  * nonce; it says nothing about the token, so it causes no refresh.
  */
 export async function asksForNonce(answer: NonceAnswer): Promise<boolean> {
-	if ((answer.status !== 400 && answer.status !== 401) || !answer.headers.get('dpop-nonce')) return false
-	if (/\berror="?use_dpop_nonce\b/i.test(answer.headers.get('www-authenticate') ?? '')) return true
-	if (answer.status !== 400 || answer.json === undefined) return false
+	if (resourceAsksForNonce(answer)) return true
+	if (answer.status !== 400 || !answer.headers.get('dpop-nonce') || answer.json === undefined) return false
 	const body = await answer.json().catch(() => undefined) as { error?: unknown } | undefined
 	return body?.error === 'use_dpop_nonce'
+}
+
+/** A resource server's nonce challenge (RFC 9449 §9): told by the headers alone, so it needs no body. */
+export function resourceAsksForNonce(answer: NonceAnswer): boolean {
+	return answer.status === 401 && !!answer.headers.get('dpop-nonce') && /\berror="?use_dpop_nonce\b/i.test(answer.headers.get('www-authenticate') ?? '')
 }

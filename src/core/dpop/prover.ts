@@ -1,4 +1,5 @@
 import { DPoP, type DPoPHandle, modifyAssertion } from 'oauth4webapi'
+import { sendWithProof } from './send-with-proof.js'
 import type { Answer, ServerClock } from './server-clock.js'
 
 /**
@@ -22,15 +23,20 @@ export interface Prover {
 	 */
 	readonly handle: DPoPHandle
 	readonly clock: ServerClock
+	/** RFC 7638 thumbprint of the public key: what a bound token's `cnf.jkt` names. */
+	readonly jkt: string
 	/** The `DPoP` header for one request: `htu` without query and fragment, `ath` when a token is given. */
 	proof(method: string, url: string | URL, accessToken?: string): Promise<string>
 	/** Keeps the nonce and the clock an answer from `url` carries. */
 	observe(url: string | URL, answer: Answer): void
-	/** RFC 7638 thumbprint of the public key: what a bound token's `cnf.jkt` names. */
-	thumbprint(): Promise<string>
+	/**
+	 * A token-endpoint request with a proof (sendWithProof). On the key, so the presets and
+	 * exchange() carry no DPoP code of their own, and the in-page fallback bundles none.
+	 */
+	send(url: string, init: RequestInit): Promise<Response>
 }
 
-export function prover(keyPair: CryptoKeyPair, clock: ServerClock): Prover {
+export async function prover(keyPair: CryptoKeyPair, clock: ServerClock): Promise<Prover> {
 	const handle = DPoP({}, keyPair, {
 		// iat from the corrected clock, read at each proof: oauth4webapi's clockSkew is fixed when the handle is made.
 		[modifyAssertion]: (_header, payload) => {
@@ -38,10 +44,11 @@ export function prover(keyPair: CryptoKeyPair, clock: ServerClock): Prover {
 		},
 	})
 	const methods = handle as DPoPHandle & HandleMethods
-	return {
+	const self: Prover = {
 		keyPair,
 		handle,
 		clock,
+		jkt: await handle.calculateThumbprint(),
 		async proof(method, url, accessToken) {
 			const headers = new Headers()
 			await methods.addProof(new URL(url), headers, method.toUpperCase(), accessToken)
@@ -51,8 +58,9 @@ export function prover(keyPair: CryptoKeyPair, clock: ServerClock): Prover {
 			methods.cacheNonce(answer, new URL(url))
 			clock.observe(answer)
 		},
-		thumbprint: () => handle.calculateThumbprint(),
+		send: (url, init) => sendWithProof(self, url, init),
 	}
+	return self
 }
 
 /** ES256, the private key not extractable: no script, the broker's own included, can take it off the device. */
