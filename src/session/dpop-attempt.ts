@@ -1,4 +1,4 @@
-import { type NonceAnswer, resourceAsksForNonce } from '../core/dpop/nonce.js'
+import { CLOCK_RETRY_MS, type NonceAnswer, resourceAsksForNonce } from '../core/dpop/nonce.js'
 import { type Prover, prover } from '../core/dpop/prover.js'
 import { serverClock } from '../core/dpop/server-clock.js'
 import type { DPoPBinding } from '../core/protocol.js'
@@ -49,11 +49,16 @@ export function withProofs<T>(binding: DPoPBinding, attempt: Attempt<T>): Attemp
 		const answer: NonceAnswer | undefined = answerOf(outcome)
 		return answer !== undefined && resourceAsksForNonce(answer)
 	}
+	const refusesProof = (outcome: Outcome<T>) => answerOf(outcome)?.status === 401 && /\berror="?invalid_dpop_proof\b/i.test(answerOf(outcome)!.headers.get('www-authenticate') ?? '')
+	/** Whether the last answer moved this tab's clock far: a proof refused then was refused for its iat. */
+	let clockMoved = false
 	const sendWithProof = async (token: string): Promise<Outcome<T>> => {
 		const signer = await key
+		const offset = signer.clock.offsetMs
 		const outcome = await settled(attempt.send(token, await signer.proof(attempt.method, url, token)))
 		const answer = answerOf(outcome)
 		if (answer !== undefined) signer.observe(url, answer)
+		clockMoved = Math.abs(signer.clock.offsetMs - offset) > CLOCK_RETRY_MS
 		return outcome
 	}
 	return {
@@ -61,7 +66,7 @@ export function withProofs<T>(binding: DPoPBinding, attempt: Attempt<T>): Attemp
 		async send(token) {
 			if (token === null) return attempt.send(token)
 			const first = await sendWithProof(token)
-			if (!asksForNonce(first)) return unwrap(first)
+			if (!asksForNonce(first) && !(clockMoved && refusesProof(first))) return unwrap(first)
 			attempt.cannotRetry?.()
 			return unwrap(await sendWithProof(token))
 		},
