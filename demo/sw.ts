@@ -26,6 +26,7 @@ createTokenBroker({
 		? cookieRefresh({ url: '/auth/refresh', logoutUrl: '/auth/logout' })
 		: oauth2Refresh({ tokenEndpoint: '/oauth/token', clientId: 'demo', revocationEndpoint: '/auth/logout' }),
 	persist: params.get('persist') === 'indexeddb' ? 'indexeddb' : 'memory',
+	dpop: params.get('dpop') === '1',
 }).listen(self)
 
 interface StaticRoutes {

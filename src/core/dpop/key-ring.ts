@@ -11,7 +11,7 @@ export interface DPoPKeyStore {
 
 function isKeyPair(value: unknown): value is CryptoKeyPair {
 	const { publicKey, privateKey } = (value ?? {}) as Partial<CryptoKeyPair>
-	const es256 = (key: unknown) => key instanceof CryptoKey && key.algorithm.name === 'ECDSA' && (key.algorithm as EcKeyAlgorithm).namedCurve === 'P-256'
+	const es256 = (key: unknown) => key instanceof CryptoKey && key.algorithm.name === 'ECDSA' && (key.algorithm as KeyAlgorithm & { namedCurve?: string }).namedCurve === 'P-256'
 	// A private key that could be exported is not one this library made: refused rather than used.
 	return es256(publicKey) && es256(privateKey) && privateKey?.extractable === false
 }
