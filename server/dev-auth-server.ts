@@ -285,7 +285,8 @@ class DevAuthApp {
 			this.dpopCounters.verified++
 			return verdict.jkt
 		}
-		const nonce = verdict.error === 'use_dpop_nonce' && this.dpopNonce !== undefined ? { 'DPoP-Nonce': this.dpopNonce } : {}
+		// Every refusal names the nonce (RFC 9449 §8.2 lets any answer carry it): a proof refused for its iat is sent again with both right.
+		const nonce = this.dpopNonce !== undefined ? { 'DPoP-Nonce': this.dpopNonce } : {}
 		if (verdict.error === 'use_dpop_nonce') this.dpopCounters.nonceChallenges++
 		else {
 			this.dpopCounters.refused++

@@ -65,10 +65,16 @@ export function withProofs<T>(binding: DPoPBinding, attempt: Attempt<T>): Attemp
 		...attempt,
 		async send(token) {
 			if (token === null) return attempt.send(token)
-			const first = await sendWithProof(token)
-			if (!asksForNonce(first) && !(clockMoved && refusesProof(first))) return unwrap(first)
-			attempt.cannotRetry?.()
-			return unwrap(await sendWithProof(token))
+			// Each reason once, as at the token endpoint: never a loop.
+			let nonceAsked = false
+			let clockFixed = false
+			for (;;) {
+				const outcome = await sendWithProof(token)
+				if (!nonceAsked && asksForNonce(outcome)) nonceAsked = true
+				else if (!clockFixed && clockMoved && refusesProof(outcome)) clockFixed = true
+				else return unwrap(outcome)
+				attempt.cannotRetry?.()
+			}
 		},
 		refused: (outcome) => !asksForNonce(outcome) && attempt.refused(outcome),
 	}

@@ -82,6 +82,15 @@ describe('dev server with DPoP', () => {
 		expect(server.dpopStats().nonceChallenges).toBe(2)
 	})
 
+	it('a clock 5 min off and a nonce at once: the sign-in pays one trip for each, and succeeds', async () => {
+		server = await startDevAuthServer()
+		server.setDPoPNonce('nonce-xyz')
+		server.setClockSkew(5 * 60_000)
+		const tokens = await signIn(await newProver())
+		expect(tokens.token_type).toBe('DPoP')
+		expect(server.dpopStats()).toMatchObject({ refused: 1 })
+	})
+
 	for (const skewMinutes of [5, -5]) {
 		it(`a client clock ${skewMinutes > 0 ? 'behind' : 'ahead of'} the server by 5 min: the first proof is refused, corrected by the Date header, and accepted`, async () => {
 			server = await startDevAuthServer()

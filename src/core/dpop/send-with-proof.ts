@@ -18,12 +18,18 @@ export async function sendWithProof(prover: Prover, url: string, init: RequestIn
 		prover.observe(target, response)
 		return response
 	}
-	const offset = prover.clock.offsetMs
-	const first = await attempt()
-	const answer = { status: first.status, headers: first.headers, json: () => first.clone().json() }
-	// The first request of a device whose clock is minutes off learns the servers' time from its answer.
-	const clockWasOff = Math.abs(prover.clock.offsetMs - offset) > CLOCK_RETRY_MS
-	if (!(await asksForNonce(answer)) && !(clockWasOff && await refusesProof(answer))) return first
-	await first.body?.cancel().catch(() => undefined)
-	return attempt()
+	// Each reason once: a device whose clock is off meeting a server that wants a nonce pays two trips, never a loop.
+	let nonceAsked = false
+	let clockFixed = false
+	for (;;) {
+		const offset = prover.clock.offsetMs
+		const response = await attempt()
+		const answer = { status: response.status, headers: response.headers, json: () => response.clone().json() }
+		// The first request of a device whose clock is minutes off learns the servers' time from its answer.
+		const clockWasOff = Math.abs(prover.clock.offsetMs - offset) > CLOCK_RETRY_MS
+		if (!nonceAsked && await asksForNonce(answer)) nonceAsked = true
+		else if (!clockFixed && clockWasOff && await refusesProof(answer)) clockFixed = true
+		else return response
+		await response.body?.cancel().catch(() => undefined)
+	}
 }
