@@ -50,15 +50,15 @@ const SCENARIOS = {
 		code: `export * from './src/index.ts'\nexport * from './src/axios.ts'`,
 		splitting: false,
 		target: 4_000,
-		// +3.3 kB: the DPoP step with oauth4webapi's proofs, inlined here (splitting off); lazy in apps.
-		gate: 14_800,
+		// +3.5 kB: the DPoP step with oauth4webapi's proofs, inlined here (splitting off); lazy in apps.
+		gate: 14_950,
 	},
 	'worker surface': {
 		code: `export * from './sw/index.ts'`,
 		splitting: false,
 		target: 4_000,
-		// +3.2 kB: DPoP (issue 19), oauth4webapi's DPoP handle and the key's lifetime; a worker cannot import() lazily.
-		gate: 10_720,
+		// +3.5 kB: DPoP (issue 19), oauth4webapi's DPoP handle, the key's lifetime, the proof retries; a worker cannot import() lazily.
+		gate: 10_950,
 	},
 } satisfies Record<string, Scenario>
 

@@ -439,6 +439,7 @@ export class BrokerCore {
 	}
 
 	async #set(tokens: HeldTokens): Promise<TokenSnapshot> {
+		this.#options.dpop?.check(tokens)
 		this.#tokens = tokens
 		this.#nextGeneration()
 		const snapshot = this.snapshot()

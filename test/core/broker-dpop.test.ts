@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { BrokerCore, type SessionStore } from '../../src/core/broker-core.js'
 import { DPoPKeys, type DPoPKeyStore } from '../../src/core/dpop/key-ring.js'
 import { exchangeWith } from '../../src/core/exchange.js'
@@ -172,8 +172,11 @@ describe('createTokenBroker({ dpop: true }): the token endpoint', () => {
 	it('a provider that ignores DPoP (Bearer answers, as Entra ID gives) leaves the tokens bearer: the tabs get no key', async () => {
 		const as = await startAuthServer({ bearerOnly: true })
 		servers.push(as)
+		const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined)
 		const signedIn = await broker(as.origin, memoryKeyStore()).signIn()
 		expect(signedIn.tokenType).toBeUndefined()
 		expect(signedIn.dpop).toBeUndefined()
+		expect(warn).toHaveBeenCalledWith(expect.stringContaining('bearer token'))
+		warn.mockRestore()
 	})
 })

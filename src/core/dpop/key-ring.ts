@@ -25,10 +25,19 @@ export class DPoPKeys {
 	readonly clock: ServerClock
 	readonly #store: DPoPKeyStore | undefined
 	#current: Prover | undefined
+	/** A bearer token (a provider without RFC 9449, e.g. Entra ID) is said once, not at every refresh. */
+	#saidBearer = false
 
 	constructor(store?: DPoPKeyStore, clock: ServerClock = serverClock()) {
 		this.#store = store
 		this.clock = clock
+	}
+
+	/** Says once in the console when a token came back unbound: dpop is on, but the provider ignores the proofs. */
+	check(tokens: { tokenType?: string }): void {
+		if (this.#saidBearer || tokens.tokenType?.toLowerCase() === 'dpop') return
+		this.#saidBearer = true
+		console.warn('sw-token-broker: dpop is on, but the token endpoint answered with a bearer token (token_type is not DPoP): it ignores DPoP proofs, so these tokens are not bound to the key and are sent as Bearer. See docs/dpop.md, "Providers".')
 	}
 
 	/** The key of the session now held, if any. */
