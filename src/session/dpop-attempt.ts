@@ -1,4 +1,4 @@
-import { CLOCK_RETRY_MS, type NonceAnswer, resourceAsksForNonce } from '../core/dpop/nonce.js'
+import { CLOCK_RETRY_MS, type NonceAnswer, resourceAsksForNonce, resourceRefusesProof } from '../core/dpop/nonce.js'
 import { type Prover, prover } from '../core/dpop/prover.js'
 import { serverClock } from '../core/dpop/server-clock.js'
 import type { DPoPBinding } from '../core/protocol.js'
@@ -46,10 +46,13 @@ export function withProofs<T>(binding: DPoPBinding, attempt: Attempt<T>): Attemp
 	const key = proverFor(binding)
 	const url = new URL(attempt.url, globalThis.location?.href).href
 	const asksForNonce = (outcome: Outcome<T>) => {
-		const answer: NonceAnswer | undefined = answerOf(outcome)
+		const answer = answerOf(outcome)
 		return answer !== undefined && resourceAsksForNonce(answer)
 	}
-	const refusesProof = (outcome: Outcome<T>) => answerOf(outcome)?.status === 401 && /\berror="?invalid_dpop_proof\b/i.test(answerOf(outcome)!.headers.get('www-authenticate') ?? '')
+	const refusesProof = (outcome: Outcome<T>) => {
+		const answer = answerOf(outcome)
+		return answer !== undefined && resourceRefusesProof(answer)
+	}
 	/** Whether the last answer moved this tab's clock far: a proof refused then was refused for its iat. */
 	let clockMoved = false
 	const sendWithProof = async (token: string): Promise<Outcome<T>> => {

@@ -17,8 +17,9 @@ interface Seen {
  * A resource server as RFC 9449 §7 has it: `Authorization: DPoP <token>` and a proof bound to the
  * token (ath) and to its key (cnf.jkt: here the key the broker holds), with an optional nonce.
  */
-function dpopApi(world: FakeWorld, options: { nonce?: string } = {}) {
-	const verifier = dpopVerifier()
+function dpopApi(world: FakeWorld, options: { nonce?: string; clockSkewMs?: number } = {}) {
+	const serverNow = () => Date.now() + (options.clockSkewMs ?? 0)
+	const verifier = dpopVerifier({ now: serverNow })
 	const seen: Seen[] = []
 	const answer = async (method: string, url: string, header: (name: string) => string | null): Promise<{ status: number; headers: Record<string, string> }> => {
 		const authorization = header('authorization')
@@ -33,7 +34,7 @@ function dpopApi(world: FakeWorld, options: { nonce?: string } = {}) {
 	vi.stubGlobal('fetch', vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
 		const request = new Request(input, init)
 		const { status, headers } = await answer(request.method, request.url, (name) => request.headers.get(name))
-		return new Response(JSON.stringify({ status }), { status, headers: { 'content-type': 'application/json', ...headers } })
+		return new Response(JSON.stringify({ status }), { status, headers: { 'content-type': 'application/json', date: new Date(serverNow()).toUTCString(), ...headers } })
 	}))
 	const adapter: AxiosAdapter = async (config: InternalAxiosRequestConfig): Promise<AxiosResponse> => {
 		const url = new URL(config.url ?? '', config.baseURL).href
@@ -102,6 +103,15 @@ describe('page side with DPoP', () => {
 		await http.get('/api/a')
 		expect(api.seen.map((s) => s.verdict)).toEqual(['use_dpop_nonce', 'ok'])
 		expect(seenByApp).toEqual([200])
+		expect(world.refreshCalls).toHaveLength(0)
+	})
+
+	it('an API whose clock is 5 min ahead: the first proof is refused, the Date header corrects the clock, one more trip, no refresh', async () => {
+		const { world, clients } = await signedIn()
+		const api = dpopApi(world, { clockSkewMs: 5 * 60_000 })
+		expect((await clients[0]!.client.fetch(`${APP}/api/a`)).status).toBe(200)
+		expect((await clients[0]!.client.fetch(`${APP}/api/b`)).status).toBe(200)
+		expect(api.seen.map((s) => s.verdict)).toEqual(['invalid_dpop_proof', 'ok', 'ok'])
 		expect(world.refreshCalls).toHaveLength(0)
 	})
 

@@ -25,7 +25,7 @@ export async function asksForNonce(answer: NonceAnswer): Promise<boolean> {
  * only when that answer's Date header showed the local clock far off: the new proof's iat is right.
  */
 export async function refusesProof(answer: NonceAnswer): Promise<boolean> {
-	if (/\berror="?invalid_dpop_proof\b/i.test(answer.headers.get('www-authenticate') ?? '')) return answer.status === 401
+	if (resourceRefusesProof(answer)) return true
 	if (answer.status !== 400 || answer.json === undefined) return false
 	const body = await answer.json().catch(() => undefined) as { error?: unknown } | undefined
 	return body?.error === 'invalid_dpop_proof'
@@ -33,6 +33,11 @@ export async function refusesProof(answer: NonceAnswer): Promise<boolean> {
 
 /** How far the servers' clock may move with one answer before a refused proof is put down to the clock (RFC 9449 §11.1 windows are about a minute). */
 export const CLOCK_RETRY_MS = 30_000
+
+/** A resource server's refusal of the proof (RFC 9449 §7.1): told by the headers alone. */
+export function resourceRefusesProof(answer: NonceAnswer): boolean {
+	return answer.status === 401 && /\berror="?invalid_dpop_proof\b/i.test(answer.headers.get('www-authenticate') ?? '')
+}
 
 /** A resource server's nonce challenge (RFC 9449 §9): told by the headers alone, so it needs no body. */
 export function resourceAsksForNonce(answer: NonceAnswer): boolean {
