@@ -180,6 +180,7 @@ export class BrokerCore {
 	/** Adopts another broker's session if it is newer than ours; no broadcast, the tabs have it already. */
 	importState(state: SessionState): boolean {
 		if (!this.#adoptState(state)) return false
+		void this.#options.dpop?.reload()
 		this.#emit({ type: 'recovered', from: 'peer' })
 		void this.#persist()
 		return true

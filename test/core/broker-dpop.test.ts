@@ -150,6 +150,20 @@ describe('createTokenBroker({ dpop: true }): the token endpoint', () => {
 		expect(as.requests[1]).toMatchObject({ grant: 'refresh_token', status: 200, jkt: as.requests[0]!.jkt })
 	})
 
+	it('a new worker version that read the store before its predecessor signed in takes the predecessor\'s key with its session', async () => {
+		const as = await startAuthServer()
+		servers.push(as)
+		const keys = memoryKeyStore()
+		const previous = broker(as.origin, keys)
+		const next = broker(as.origin, keys)
+		await next.core.handle({ type: 'hello' })
+		const signedIn = await previous.signIn()
+		expect(next.core.importState(previous.core.exportState())).toBe(true)
+		const refreshed = await next.core.handle({ type: 'refresh', failedToken: signedIn.accessToken })
+		expect(refreshed.accessToken).toBe('at-2')
+		expect(as.requests[1]).toMatchObject({ grant: 'refresh_token', status: 200, jkt: as.requests[0]!.jkt })
+	})
+
 	it('a broker that lost the key cannot redeem the bound refresh token: the session ends', async () => {
 		const as = await startAuthServer()
 		servers.push(as)

@@ -45,10 +45,31 @@ export class DPoPKeys {
 		return this.#current
 	}
 
+	/** A reading of the store under way: a refresh waits for it, so it never signs with a key the store has replaced. */
+	#reading: Promise<void> = Promise.resolve()
+
 	/** Reads the stored key, once, when the broker starts. */
-	async restore(): Promise<void> {
-		const saved = await this.#store?.load().catch(() => undefined)
-		if (this.#current === undefined && isKeyPair(saved)) this.#current = await prover(saved, this.clock)
+	restore(): Promise<void> {
+		return this.#read(false)
+	}
+
+	/**
+	 * Reads the stored key again: a session adopted from another broker (the previous worker
+	 * version) may have started after this one read the store, with a key of its own.
+	 */
+	reload(): Promise<void> {
+		return this.#read(true)
+	}
+
+	#read(replace: boolean): Promise<void> {
+		this.#reading = this.#reading.then(async () => {
+			const saved = await this.#store?.load().catch(() => undefined)
+			if (!isKeyPair(saved) || (!replace && this.#current !== undefined)) return
+			const stored = await prover(saved, this.clock)
+			// The same key keeps its prover, and with it the nonces it learned.
+			if (stored.jkt !== this.#current?.jkt) this.#current = stored
+		})
+		return this.#reading
 	}
 
 	/** A new key for a sign-in; it becomes the session's only once the sign-in succeeds (adopt). */
@@ -63,6 +84,7 @@ export class DPoPKeys {
 
 	/** The current key, or a new one for a session that has none (tokens handed in by login()). */
 	async forRefresh(): Promise<Prover> {
+		await this.#reading
 		if (this.#current !== undefined) return this.#current
 		const next = await this.create()
 		await this.adopt(next)
