@@ -7,8 +7,8 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Page } from '@playwright/test'
-import { startDevAuthServer } from '../testing/index.js'
+import type { BrowserContext, Page } from '@playwright/test'
+import { type DevAuthServer, startDevAuthServer } from '../testing/index.js'
 import { buildDemo, launch, signInDemo } from './browser.js'
 
 export interface DPoPCostResult {
@@ -20,7 +20,14 @@ export interface DPoPCostResult {
 	signatureMs: number
 	requestsPerRound: number
 	rounds: number
+	/** One expiry under 20 tabs × 100 requests, every token DPoP-bound: the one-refresh figure with DPoP on. */
+	recovery: { tabs: number; requests: number; refreshCalls: number; refreshSuccesses: number; failed: number; proofsRefused: number } | undefined
 }
+
+const RECOVERY_TABS = 20
+const RECOVERY_REQUESTS = 100
+/** Long enough that every tab's 401s arrive while the refresh runs, as in the main recovery bench. */
+const RECOVERY_REFRESH_DELAY_MS = 100
 
 const REQUESTS_PER_ROUND = 200
 const ROUNDS = 7
@@ -55,6 +62,25 @@ function timeSignatures(page: Page, count: number): Promise<number> {
 	}, count)
 }
 
+/** 20 DPoP tabs, every access token expired at the server, 100 requests from each at once. */
+async function recoveryWithDPoP(context: BrowserContext, server: DevAuthServer, first: Page): Promise<DPoPCostResult['recovery']> {
+	const tabs = [first]
+	while (tabs.length < RECOVERY_TABS) {
+		const page = await context.newPage()
+		await page.goto(`${server.url}/?dpop=1`)
+		await page.waitForFunction(() => document.getElementById('state')?.textContent === 'signed in', undefined, { timeout: 60_000 })
+		tabs.push(page)
+	}
+	server.resetStats()
+	const refusedBefore = server.dpopStats().refused
+	server.setRefreshDelay(RECOVERY_REFRESH_DELAY_MS)
+	server.expireAccessTokens()
+	const outcomes = await Promise.all(tabs.map((tab) => tab.evaluate((n) => (window as unknown as { swtbDemo: { fire(n: number, path: string): Promise<{ ok: number; failed: number }> } }).swtbDemo.fire(n, '/api/data'), RECOVERY_REQUESTS)))
+	server.setRefreshDelay(0)
+	const { refreshCalls, refreshSuccesses } = server.stats()
+	return { tabs: RECOVERY_TABS, requests: RECOVERY_REQUESTS, refreshCalls, refreshSuccesses, failed: outcomes.reduce((sum, o) => sum + o.failed, 0), proofsRefused: server.dpopStats().refused - refusedBefore }
+}
+
 export async function runDPoPCost(log: (line: string) => void = () => undefined): Promise<DPoPCostResult> {
 	const demo = await mkdtemp(join(tmpdir(), 'swtb-bench-dpop-'))
 	const browser = await launch()
@@ -75,10 +101,15 @@ export async function runDPoPCost(log: (line: string) => void = () => undefined)
 			dpopRounds.push(await timeRequests(dpop, REQUESTS_PER_ROUND))
 			signatureRounds.push(await timeSignatures(dpop, REQUESTS_PER_ROUND))
 		}
-		const result = { bearerMs: median(bearerRounds), dpopMs: median(dpopRounds), addedMs: 0, signatureMs: median(signatureRounds), requestsPerRound: REQUESTS_PER_ROUND, rounds: ROUNDS }
-		result.addedMs = result.dpopMs - result.bearerMs
-		log(`DPoP: ${result.dpopMs.toFixed(3)} ms vs bearer ${result.bearerMs.toFixed(3)} ms per request (one bare signature: ${result.signatureMs.toFixed(3)} ms)`)
-		return result
+		const dpopMs = median(dpopRounds)
+		const bearerMs = median(bearerRounds)
+		log(`DPoP: ${dpopMs.toFixed(3)} ms vs bearer ${bearerMs.toFixed(3)} ms per request (one bare signature: ${median(signatureRounds).toFixed(3)} ms)`)
+		await bearer.close()
+		const recovery = await recoveryWithDPoP(context, servers[1], dpop).catch((error: unknown) => {
+			log(`DPoP recovery not measured: ${error instanceof Error ? error.message : String(error)}`)
+			return undefined
+		})
+		return { bearerMs, dpopMs, addedMs: dpopMs - bearerMs, signatureMs: median(signatureRounds), requestsPerRound: REQUESTS_PER_ROUND, rounds: ROUNDS, recovery }
 	} finally {
 		await browser.close()
 		await Promise.all(servers.map((server) => server.close()))
