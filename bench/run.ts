@@ -8,6 +8,7 @@ import { cpus, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { type BundleSize, measureSizes } from '../scripts/size.js'
 import { type BrowserResults, type RecoveryResult, REFRESH_DELAY_MS, runBrowserBench } from './browser.js'
+import { type DPoPCostResult, runDPoPCost } from './dpop.js'
 import { type PageLoadCase, runPageLoadBench } from './page-load.js'
 import { type RequestCostResult, runRequestCost } from './request-cost.js'
 
@@ -34,7 +35,7 @@ const log = (line: string) => console.error(`${((Date.now() - startedAt) / 1000)
 const RECOVERY_BURSTS = 2.2
 const ms = (value: number | null | undefined, digits = 1) => (value === null || value === undefined ? '—' : `${value.toFixed(digits)} ms`)
 
-function targets(sizes: BundleSize[], cost: RequestCostResult[], browser: BrowserResults, pageLoad: PageLoadCase[]): Target[] {
+function targets(sizes: BundleSize[], cost: RequestCostResult[], browser: BrowserResults, pageLoad: PageLoadCase[], dpop: DPoPCostResult | undefined): Target[] {
 	const list: Target[] = []
 	const broker = (tabs: number, requests: number) => browser.recovery.find((r) => r.library === 'sw-token-broker' && r.tabs === tabs && r.requests === requests)
 
@@ -104,6 +105,17 @@ function targets(sizes: BundleSize[], cost: RequestCostResult[], browser: Browse
 	}
 
 	list.push({
+		target: 'DPoP: added time per request in the browser ≤ 0.5 ms median (vs bearer, same run)',
+		figure: dpop === undefined ? 'not run' : `+${ms(dpop.addedMs, 3)} (${ms(dpop.dpopMs, 3)} vs ${ms(dpop.bearerMs, 3)}; one bare ES256 signature ${ms(dpop.signatureMs, 3)})`,
+		met: dpop !== undefined && dpop.addedMs <= 0.5,
+	})
+	const recovery = dpop?.recovery
+	list.push({
+		target: `exactly 1 refresh call for ${recovery?.tabs ?? 20} tabs × ${recovery?.requests ?? 100} requests with DPoP, every proof accepted`,
+		figure: recovery === undefined ? 'not run' : `${recovery.refreshCalls} refresh, ${recovery.failed} failed, ${recovery.proofsRefused} proofs refused`,
+		met: recovery !== undefined && recovery.refreshCalls === 1 && recovery.failed === 0 && recovery.proofsRefused === 0,
+	})
+	list.push({
 		target: 'page↔worker round trip median ≤ 0.5 ms',
 		figure: `median ${ms(browser.roundTrip.medianMs, 2)}, p99 ${ms(browser.roundTrip.p99Ms, 2)}, mean ${ms(browser.roundTrip.meanMs, 3)}`,
 		met: browser.roundTrip.medianMs <= 0.5,
@@ -145,8 +157,13 @@ log('page load (Chromium)')
 const pageLoad = await runPageLoadBench(log)
 log('Chromium')
 const browser = await runBrowserBench(Date.now() + BROWSER_BUDGET_MS, log)
+log('DPoP cost per request (Chromium)')
+const dpop = await runDPoPCost(log).catch((error: unknown) => {
+	log(`DPoP cost not measured: ${error instanceof Error ? error.message : String(error)}`)
+	return undefined
+})
 load.after = loadavg()[0]!
-const list = targets(sizes, requestCost, browser, pageLoad)
+const list = targets(sizes, requestCost, browser, pageLoad, dpop)
 
 const output = [
 	`sw-token-broker benchmarks — ${new Date(startedAt).toISOString()}, Node ${process.version}, Chromium ${browser.chromium}, ${cpus().length} CPUs, load average ${load.before.toFixed(1)} → ${load.after.toFixed(1)}`,
@@ -187,6 +204,7 @@ await writeFile(resultsFile, `${JSON.stringify({
 	requestCost,
 	pageLoad,
 	browser,
+	dpop,
 }, null, '\t')}\n`)
 log(`wrote ${resultsFile} in ${((Date.now() - startedAt) / 1000).toFixed(0)} s`)
 

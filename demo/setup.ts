@@ -7,8 +7,8 @@ import { openIdProvider as providerOf, providerOptions } from './idp.js'
 
 /**
  * Shared by the demo's pages. The page URL's query (?refresh=cookie&persist=indexeddb) picks
- * the broker mode and is carried to the worker's URL, so one build shows every mode;
- * ?update=prompt makes a new worker version wait instead of taking over at once;
+ * the broker mode and is carried to the worker's URL, so one build shows every mode (?dpop=1:
+ * DPoP-bound tokens); ?update=prompt makes a new worker version wait instead of taking over at once;
  * ?keepalive=ms, ?timeout=ms and ?debug set the client's options, ?adapter=fetch|xhr the
  * axios adapter, ?worker=none registers no service worker (as under vite dev) and
  * ?fallback=none gives the client no in-page fallback (the e2e suite uses them).
@@ -17,8 +17,8 @@ const pageQuery = new URLSearchParams(location.search)
 const pick = (keys: string[]) => new URLSearchParams([...pageQuery].filter(([key]) => keys.includes(key)))
 const asQuery = (params: URLSearchParams) => params.size > 0 ? `?${params}` : ''
 /** Carried from page to page, so a tab stays in the mode it was opened in. */
-export const carriedQuery = asQuery(pick(['refresh', 'persist', 'idp', 'update', 'keepalive', 'timeout', 'debug', 'adapter', 'worker', 'fallback']))
-const workerUrl = `/sw.js${asQuery(pick(['refresh', 'persist', 'idp', 'update']))}`
+export const carriedQuery = asQuery(pick(['refresh', 'persist', 'idp', 'dpop', 'update', 'keepalive', 'timeout', 'debug', 'adapter', 'worker', 'fallback']))
+const workerUrl = `/sw.js${asQuery(pick(['refresh', 'persist', 'idp', 'dpop', 'update']))}`
 const numberParam = (key: string) => pageQuery.has(key) ? Number(pageQuery.get(key)) : undefined
 const keepAliveMs = numberParam('keepalive')
 const timeoutMs = numberParam('timeout')

@@ -28,6 +28,7 @@ createTokenBroker({
 	persist: params.get('persist') === 'indexeddb' ? 'indexeddb' : 'memory',
 	// The e2e suite also signs in headlessly (startOidcProvider().signIn()) and has the broker redeem that code.
 	...(idp === undefined ? {} : { exchangeUrls: (url: URL) => url.origin === self.location.origin || url.href === idp.tokenEndpoint }),
+	dpop: params.get('dpop') === '1',
 }).listen(self)
 
 interface StaticRoutes {

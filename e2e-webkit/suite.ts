@@ -283,5 +283,67 @@ for (const [name, path] of [['React', 'react/'], ['Vue', 'vue/'], ['Angular with
 		for (const tab of tabs) await tab.waitForState('signed-out')
 	})
 }
+/** What page script can do with the DPoP key in IndexedDB: read it, never export its private half. */
+const READ_DPOP_KEY = `return new Promise((resolve, reject) => {
+	const open = indexedDB.open('sw-token-broker-dpop')
+	open.onerror = () => reject(open.error)
+	open.onupgradeneeded = () => open.result.createObjectStore('key')
+	open.onsuccess = () => {
+		const read = open.result.transaction('key').objectStore('key').get('current')
+		read.onsuccess = async () => {
+			const pair = read.result
+			if (pair === undefined) return resolve(null)
+			const exported = []
+			for (const format of ['jwk', 'pkcs8']) await crypto.subtle.exportKey(format, pair.privateKey).then(() => exported.push(format), () => undefined)
+			resolve({ extractable: pair.privateKey.extractable, exported })
+		}
+	}
+})`
+
+test('DPoP: 5 tabs × 20 requests after expiry, every request verified by the API, exactly 1 refresh', async ({ browser, server, note }) => {
+	const tabs = await openSignedInTabs(browser, server, 5, '?dpop=1')
+	const { elapsedMs, ok } = await expectOneRefreshForAllTabs(server, tabs)
+	const dpop = server.dpopStats()
+	checkEqual({ refused: dpop.refused, unboundUses: dpop.unboundUses }, { refused: 0, unboundUses: 0 }, 'refused proofs and unbound uses')
+	check(server.lastApiHeaders().slice(-100).every((headers) => headers.authorization?.startsWith('DPoP ') && headers.dpop !== undefined), 'every request carried a DPoP token and proof')
+	note(`DPoP: ${ok} of 100 requests ok in ${elapsedMs} ms, ${dpop.verified} proofs verified`)
+})
+
+test('DPoP: the stored key cannot be exported from page script, and logout deletes it', async ({ browser, server }) => {
+	const [tab] = await openSignedInTabs(browser, server, 1, '?dpop=1')
+	const key = await tab!.run<{ extractable: boolean; exported: string[] } | null>(READ_DPOP_KEY)
+	checkEqual(key?.extractable, false, 'the stored private key is extractable')
+	checkEqual(key?.exported, [], 'formats the private key could be exported in')
+	await tab!.click('Log out')
+	await tab!.waitForPath('/login')
+	await waitFor('the key deleted', async () => (await tab!.run(READ_DPOP_KEY)) === null ? true : undefined, 5_000)
+})
+
+test('DPoP: a nonce and a clock 5 min off cost one extra trip each, and never a refresh', async ({ browser, server }) => {
+	server.setDPoPNonce('nonce-webkit')
+	server.setClockSkew(5 * 60_000)
+	const [tab] = await openSignedInTabs(browser, server, 1, '?dpop=1')
+	checkEqual(await tab!.fire(3), { ok: 3, failed: 0, errors: [] }, 'requests')
+	checkEqual(server.stats().refreshCalls, 0, 'refresh calls')
+	server.resetStats()
+	server.expireAccessTokens()
+	checkEqual(await tab!.fire(3), { ok: 3, failed: 0, errors: [] }, 'requests after expiry')
+	checkEqual(server.stats().refreshSuccesses, 1, 'refreshes')
+	checkEqual(server.dpopStats().refused, 1, 'proofs refused (only the first, before any Date header)')
+})
+
+test('DPoP with persist indexeddb: every tab of the origin closed for 5 s, a new tab works with the stored key after one refresh', async ({ browser, server }) => {
+	const tabs = await openSignedInTabs(browser, server, 2, '?dpop=1&persist=indexeddb')
+	const blank = await browser.newTab('about:blank')
+	for (const tab of tabs) await tab.close()
+	await blank.run('return new Promise((resolve) => setTimeout(resolve, 5000))')
+	server.resetStats()
+	server.expireAccessTokens()
+	const again = await browser.newTab(`${server.url}/?dpop=1&persist=indexeddb`)
+	await again.waitForState('signed in')
+	checkEqual(await again.fire(3), { ok: 3, failed: 0, errors: [] }, 'requests after expiry')
+	checkEqual(server.stats().refreshSuccesses, 1, 'refreshes')
+	checkEqual(server.dpopStats().refused, 0, 'refused proofs')
+})
 
 await run()

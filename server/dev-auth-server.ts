@@ -14,6 +14,7 @@ import {
 	stringField,
 } from './http-util.js'
 import type { Body } from './http-util.js'
+import { type DPoPVerdict, dpopVerifier } from './dpop-verifier.js'
 import { serveStatic } from './static-files.js'
 import { TokenStore } from './token-store.js'
 import type { RefreshOutcome, TokenSet } from './token-store.js'
@@ -38,8 +39,8 @@ export interface DevAuthServerOptions {
  * stats() report the refreshes that really happen.
  */
 export interface ExternalIssuer {
-	/** The token's subject, or `undefined` when the issuer does not accept it. */
-	verifyAccessToken(token: string): Promise<{ sub: string } | undefined>
+	/** `jkt`: the key a DPoP-bound token is bound to (its cnf.jkt); /api/* then wants a proof of that key. */
+	verifyAccessToken(token: string): Promise<{ sub: string; jkt?: string } | undefined>
 	/** What /__control/expire and expireAccessTokens() do. */
 	expireAccessTokens(): void
 	/** The issuer's refresh counts. */
@@ -75,6 +76,19 @@ export interface TimelineEntry {
 	status: number
 	/** The client's port: which connection carried it, to see how the browser spreads requests over its sockets. */
 	clientPort: number
+}
+
+/** What the server's DPoP checks saw since the start (RFC 9449), for tests to assert on. */
+export interface DPoPStats {
+	/** Proofs that passed every check, at the token endpoint, the login and the API. */
+	verified: number
+	/** Requests refused for their proof, or for a DPoP-bound token sent without one; with the reasons, newest last. */
+	refused: number
+	reasons: string[]
+	/** use_dpop_nonce answers (a proof without the server's current nonce). */
+	nonceChallenges: number
+	/** Bound tokens presented as Bearer or without a proof of their key. */
+	unboundUses: number
 }
 
 /** A running dev auth server, from {@link startDevAuthServer}. */
@@ -114,6 +128,14 @@ export interface DevAuthServer {
 	issuedRefreshTokens(): string[]
 	/** From now on /api/* checks tokens with this issuer (undefined: with the server's own). */
 	useIssuer(issuer: ExternalIssuer | undefined): void
+	/**
+	 * DPoP: the nonce every proof must carry from now on, at the token endpoint and the API
+	 * (undefined, the default: none). Answers carry it in DPoP-Nonce.
+	 */
+	setDPoPNonce(nonce: string | undefined): void
+	/** This server's clock runs this far ahead (ms; negative: behind): its Date headers and its proof window. */
+	setClockSkew(ms: number): void
+	dpopStats(): DPoPStats
 	/** Closes the server and all open connections. */
 	close(): Promise<void>
 }
@@ -170,6 +192,9 @@ export async function startDevAuthServer(options: DevAuthServerOptions = {}): Pr
 		lastApiHeaders: () => app.lastApiHeaders(),
 		issuedRefreshTokens: () => app.issuedRefreshTokens(),
 		useIssuer: (issuer) => app.useIssuer(issuer),
+		setDPoPNonce: (nonce) => app.setDPoPNonce(nonce),
+		setClockSkew: (ms) => app.setClockSkew(ms),
+		dpopStats: () => app.dpopStats(),
 		close: () => (closing ??= closeServer(server, app)),
 	}
 }
@@ -189,6 +214,11 @@ class DevAuthApp {
 	private issuer: ExternalIssuer | undefined
 	private dataCounter = 0
 	private readonly apiHeaders: Record<string, string | undefined>[] = []
+	private clockSkewMs = 0
+	private dpopNonce: string | undefined
+	private readonly dpopCounters: DPoPStats = { verified: 0, refused: 0, reasons: [], nonceChallenges: 0, unboundUses: 0 }
+	/** A 60 s window, as RFC 9449 §11.1 suggests: a client clock minutes off passes only by correcting itself. */
+	private readonly dpop = dpopVerifier({ now: () => this.now() })
 	private readonly shutdown = new AbortController()
 	private readonly routes = new Map<string, Handler>([
 		['POST /auth/login', (ctx) => this.login(ctx)],
@@ -228,6 +258,51 @@ class DevAuthApp {
 		if (this.issuer === undefined) return { ...this.counters }
 		const { refreshCalls, refreshSuccesses, reuseDetections, revocations } = this.issuer.stats()
 		return { ...this.counters, refreshCalls, refreshSuccesses, reuseDetections, revokedSessions: revocations + reuseDetections }
+	}
+
+	setDPoPNonce(nonce: string | undefined): void {
+		this.dpopNonce = nonce
+	}
+
+	setClockSkew(ms: number): void {
+		this.clockSkewMs = ms
+	}
+
+	dpopStats(): DPoPStats {
+		return { ...this.dpopCounters, reasons: [...this.dpopCounters.reasons] }
+	}
+
+	private now(): number {
+		return Date.now() + this.clockSkewMs
+	}
+
+	/**
+	 * Checks the request's DPoP proof, if it sent one: the key's thumbprint when it passes. Refused,
+	 * it throws the answer: 400 at the token endpoint (RFC 9449 §5), 401 with a DPoP challenge at the API (§7.1).
+	 */
+	private async checkProof(req: IncomingMessage, url: URL, at: 'token' | 'api', accessToken?: string, jkt?: string): Promise<string | undefined> {
+		const proof = req.headers.dpop
+		if (proof === undefined && at === 'token') return undefined
+		const verdict: DPoPVerdict = await this.dpop.verify(typeof proof === 'string' ? proof : undefined, {
+			method: req.method ?? 'GET',
+			url: `http://${req.headers.host}${url.pathname}${url.search}`,
+			...(accessToken === undefined ? {} : { accessToken }),
+			...(jkt === undefined ? {} : { jkt }),
+			...(this.dpopNonce === undefined ? {} : { nonce: this.dpopNonce }),
+		})
+		if (verdict.ok) {
+			this.dpopCounters.verified++
+			return verdict.jkt
+		}
+		// Every refusal names the nonce (RFC 9449 §8.2 lets any answer carry it): a proof refused for its iat is sent again with both right.
+		const nonce = this.dpopNonce !== undefined ? { 'DPoP-Nonce': this.dpopNonce } : {}
+		if (verdict.error === 'use_dpop_nonce') this.dpopCounters.nonceChallenges++
+		else {
+			this.dpopCounters.refused++
+			this.dpopCounters.reasons.push(`${at}: ${verdict.reason}`)
+		}
+		if (at === 'token') throw new HttpError(400, { error: verdict.error, error_description: verdict.reason }, nonce)
+		throw new HttpError(401, { error: verdict.error, error_description: verdict.reason }, { 'WWW-Authenticate': `DPoP error="${verdict.error}", algs="ES256"`, ...nonce })
 	}
 
 	useIssuer(issuer: ExternalIssuer | undefined): void {
@@ -301,6 +376,8 @@ class DevAuthApp {
 	}
 
 	private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+		// The server's clock as clients see it: DPoP clients correct their proofs' iat by it.
+		if (this.clockSkewMs !== 0) res.setHeader('Date', new Date(this.now()).toUTCString())
 		const url = parseRequestUrl(req)
 		const { pathname } = url
 		if (pathname.startsWith('/api/') || pathname === '/oauth/token') {
@@ -325,11 +402,13 @@ class DevAuthApp {
 
 	private async login({ req, res, url }: RequestContext): Promise<void> {
 		const body = await readBody(req)
+		// With a proof, the session is bound to its key (RFC 9449 §5), as a token endpoint binds a code exchange.
+		const jkt = await this.checkProof(req, url, 'token')
 		if (stringField(body, 'username') !== DEMO_USERNAME || stringField(body, 'password') !== DEMO_PASSWORD) {
 			throw new HttpError(401, { error: 'invalid_credentials' })
 		}
 		this.counters.logins++
-		const tokens = this.store.login()
+		const tokens = this.store.login(jkt)
 		if (stringField(body, 'mode') === 'cookie' || url.searchParams.get('mode') === 'cookie') {
 			sendJson(res, 200, tokenResponse(tokens, false), { 'Set-Cookie': refreshCookie(tokens.refreshToken) })
 		} else {
@@ -337,13 +416,14 @@ class DevAuthApp {
 		}
 	}
 
-	private async oauthToken({ req, res }: RequestContext): Promise<void> {
+	private async oauthToken({ req, res, url }: RequestContext): Promise<void> {
 		const body = await readBody(req)
 		const grantType = stringField(body, 'grant_type')
 		if (grantType === undefined) throw badRequest('grant_type is required')
 		if (grantType !== 'refresh_token') throw new HttpError(400, { error: 'unsupported_grant_type' })
 		if (!(await this.passRefreshMode(req, res))) return
-		const outcome = this.rotate(stringField(body, 'refresh_token'))
+		const jkt = await this.checkProof(req, url, 'token')
+		const outcome = this.rotate(stringField(body, 'refresh_token'), jkt)
 		if (outcome.kind !== 'ok') return sendJson(res, 400, refreshError(outcome))
 		sendJson(res, 200, tokenResponse(outcome.tokens, true))
 	}
@@ -392,8 +472,8 @@ class DevAuthApp {
 		}
 	}
 
-	private rotate(refreshToken: string | undefined): RefreshOutcome {
-		const outcome: RefreshOutcome = refreshToken ? this.store.refresh(refreshToken) : { kind: 'invalid' }
+	private rotate(refreshToken: string | undefined, jkt?: string): RefreshOutcome {
+		const outcome: RefreshOutcome = refreshToken ? this.store.refresh(refreshToken, jkt) : { kind: 'invalid' }
 		if (outcome.kind === 'ok') this.counters.refreshSuccesses++
 		if (outcome.kind === 'reuse') {
 			this.counters.reuseDetections++
@@ -402,8 +482,10 @@ class DevAuthApp {
 		return outcome
 	}
 
-	private async logout({ req, res }: RequestContext): Promise<void> {
+	private async logout({ req, res, url }: RequestContext): Promise<void> {
 		const body = await readBody(req)
+		// Revocation with a DPoP-bound session: a proof sent is checked like any other.
+		await this.checkProof(req, url, 'token')
 		// 'token' is RFC 7009's name, so this endpoint also serves as the demo's revocation endpoint.
 		for (const refreshToken of [stringField(body, 'refresh_token'), stringField(body, 'token'), readCookie(req, 'rt')]) {
 			if (refreshToken && this.store.revokeByRefreshToken(refreshToken)) this.counters.revokedSessions++
@@ -419,7 +501,11 @@ class DevAuthApp {
 		// Lets tests check that a redirect to another origin does not carry the token along.
 		// ?status=307 (or 308) resends the method and body, as an open redirect that moves a sign-in POST would.
 		if (url.pathname === '/api/redirect') return redirectToLoopback(res, url.searchParams.get('to'), url.searchParams.get('status'))
-		const claims = await this.authorize(req)
+		const claims = await this.authorize(req, url).catch((error: unknown) => {
+			// A refused proof or a nonce challenge is a 401 too (its answer is the error's).
+			this.counters.api401++
+			throw error
+		})
 		if (!claims) {
 			this.counters.api401++
 			return sendJson(res, 401, { error: 'invalid_token' }, { 'WWW-Authenticate': 'Bearer error="invalid_token"' })
@@ -429,10 +515,19 @@ class DevAuthApp {
 		sendJson(res, 200, { ...this.apiResult(url.pathname, claims, req), ...(body === undefined ? {} : { body }) })
 	}
 
-	private async authorize(req: IncomingMessage): Promise<{ sub: string } | undefined> {
-		const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1]
+	/** As a resource server must (RFC 9449 §7): a DPoP-bound token only under the DPoP scheme, with a proof of its key. */
+	private async authorize(req: IncomingMessage, url: URL): Promise<{ sub: string } | undefined> {
+		const [, scheme, token] = /^(Bearer|DPoP)\s+(\S+)$/i.exec(req.headers.authorization ?? '') ?? []
 		if (this.apiDeny || token === undefined) return undefined
-		return this.issuer === undefined ? this.store.verifyAccessToken(token) : this.issuer.verifyAccessToken(token)
+		const claims: { sub: string; jkt?: string; cnf?: { jkt: string } } | undefined = this.issuer === undefined ? this.store.verifyAccessToken(token) : await this.issuer.verifyAccessToken(token)
+		const jkt = claims?.cnf?.jkt ?? claims?.jkt
+		if (claims === undefined || (jkt === undefined && scheme!.toLowerCase() === 'bearer')) return claims
+		if (jkt === undefined || scheme!.toLowerCase() !== 'dpop') {
+			this.dpopCounters.unboundUses++
+			return undefined
+		}
+		await this.checkProof(req, url, 'api', token, jkt)
+		return claims
 	}
 
 	private apiResult(pathname: string, claims: { sub: string }, req: IncomingMessage): object {
@@ -483,7 +578,7 @@ function control(action: (body: Body) => void): Handler {
 function tokenResponse(tokens: TokenSet, includeRefreshToken: boolean): object {
 	return {
 		access_token: tokens.accessToken,
-		token_type: 'Bearer',
+		token_type: tokens.jkt === undefined ? 'Bearer' : 'DPoP',
 		expires_in: tokens.expiresIn,
 		...(includeRefreshToken ? { refresh_token: tokens.refreshToken } : {}),
 	}
@@ -500,14 +595,14 @@ function refreshCookie(refreshToken: string): string {
 function allowCors(req: IncomingMessage, res: ServerResponse): void {
 	res.setHeader('Access-Control-Allow-Origin', req.headers.origin ?? '*')
 	// Retry-After and Date are not CORS-safelisted: the broker reads them from a cross-origin token endpoint only when exposed.
-	res.setHeader('Access-Control-Expose-Headers', 'WWW-Authenticate, Retry-After, Date')
+	res.setHeader('Access-Control-Expose-Headers', 'WWW-Authenticate, Retry-After, Date, DPoP-Nonce')
 	res.setHeader('Vary', 'Origin')
 }
 
 function answerPreflight(res: ServerResponse): void {
 	res
 		.writeHead(204, {
-			'Access-Control-Allow-Headers': 'authorization, content-type',
+			'Access-Control-Allow-Headers': 'authorization, content-type, dpop',
 			'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
 		})
 		.end()

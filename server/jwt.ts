@@ -7,6 +7,8 @@ export interface AccessClaims {
 	iat: number
 	exp: number
 	exp_ms: number
+	/** RFC 9449 §6.1: the thumbprint of the key a DPoP-bound token is bound to. */
+	cnf?: { jkt: string }
 }
 
 const HEADER = encodeJson({ alg: 'HS256', typ: 'JWT' })

@@ -7,6 +7,8 @@ export interface TokenSet {
 	/** Seconds, possibly fractional. */
 	expiresIn: number
 	refreshToken: string
+	/** Set when the session is DPoP-bound: the key's thumbprint, in the access token's cnf.jkt too. */
+	jkt?: string
 }
 
 export type RefreshOutcome = { kind: 'ok'; tokens: TokenSet } | { kind: 'invalid' } | { kind: 'reuse' }
@@ -26,18 +28,24 @@ export class TokenStore {
 	private readonly refreshTokens = new Map<string, RefreshRecord>()
 	/** Access tokens issued since the last expireAccessTokens(); a set rather than a timestamp avoids same-ms ambiguity. */
 	private readonly liveAccessIds = new Set<string>()
+	/** Sessions bound to a DPoP key (RFC 9449 §5): their refresh tokens work only with a proof of that key. */
+	private readonly jktBySid = new Map<string, string>()
 
 	constructor(public accessTtlMs: number) {}
 
-	login(): TokenSet {
+	login(jkt?: string): TokenSet {
 		const sid = randomUUID()
 		this.revokedBySid.set(sid, false)
+		if (jkt !== undefined) this.jktBySid.set(sid, jkt)
 		return this.issue(sid)
 	}
 
-	refresh(refreshToken: string): RefreshOutcome {
+	/** `jkt`: the key the refresh request proved possession of, if any. A bound token needs that very key. */
+	refresh(refreshToken: string, jkt?: string): RefreshOutcome {
 		const record = this.refreshTokens.get(refreshToken)
 		if (!record || !this.isLive(record.sid)) return { kind: 'invalid' }
+		// A copied token redeemed elsewhere is refused without consuming it: the device that holds the key still can.
+		if (this.jktBySid.get(record.sid) !== jkt) return { kind: 'invalid' }
 		if (record.used) {
 			// A rotated token showing up again means it leaked: kill the whole family.
 			this.revokeSession(record.sid)
@@ -79,11 +87,12 @@ export class TokenStore {
 		const now = Date.now()
 		const expMs = now + this.accessTtlMs
 		const jti = randomUUID()
-		const claims: AccessClaims = { sub: SUBJECT, sid, jti, iat: Math.floor(now / 1000), exp: expMs / 1000, exp_ms: expMs }
+		const jkt = this.jktBySid.get(sid)
+		const claims: AccessClaims = { sub: SUBJECT, sid, jti, iat: Math.floor(now / 1000), exp: expMs / 1000, exp_ms: expMs, ...(jkt === undefined ? {} : { cnf: { jkt } }) }
 		this.liveAccessIds.add(jti)
 		const refreshToken = `rt_${randomBytes(32).toString('base64url')}`
 		this.refreshTokens.set(refreshToken, { sid, used: false })
-		return { accessToken: signJwt(claims, this.secret), expiresIn: this.accessTtlMs / 1000, refreshToken }
+		return { accessToken: signJwt(claims, this.secret), expiresIn: this.accessTtlMs / 1000, refreshToken, ...(jkt === undefined ? {} : { jkt }) }
 	}
 
 	private revokeSession(sid: string): boolean {

@@ -1,6 +1,7 @@
 import { Handover, sameWorker } from '../src/core/handover.js'
 import { RefreshUnavailableError } from '../src/core/errors/refresh-unavailable-error.js'
 import { BrokerCore, type BrokerEvent, type SessionStore, maxIdleWaitMs } from '../src/core/broker-core.js'
+import { DPoPKeys } from '../src/core/dpop/key-ring.js'
 import { serializeError } from '../src/core/errors/serialize.js'
 import { type ReadTokens, defaultExchangeUrls, exchangeWith } from '../src/core/exchange.js'
 import type { RefreshFunction } from '../src/core/refresh-function.js'
@@ -8,6 +9,7 @@ import { parsePeerMessage, parseRequest } from '../src/core/parse-message.js'
 import { type BrokerBroadcast, type BrokerReply, type SessionState, envelope } from '../src/core/protocol.js'
 import { reporter } from '../src/core/report.js'
 import { timeLimit } from '../src/core/time-limit.js'
+import { openDPoPKeyStore } from '../src/storage/dpop-key-store.js'
 import { openIndexedDbStore } from '../src/storage/indexeddb-store.js'
 import { pendingSignInStore } from '../src/storage/pending-sign-ins.js'
 
@@ -32,6 +34,11 @@ export interface TokenBrokerOptions {
 	onEvent?: (event: BrokerEvent) => void
 	/** Logs the same events with console.debug. Default `false`. */
 	debug?: boolean
+	/**
+	 * Sender-constrained tokens (RFC 9449, docs/dpop.md): a non-extractable key per session, kept in
+	 * IndexedDB; every token-endpoint request carries a proof, and the tabs send `Authorization: DPoP`.
+	 */
+	dpop?: boolean
 }
 
 interface Port {
@@ -122,6 +129,7 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				store,
 				pendingSignIns: pendingSignInStore(),
 				onEvent,
+				...(options.dpop === true ? { dpop: new DPoPKeys(openDPoPKeyStore()) } : {}),
 			})
 			let core = startCore()
 			const handoverTimeoutMs = maxIdleWaitMs(options.refreshTimeoutMs) + HANDOVER_SLACK_MS

@@ -13,7 +13,9 @@ export {
 	type DevAuthStats,
 	type ExternalIssuer,
 	type RefreshMode,
+	type DPoPStats,
 } from '../server/dev-auth-server.js'
+export { dpopVerifier, jwkThumbprint, type DPoPVerifier, type DPoPVerifierOptions, type DPoPExpectation, type DPoPVerdict } from '../server/dpop-verifier.js'
 
 /** A helper was asked for something the page's browser, or the way Playwright drives it, does not offer. */
 export class UnsupportedBrowserError extends Error {

@@ -25,6 +25,13 @@ export interface OidcProviderOptions {
 	corsOrigins?: string[]
 	/** The sign-in page's only account; default { username: 'demo', password: 'demo' }. */
 	account?: { username: string; password: string }
+	/**
+	 * Sender-constrained tokens (RFC 9449, oidc-provider's features.dPoP): the public client must
+	 * send DPoP proofs, and every token is bound to the proof's key. `requireNonce`: every proof
+	 * must carry the provider's nonce (DPoP-Nonce), so each client pays one extra trip.
+	 */
+	dpop?: boolean
+	requireNonce?: boolean
 }
 
 /** Counts of one grant (one sign-in and its refresh tokens). */
@@ -79,7 +86,7 @@ export interface OidcProvider {
 	 * server with its own credentials. Access tokens are opaque, so a revoked grant's tokens are
 	 * refused at once, as the dev server's are.
 	 */
-	verifyAccessToken(token: string): Promise<{ sub: string } | undefined>
+	verifyAccessToken(token: string): Promise<{ sub: string; jkt?: string } | undefined>
 	/** Deletes every access token issued so far: the API refuses them (401); refresh tokens stay valid. */
 	expireAccessTokens(): void
 	/** Revokes every grant, as an administrator would: its refresh tokens get invalid_grant. */
@@ -149,6 +156,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
 				post_logout_redirect_uris: postLogoutRedirectUris,
 				grant_types: ['authorization_code', 'refresh_token'],
 				response_types: ['code'],
+				...(options.dpop === true ? { dpop_bound_access_tokens: true } : {}),
 			},
 			{ client_id: RESOURCE_SERVER_ID, client_secret: resourceServerSecret, grant_types: [], response_types: [], redirect_uris: [] },
 		],
@@ -170,6 +178,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
 				ctx.type = 'html'
 				ctx.body = logoutHtml(form)
 			} },
+			...(options.dpop === true ? { dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => options.requireNonce === true } } : {}),
 		},
 		interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
 		// A worker's fetch sends Origin; the default allows only the redirect URIs' origins, this allows the configured ones.
@@ -493,7 +502,7 @@ async function headlessSignIn(request: { issuer: string; clientId: string; scope
 	throw new Error(`headless sign-in: more than ${MAX_SIGN_IN_REDIRECTS} redirects`)
 }
 
-async function introspect(endpoint: string, token: string, secret: string): Promise<{ sub: string } | undefined> {
+async function introspect(endpoint: string, token: string, secret: string): Promise<{ sub: string; jkt?: string } | undefined> {
 	const response = await fetch(endpoint, {
 		method: 'POST',
 		headers: {
@@ -503,9 +512,12 @@ async function introspect(endpoint: string, token: string, secret: string): Prom
 		body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
 	})
 	if (!response.ok) throw new Error(`introspection answered ${response.status}`)
-	const answer = await response.json() as { active?: boolean; sub?: unknown; token_type?: unknown }
+	const answer = await response.json() as { active?: boolean; sub?: unknown; token_type?: unknown; cnf?: { jkt?: unknown } }
 	// Only an active access token opens the API; introspection answers for refresh tokens too.
-	return answer.active === true && answer.token_type === 'Bearer' && typeof answer.sub === 'string' ? { sub: answer.sub } : undefined
+	if (answer.active !== true || typeof answer.sub !== 'string') return undefined
+	if (answer.token_type === 'Bearer') return { sub: answer.sub }
+	// A DPoP-bound one, with the key the API must see a proof of (RFC 9449 §6.2).
+	return answer.token_type === 'DPoP' && typeof answer.cnf?.jkt === 'string' ? { sub: answer.sub, jkt: answer.cnf.jkt } : undefined
 }
 
 function readText(req: IncomingMessage): Promise<string> {

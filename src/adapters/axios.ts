@@ -18,8 +18,9 @@ function requestUrl(config: InternalAxiosRequestConfig): string {
 }
 
 /** On an authorized URL the broker's token is the credential: it replaces any Authorization header the app set (docs/adapters.md). */
-function withToken(config: InternalAxiosRequestConfig, token: string | null | undefined): InternalAxiosRequestConfig {
-	if (token != null) config.headers.set('Authorization', `Bearer ${token}`)
+function withToken(config: InternalAxiosRequestConfig, token: string | null | undefined, proof?: string): InternalAxiosRequestConfig {
+	if (token != null) config.headers.set('Authorization', `${proof === undefined ? 'Bearer' : 'DPoP'} ${token}`)
+	if (proof !== undefined) config.headers.set('DPoP', proof)
 	return config
 }
 
@@ -71,7 +72,9 @@ export function attachAxios(client: object, instance: AxiosInstance): () => void
 			const attempt = (first: string | null) => sender.send<AxiosResponse>({
 				token: first,
 				signal,
-				send: (current) => send(withToken(config, current)),
+				method: config.method ?? 'get',
+				url: requestUrl(config),
+				send: (current, proof) => send(withToken(config, current, proof)),
 				refused: (outcome) => isRefused(sender, outcome),
 			})
 			return (token === undefined ? sender.tokenForRequest(signal).then(attempt) : attempt(token)).catch((error: unknown) => {

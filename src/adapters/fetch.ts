@@ -10,8 +10,9 @@ import { isExpiredTokenAnswer } from './expired-token.js'
 export type IsUnauthorized = (response: Response) => boolean | Promise<boolean>
 
 /** The request is ours (made from the caller's input) and not sent yet, so its headers can take the token in place. */
-function withToken(request: Request, token: string | null): Request {
-	if (token !== null) request.headers.set('Authorization', `Bearer ${token}`)
+function withToken(request: Request, token: string | null, proof?: string): Request {
+	if (token !== null) request.headers.set('Authorization', `${proof === undefined ? 'Bearer' : 'DPoP'} ${token}`)
+	if (proof !== undefined) request.headers.set('DPoP', proof)
 	return request
 }
 
@@ -36,25 +37,28 @@ export function authorizedFetch(sender: AuthorizedSender, isUnauthorized?: IsUna
 		const replayable = !(init?.body instanceof ReadableStream)
 		// Without a body there is nothing a send uses up: the retry copies the request itself.
 		const spare = request.body !== null && replayable ? request.clone() : request
-		let refused: Response | undefined
+		let sent: Promise<Response> | undefined
 		const send = (token: string | null) => sender.send<Response>({
 			token,
 			signal: request.signal,
-			send(current) {
+			method: request.method,
+			url: request.url,
+			send(current, proof) {
+				const previous = sent
+				// Sent again only after the answer was refused (a 401, a DPoP nonce): it is not the caller's any more, so free its connection.
+				void previous?.then((answer) => answer.body?.cancel()).catch(() => undefined)
+				// A copy of the spare each time: a DPoP nonce and a refresh may each send it once more.
+				const response = fetch(withToken(previous === undefined ? request : spare.clone(), current, proof))
 				// Only first answers are asked: a retry's answer goes to the caller whatever it says (no second refresh).
-				if (refused === undefined) return isUnauthorized ? fetch(withToken(request, current)).then(ask) : fetch(withToken(request, current))
-				// The refused answer is not the caller's any more: free its connection.
-				void refused.body?.cancel().catch(() => undefined)
-				return fetch(withToken(new Request(spare), current))
+				sent = previous === undefined && isUnauthorized ? response.then(ask) : response
+				return sent
 			},
 			refused(outcome) {
 				if (!outcome.ok) return false
 				const answer = outcome.value
 				const expired = answer.status === 401 ? isExpiredTokenAnswer(answer.headers.get('WWW-Authenticate')) : flagged.has(answer)
 				if (!expired) return false
-				if (outcome.value.url !== '' && !sender.authorizes(outcome.value.url)) return false
-				refused = outcome.value
-				return true
+				return answer.url === '' || sender.authorizes(answer.url)
 			},
 			cannotRetry: replayable ? undefined : () => {
 				throw new RequestNotReplayableError()

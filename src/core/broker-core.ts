@@ -1,4 +1,6 @@
 import { MAX_TIMER_MS, checkDuration } from './check-duration.js'
+import type { DPoPKeys } from './dpop/key-ring.js'
+import type { Prover } from './dpop/prover.js'
 import { LoggedOutError } from './errors/logged-out-error.js'
 import { messageOf } from './errors/serialize.js'
 import { LoginFailedError } from './errors/login-failed-error.js'
@@ -23,7 +25,7 @@ export interface SessionStore {
 export interface BrokerCoreOptions {
 	refresh: RefreshFunction
 	/** Performs an exchange() request; the host supplies it so the core stays free of fetch details. */
-	exchange: (request: ExchangeRequest, signal: AbortSignal) => Promise<TokenSet>
+	exchange: (request: ExchangeRequest, signal: AbortSignal, dpop?: Prover) => Promise<TokenSet>
 	exchangeUrls: (url: URL) => boolean
 	/** false: a tab's login(tokens) is refused, for apps that sign in only with exchange() or signIn(). Default true. */
 	acceptLogin?: boolean
@@ -39,6 +41,8 @@ export interface BrokerCoreOptions {
 	/** navigator.onLine where the host has it: offline, a refresh is not even tried. */
 	isOnline?: () => boolean
 	onEvent?: (event: BrokerEvent) => void
+	/** `dpop: true`: the session's key; every token-endpoint request carries a proof signed with it. */
+	dpop?: DPoPKeys
 }
 
 /** What the broker reports for telemetry; silent unless the host is given an onEvent. */
@@ -166,7 +170,7 @@ export class BrokerCore {
 			case 'login':
 				// Any same-origin script may call login() with a token set of its choosing.
 				if (this.#options.acceptLogin === false) throw new LoginFailedError('This broker refuses login(tokens) (acceptLogin: false): sign in with exchange() or signIn().')
-				return this.#adopt(request.tokens)
+				return this.#login(request.tokens)
 			case 'exchange':
 				return this.#exchange(request.request)
 			case 'logout':
@@ -181,7 +185,14 @@ export class BrokerCore {
 	}
 
 	snapshot(): TokenSnapshot {
-		return snapshotOf(this.#tokens, this.#generation)
+		const snapshot = snapshotOf(this.#tokens, this.#generation)
+		const key = this.#options.dpop?.current
+		// A bearer token (a provider that ignored the proof) is sent as one: the tabs get no key for it.
+		if (key !== undefined && this.#tokens?.tokenType?.toLowerCase() === 'dpop') {
+			snapshot.tokenType = 'DPoP'
+			snapshot.dpop = { keyPair: key.keyPair, clockOffsetMs: key.clock.offsetMs, jkt: key.jkt }
+		}
+		return snapshot
 	}
 
 	/** The whole session, refresh token included: only for another broker (see SessionState). */
@@ -192,6 +203,7 @@ export class BrokerCore {
 	/** Adopts another broker's session if it is newer than ours; no broadcast, the tabs have it already. */
 	importState(state: SessionState): boolean {
 		if (!this.#adoptState(state)) return false
+		void this.#options.dpop?.reload()
 		this.#emit({ type: 'recovered', from: 'peer' })
 		void this.#persist()
 		return true
@@ -207,7 +219,8 @@ export class BrokerCore {
 	}
 
 	async #restore(): Promise<void> {
-		const saved = parseSessionState(await this.#options.store?.load().catch(() => undefined))
+		const [stored] = await Promise.all([this.#options.store?.load().catch(() => undefined), this.#options.dpop?.restore()])
+		const saved = parseSessionState(stored)
 		if (saved !== undefined && this.#adoptState(saved) && saved.tokens !== null) this.#emit({ type: 'recovered', from: 'storage' })
 	}
 
@@ -358,7 +371,7 @@ export class BrokerCore {
 		const previous = this.#tokens
 		let result: TokenSet
 		try {
-			result = await this.#present('refresh', this.#options.refresh, previous?.refreshToken)
+			result = await this.#present('refresh', this.#options.refresh, previous?.refreshToken, await this.#options.dpop?.forRefresh())
 			if (typeof result?.accessToken !== 'string' || result.accessToken.length === 0) {
 				throw new RefreshUnavailableError('the refresh function returned no access token')
 			}
@@ -401,8 +414,12 @@ export class BrokerCore {
 	}
 
 	/** A call of the app's refresh or logout, which may rotate or end the credential: it runs up to the hard cap. */
-	#present<T>(operation: string, call: (context: RefreshContext) => Promise<T>, refreshToken: string | undefined): Promise<T> {
-		return this.#abortAfter(operation, this.#refreshTimeoutMs * REFRESH_HARD_CAP_FACTOR, (signal) => call(refreshToken === undefined ? { signal } : { refreshToken, signal }))
+	#present<T>(operation: string, call: (context: RefreshContext) => Promise<T>, refreshToken: string | undefined, dpop: Prover | undefined): Promise<T> {
+		return this.#abortAfter(operation, this.#refreshTimeoutMs * REFRESH_HARD_CAP_FACTOR, (signal) => {
+			const context: RefreshContext = refreshToken === undefined ? { signal } : { refreshToken, signal }
+			if (dpop !== undefined) context.dpop = dpop
+			return call(context)
+		})
 	}
 
 	/** Raced as well as signalled: a refresh function that ignores its signal must not hang us. */
@@ -427,7 +444,10 @@ export class BrokerCore {
 		if (!this.#options.exchangeUrls(url)) {
 			throw new LoginFailedError(`The broker does not exchange tokens with ${url.origin}${url.pathname}. Allow it with the broker's exchangeUrls option.`)
 		}
-		const exchanged = this.#abortAfter('exchange', this.#refreshTimeoutMs, (signal) => this.#options.exchange({ ...request, url: url.href }, signal))
+		const dpop = this.#options.dpop
+		// A new session, a new key: the one it will be bound to signs the sign-in request itself.
+		const key = await dpop?.create()
+		const exchanged = this.#abortAfter('exchange', this.#refreshTimeoutMs, (signal) => this.#options.exchange({ ...request, url: url.href }, signal, key))
 		this.#exchanges.add(exchanged)
 		const tokens = await exchanged
 			.catch((error: unknown) => {
@@ -435,6 +455,13 @@ export class BrokerCore {
 				throw new LoginFailedError(`The sign-in did not complete: ${messageOf(error)}`, { cause: error })
 			})
 			.finally(() => this.#exchanges.delete(exchanged))
+		if (key !== undefined) await dpop?.adopt(key)
+		return this.#adopt(tokens)
+	}
+
+	/** Tokens a page obtained itself cannot be bound to our key: the session starts without one, and its first refresh makes one. */
+	async #login(tokens: TokenSet): Promise<TokenSnapshot> {
+		await this.#options.dpop?.drop().cleared
 		return this.#adopt(tokens)
 	}
 
@@ -486,6 +513,7 @@ export class BrokerCore {
 	}
 
 	async #set(tokens: HeldTokens): Promise<TokenSnapshot> {
+		this.#options.dpop?.check(tokens)
 		this.#tokens = tokens
 		this.#nextGeneration()
 		const snapshot = this.snapshot()
@@ -496,13 +524,14 @@ export class BrokerCore {
 	}
 
 	/** A tab still holding an access token re-seeds a broker that lost its memory (a stopped worker). */
-	#seed(seed: { accessToken: string; expiresAt?: number; issuedAt?: number; generation: number }): TokenSnapshot {
+	#seed(seed: { accessToken: string; expiresAt?: number; issuedAt?: number; generation: number; tokenType?: string }): TokenSnapshot {
 		// A refresh in flight will bring a newer token; a seed now would make it look superseded.
 		if (this.#tokens === null && this.#ended === null && this.#call === null) {
-			const { accessToken, expiresAt, issuedAt } = seed
+			const { accessToken, expiresAt, issuedAt, tokenType } = seed
 			this.#tokens = { accessToken }
 			if (expiresAt !== undefined) this.#tokens.expiresAt = expiresAt
 			if (issuedAt !== undefined) this.#tokens.issuedAt = issuedAt
+			if (tokenType !== undefined) this.#tokens.tokenType = tokenType
 			this.#generation = Math.max(this.#generation, seed.generation)
 			this.#emit({ type: 'recovered', from: 'seed' })
 		}
@@ -518,18 +547,20 @@ export class BrokerCore {
 		// A refresh of this session still running may rotate its refresh token: that one is ended then.
 		const running = this.#call?.generation === this.#generation ? this.#call : null
 		const credential = () => running?.rotated ?? held
+		// Gone from memory and storage at once; the revocation below still signs with it.
+		const dropped = this.#options.dpop?.drop()
 		this.#tokens = null
 		this.#ended = reason
 		this.#emit({ type: 'logout', reason })
 		const generation = this.#nextGeneration()
 		// Started before the broadcast: in the in-page host the broadcast runs onLogout, which
 		// navigates, and a fetch (keepalive) survives the navigation only once it has started.
-		if (reason === 'user') this.#endAtServer(credential)
+		if (reason === 'user') this.#endAtServer(credential, dropped?.key)
 		this.#options.broadcast(tab === undefined ? { type: 'logout', reason, generation } : { type: 'logout', reason, generation, tab })
 		this.#runScheduledNow()
 		// The logout's own state: a login may land while the server logout is under way.
 		const loggedOut = this.snapshot()
-		await this.#persist()
+		await Promise.all([this.#persist(), dropped?.cleared])
 		return loggedOut
 	}
 
@@ -540,10 +571,10 @@ export class BrokerCore {
 	 * hard cap as a refresh): refreshes wait for it (see #refresh), so none presents the
 	 * credential it is ending.
 	 */
-	#endAtServer(refreshToken: () => string | undefined): void {
+	#endAtServer(refreshToken: () => string | undefined, key: Prover | undefined): void {
 		const logout = this.#options.refresh.logout
 		if (logout === undefined) return
-		const call = () => this.#present('logout', logout, refreshToken())
+		const call = () => this.#present('logout', logout, refreshToken(), key)
 		const work = this.#sessionWork()
 		const ending: Promise<void> = (work.length === 0 ? call() : Promise.allSettled(work).then(call))
 			.then(

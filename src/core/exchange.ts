@@ -1,3 +1,4 @@
+import type { Prover } from './dpop/prover.js'
 import { LoginFailedError } from './errors/login-failed-error.js'
 import { messageOf } from './errors/serialize.js'
 import type { ExchangeRequest, TokenSet } from './protocol.js'
@@ -33,11 +34,11 @@ function tokensOf(body: unknown, readTokens: ReadTokens | undefined, status: num
  * Performs the token-returning request inside the broker, so its refresh token never reaches page
  * script. A form body is sent as OAuth token endpoints take it, a `json` one as JSON login APIs do.
  */
-export function exchangeWith(readTokens?: ReadTokens): (request: ExchangeRequest, signal: AbortSignal) => Promise<TokenSet> {
-	return async (request, signal) => {
+export function exchangeWith(readTokens?: ReadTokens): (request: ExchangeRequest, signal: AbortSignal, dpop?: Prover) => Promise<TokenSet> {
+	return async (request, signal, dpop) => {
 		let response: Response
 		try {
-			response = await fetch(request.url, {
+			const init: RequestInit = {
 				method: 'POST',
 				headers: {
 					'content-type': request.json === undefined ? 'application/x-www-form-urlencoded' : 'application/json',
@@ -49,7 +50,9 @@ export function exchangeWith(readTokens?: ReadTokens): (request: ExchangeRequest
 				cache: 'no-store',
 				...NO_REDIRECTS,
 				signal,
-			})
+			}
+			// With DPoP the tokens are bound to the key of the new session, the one this proof is signed with.
+			response = await (dpop === undefined ? fetch(request.url, init) : dpop.send(request.url, init))
 		} catch (error) {
 			throw new LoginFailedError(`The sign-in request to ${request.url} failed before an answer came (${error instanceof Error ? error.message : 'network error'}). Check the connection and try again.`, { cause: error })
 		}

@@ -88,9 +88,11 @@ const message = (types: Record<string, Shape>, what: string): Check => (value, p
 /** ID token claims: a JSON object. */
 const claims: Check = (value, path) => asRecord(value) !== undefined ? json(value, path) : fail(`"${path}" must be an object of claims`)
 
+const tokenType = string(32)
+
 /** A token set as a page hands it in (`expiresIn`: no ID token, a page cannot set the user) or as brokers hand it over (`issuedAt`). */
 const tokens = (time: 'expiresIn' | 'issuedAt'): Check => object({
-	accessToken: token, '?refreshToken': token, '?expiresAt': finite, [`?${time}`]: finite,
+	accessToken: token, '?refreshToken': token, '?expiresAt': finite, [`?${time}`]: finite, '?tokenType': tokenType,
 	...(time === 'issuedAt' ? { '?idToken': token, '?user': claims } : {}),
 })
 
@@ -116,7 +118,7 @@ const REQUESTS: Record<string, Shape> = {
 	logout: { tab, '?endSession': (value, path) => typeof value === 'boolean' ? value : fail(`"${path}" must be true or false`) },
 	'sign-in': { options: /* @__PURE__ */ object({ '?returnTo': text, '?prompt': text, '?loginHint': text, '?params': stringMap }) },
 	'complete-sign-in': { url: text },
-	seed: { accessToken: token, generation: finite, '?expiresAt': finite, '?issuedAt': finite },
+	seed: { accessToken: token, generation: finite, '?expiresAt': finite, '?issuedAt': finite, '?tokenType': tokenType },
 }
 
 const sessionState = object({ tokens: orNull(tokens('issuedAt')), generation: finite, ended: orNull(reason) })

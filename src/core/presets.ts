@@ -1,10 +1,16 @@
+import type { Prover } from './dpop/prover.js'
 import { RefreshRejectedError } from './errors/refresh-rejected-error.js'
 import type { RefreshFunction } from './refresh-function.js'
 import { NO_REDIRECTS, readTokenResponse, redirected } from './token-response.js'
 
+/** A token-endpoint request: with the session's DPoP key, it carries a proof (and the nonce, once asked). */
+function send(url: string, init: RequestInit, dpop: Prover | undefined): Promise<Response> {
+	return dpop === undefined ? fetch(url, init) : dpop.send(url, init)
+}
+
 /** A server logout: keepalive, so that the navigation to the login page that follows does not cancel it. */
-async function post(url: string, init: RequestInit): Promise<void> {
-	const response = await fetch(url, { method: 'POST', cache: 'no-store', keepalive: true, ...init, ...NO_REDIRECTS })
+async function post(url: string, init: RequestInit, dpop?: Prover): Promise<void> {
+	const response = await send(url, { method: 'POST', cache: 'no-store', keepalive: true, ...init, ...NO_REDIRECTS }, dpop)
 	const redirect = redirected(response)
 	if (redirect !== undefined) throw new Error(`${url} ${redirect}`)
 	if (!response.ok) throw new Error(`${url} answered ${response.status}`)
@@ -24,13 +30,13 @@ export interface OAuth2RefreshOptions {
 
 /** RFC 6749 §6 refresh grant; keeps the rotated refresh token when the server returns one. */
 export function oauth2Refresh(options: OAuth2RefreshOptions): RefreshFunction {
-	const refresh: RefreshFunction = async ({ refreshToken, signal }) => {
+	const refresh: RefreshFunction = async ({ refreshToken, signal, dpop }) => {
 		if (refreshToken === undefined) {
 			throw new RefreshRejectedError('No refresh token is held, so the session cannot be renewed. Sign in again.', { reason: 'no-refresh-credentials' })
 		}
 		const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: options.clientId })
 		if (options.scope !== undefined) body.set('scope', options.scope)
-		const response = await fetch(options.tokenEndpoint, {
+		const response = await send(options.tokenEndpoint, {
 			method: 'POST',
 			headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
 			body,
@@ -40,16 +46,16 @@ export function oauth2Refresh(options: OAuth2RefreshOptions): RefreshFunction {
 			...NO_REDIRECTS,
 			// Ahead of the app's own requests queued on the same connections: they wait for this one.
 			priority: 'high',
-		})
+		}, dpop)
 		return readTokenResponse(response)
 	}
 	refresh.tokenEndpoint = options.tokenEndpoint
 	const { revocationEndpoint } = options
 	if (revocationEndpoint !== undefined) {
-		refresh.logout = async ({ refreshToken, signal }) => {
+		refresh.logout = async ({ refreshToken, signal, dpop }) => {
 			if (refreshToken === undefined) return
 			const body = new URLSearchParams({ token: refreshToken, token_type_hint: 'refresh_token', client_id: options.clientId })
-			await post(revocationEndpoint, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, signal, credentials: 'omit' })
+			await post(revocationEndpoint, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, signal, credentials: 'omit' }, dpop)
 		}
 	}
 	return refresh

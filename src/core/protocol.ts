@@ -24,6 +24,17 @@ export interface TokenSet {
 	idToken?: string
 	/** The ID token's validated claims (client.state.user). */
 	user?: Record<string, unknown>
+	/** The token endpoint's token_type: 'DPoP' for a sender-constrained token (RFC 9449 §5). */
+	tokenType?: string
+}
+
+/** What a tab needs to send a DPoP-bound token: the session's key (non-extractable, structured-cloned) and the servers' clock. */
+export interface DPoPBinding {
+	keyPair: CryptoKeyPair
+	/** How far the servers' clock is ahead of the local one, ms: proofs' iat use it. */
+	clockOffsetMs: number
+	/** The key's RFC 7638 thumbprint: every broadcast clones the CryptoKeys anew, and this says it is the same key. */
+	jkt: string
 }
 
 /** What a tab may know: never the refresh token. */
@@ -40,6 +51,10 @@ export interface TokenSnapshot {
 	 * sign-in: its returnTo; logout with endSession: the provider's end-session URL).
 	 */
 	location?: string
+	/** 'DPoP' when the token is bound to the session's key; absent for a bearer token. */
+	tokenType?: string
+	/** With tokenType 'DPoP': the key every request with this token proves possession of. */
+	dpop?: DPoPBinding
 }
 
 /** The broker's own view of a session: the only place a refresh token is kept. */
@@ -51,6 +66,7 @@ export interface HeldTokens {
 	issuedAt?: number
 	idToken?: string
 	user?: Record<string, unknown>
+	tokenType?: string
 }
 
 /** client.signIn()'s options; the broker's sign-in flow (core/oidc) reads them. */
@@ -91,7 +107,7 @@ export type BrokerRequest =
 	/** The provider's answer at the redirect URI; the reply's `location` is the sign-in's returnTo. */
 	| { type: 'complete-sign-in'; url: string }
 	/** `issuedAt`: when the tab's token was received, so the restarted broker keeps its lifetime (spec 16). */
-	| { type: 'seed'; accessToken: string; expiresAt?: number; issuedAt?: number; generation: number }
+	| { type: 'seed'; accessToken: string; expiresAt?: number; issuedAt?: number; generation: number; tokenType?: string }
 	| { type: 'ping' }
 	/** The network came back or a tab became visible: the wait before the next refresh attempt starts over. */
 	| { type: 'resume' }

@@ -1,4 +1,5 @@
 import type { SignInFlow } from './oidc/sign-in-flow.js'
+import type { Prover } from './dpop/prover.js'
 import type { TokenSet } from './protocol.js'
 
 /** What the broker hands a refresh function. */
@@ -7,6 +8,8 @@ export interface RefreshContext {
 	refreshToken?: string
 	/** Aborted when the broker abandons the call (3 × `refreshTimeoutMs`) or the worker closes. */
 	signal: AbortSignal
+	/** With `dpop: true`: the session's key. A preset sends its token-endpoint requests with sendWithProof. */
+	dpop?: Prover
 }
 
 /**

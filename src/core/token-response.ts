@@ -38,9 +38,11 @@ export function statusText(status: number, oauthError: string | undefined): stri
 }
 
 /** The one rule for a usable token set, whatever shape it came in: an access token, the rest when valid. */
-function tokenSet(accessToken: unknown, refreshToken: unknown, expiresIn: unknown, expiresAt?: unknown): TokenSet | undefined {
+function tokenSet(accessToken: unknown, refreshToken: unknown, expiresIn: unknown, expiresAt?: unknown, tokenType?: unknown): TokenSet | undefined {
 	if (typeof accessToken !== 'string' || accessToken.length === 0) return undefined
 	const tokens: TokenSet = { accessToken }
+	// Absent means Bearer, as before DPoP: only another type (RFC 9449's 'DPoP') is kept.
+	if (typeof tokenType === 'string' && tokenType.length > 0 && tokenType.length <= 32 && tokenType.toLowerCase() !== 'bearer') tokens.tokenType = tokenType
 	if (typeof refreshToken === 'string' && refreshToken.length > 0) tokens.refreshToken = refreshToken
 	if (Number.isFinite(expiresAt)) tokens.expiresAt = expiresAt as number
 	if (Number.isFinite(expiresIn) && (expiresIn as number) > 0) tokens.expiresIn = expiresIn as number
@@ -50,14 +52,14 @@ function tokenSet(accessToken: unknown, refreshToken: unknown, expiresIn: unknow
 /** What an app's readTokens returned, checked as any input: undefined unless it is a usable TokenSet. */
 export function checkedTokenSet(value: unknown): TokenSet | undefined {
 	if (typeof value !== 'object' || value === null) return undefined
-	const { accessToken, refreshToken, expiresAt, expiresIn } = value as Record<string, unknown>
-	return tokenSet(accessToken, refreshToken, expiresIn, expiresAt)
+	const { accessToken, refreshToken, expiresAt, expiresIn, tokenType } = value as Record<string, unknown>
+	return tokenSet(accessToken, refreshToken, expiresIn, expiresAt, tokenType)
 }
 
 /** Accepts both RFC 6749 snake_case and camelCase token responses; undefined without a usable access token. */
 export function tokenSetFromBody(body: JsonBody): TokenSet | undefined {
 	// Endpoints send expires_in as a number or a numeric string.
-	return tokenSet(body?.access_token ?? body?.accessToken, body?.refresh_token ?? body?.refreshToken, Number(body?.expires_in ?? body?.expiresIn))
+	return tokenSet(body?.access_token ?? body?.accessToken, body?.refresh_token ?? body?.refreshToken, Number(body?.expires_in ?? body?.expiresIn), undefined, body?.token_type ?? body?.tokenType)
 }
 
 /**

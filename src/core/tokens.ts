@@ -37,6 +37,7 @@ export function holdTokens(tokens: TokenSet, receivedAt: number, previousRefresh
 	const identity = tokens.idToken === undefined ? previous : tokens
 	if (identity?.idToken !== undefined) held.idToken = identity.idToken
 	if (identity?.user !== undefined) held.user = identity.user
+	if (tokens.tokenType !== undefined) held.tokenType = tokens.tokenType
 	return held
 }
 

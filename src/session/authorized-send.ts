@@ -8,7 +8,11 @@ export interface Attempt<T> {
 	/** The token the first attempt carries (null: none was held); the retry carries the broker's current one. */
 	token: string | null
 	signal?: AbortSignal | undefined
-	send(token: string | null): Promise<T>
+	/** With `proof` (DPoP), the token goes as `Authorization: DPoP …` beside a `DPoP` header; else as Bearer. */
+	send(token: string | null, proof?: string): Promise<T>
+	/** For a DPoP proof: the request's method and URL (relative to the page). */
+	method: string
+	url: string
 	/** Whether the answer is a 401 from an authorized origin: one refresh for all tabs and one retry may help. */
 	refused(outcome: Outcome<T>): boolean
 	/** Called instead of a retry when the request cannot be sent twice; what it throws reaches the caller. */
@@ -40,8 +44,11 @@ export function authorizedSender(session: TabSession, authorize: (url: URL) => b
 	}
 	// No async function on the way of an answer that is not refused: one promise per request, not three.
 	const settle = <T>(attempt: Attempt<T>, first: Outcome<T>): T | Promise<T> => (attempt.refused(first) ? retry(attempt, first) : unwrap(first))
+	const sendOnce = <T>(attempt: Attempt<T>): Promise<T> => attempt.send(attempt.token).then((value) => settle(attempt, { ok: true, value }), (error: unknown) => settle(attempt, { ok: false, error }))
 	/** Request URLs as parsed, by page and URL: parsing is most of what authorizing costs, and an app asks for the same few URLs. */
 	const parsed = new Map<string, URL>()
+	/** The DPoP step once loaded: an import() per request would cost a task hop each (bench/dpop.ts). */
+	let step: typeof import('./dpop-attempt.js') | undefined
 	return {
 		authorizes(url) {
 			// Not location.href: a <base href> elsewhere sends relative requests there.
@@ -58,7 +65,11 @@ export function authorizedSender(session: TabSession, authorize: (url: URL) => b
 		},
 		tokenNow: session.tokenNow,
 		tokenForRequest: (signal) => session.gate.track(session.tokenForRequest(signal)),
-		send: (attempt) => session.gate.track(attempt.send(attempt.token).then((value) => settle(attempt, { ok: true, value }), (error: unknown) => settle(attempt, { ok: false, error }))),
+		send: (attempt) => {
+			const binding = session.dpop
+			// An app without DPoP never loads the DPoP step: its bytes stay out of the page's first load.
+			return session.gate.track(binding === undefined ? sendOnce(attempt) : step !== undefined ? sendOnce(step.withProofs(binding, attempt)) : import('./dpop-attempt.js').then((loaded) => sendOnce((step = loaded).withProofs(binding, attempt))))
+		},
 	}
 }
 

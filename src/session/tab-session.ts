@@ -1,6 +1,6 @@
 import type { BrokerConnection } from '../transports/connection.js'
 import { LoggedOutError } from '../core/errors/logged-out-error.js'
-import type { BrokerRequest, ExchangeRequest, LogoutReason, TokenSet, TokenSnapshot } from '../core/protocol.js'
+import type { BrokerRequest, DPoPBinding, ExchangeRequest, LogoutReason, TokenSet, TokenSnapshot } from '../core/protocol.js'
 import { abortable } from './abortable.js'
 import type { LogoutGate } from './logout-gate.js'
 import { refreshCoalescing } from './refresh-coalescing.js'
@@ -50,6 +50,8 @@ export interface TabSession {
 	resume(): void
 	/** The token this tab holds, fresh or not. */
 	readonly accessToken: string | null
+	/** The key the current token is bound to (DPoP), as the broker shared it; undefined for a bearer token. */
+	readonly dpop: DPoPBinding | undefined
 	readonly state: ClientState
 	readonly gate: LogoutGate
 	getAccessToken(): Promise<string | null>
@@ -156,6 +158,10 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 
 		get accessToken() {
 			return store.snapshot.accessToken
+		},
+
+		get dpop() {
+			return store.snapshot.dpop
 		},
 
 		get state() {

@@ -1,4 +1,5 @@
 import { BrokerCore } from '../../src/core/broker-core.js'
+import type { DPoPKeys } from '../../src/core/dpop/key-ring.js'
 import { deferred } from '../core/helpers.js'
 import { BrokerTimeoutError } from '../../src/core/errors/broker-timeout-error.js'
 import { deserializeError, serializeError } from '../../src/core/errors/serialize.js'
@@ -39,8 +40,11 @@ export class FakeWorld {
 	readonly #refreshTimeoutMs: number
 	readonly #signIn: SignInFlow | undefined
 
-	/** `signIn`: the sign-in flow the refresh preset brings (openIdProvider's, or a fake of it). */
-	constructor(refreshTimeoutMs = 2_000, signIn?: SignInFlow) {
+	/**
+	 * `signIn`: the sign-in flow the refresh preset brings (openIdProvider's, or a fake of it).
+	 * `dpop`: the broker binds what it issues to this key ring's key (token_type DPoP).
+	 */
+	constructor(refreshTimeoutMs = 2_000, signIn?: SignInFlow, readonly dpop?: DPoPKeys) {
 		this.#refreshTimeoutMs = refreshTimeoutMs
 		this.#signIn = signIn
 		this.core = this.#newCore()
@@ -79,8 +83,12 @@ export class FakeWorld {
 		}
 		if (this.#signIn !== undefined) refresh.signIn = this.#signIn
 		return new BrokerCore({
+			...(this.dpop === undefined ? {} : { dpop: this.dpop }),
 			refresh,
-			exchange: async () => ({ accessToken: this.issue().accessToken }),
+			exchange: async () => {
+				const { accessToken, tokenType } = this.issue()
+				return tokenType === undefined ? { accessToken } : { accessToken, tokenType }
+			},
 			exchangeUrls: (url) => url.origin === APP,
 			origin: APP,
 			broadcast: (message) => this.#broadcast(message),
@@ -94,7 +102,7 @@ export class FakeWorld {
 		this.#issued += 1
 		const accessToken = `access-${this.#issued}`
 		this.validToken = accessToken
-		return { accessToken, refreshToken: `refresh-${this.#issued}`, ...extra }
+		return { accessToken, refreshToken: `refresh-${this.#issued}`, ...(this.dpop === undefined ? {} : { tokenType: 'DPoP' }), ...extra }
 	}
 
 	#broadcast(message: BrokerBroadcast): void {

@@ -123,7 +123,7 @@ describe('finding 8: a broker behind the tab', () => {
 		const session = tabSession(stale, { onLogout: () => undefined })
 		const sender = authorizedSender(session, authorize)
 		await session.tokenForRequest()
-		const response = await sender.send({ token: 'new', send: (token) => fetch(`${APP}/api/a`, { headers: { Authorization: `Bearer ${token}` } }), refused: (outcome) => outcome.ok && outcome.value.status === 401 })
+		const response = await sender.send<Response>({ token: 'new', method: 'GET', url: `${APP}/api/a`, send: (token) => fetch(`${APP}/api/a`, { headers: { Authorization: `Bearer ${token}` } }), refused: (outcome) => outcome.ok && outcome.value.status === 401 })
 		expect(response.status).toBe(401)
 		expect(sent.map((call) => call.authorization)).toEqual(['Bearer new'])
 		session.close()

@@ -518,7 +518,7 @@ describe('CORS', () => {
 			})
 			expect(res.status).toBe(204)
 			expect(res.headers.get('access-control-allow-origin')).toBe('http://127.0.0.1:1')
-			expect(res.headers.get('access-control-allow-headers')).toBe('authorization, content-type')
+			expect(res.headers.get('access-control-allow-headers')).toBe('authorization, content-type, dpop')
 			expect(res.headers.get('access-control-allow-methods')).toBe('GET, POST, OPTIONS')
 		}
 		expect(server.stats().apiCalls).toBe(0)
