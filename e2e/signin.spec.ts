@@ -177,18 +177,18 @@ test('sign-in: a worker stopped between the redirect and the callback still fini
 
 test('sign-in: two tabs signing in at once both finish, each with its own pending sign-in', async ({ context, server, idp }) => {
 	const [a, b] = await Promise.all([loginPage(context, server, idp), loginPage(context, server, idp)])
-	for (const tab of [a!, b!]) {
+	for (const tab of [a, b]) {
 		await tab.getByRole('button', { name: 'Sign in at the OpenID provider' }).click()
 		await tab.waitForURL((url) => url.href.startsWith(`${idp.issuer}/interaction/`))
 	}
-	await completeProviderSignIn(b!, idp)
-	await b!.waitForURL(`${server.url}/${mode(idp)}`)
-	await completeProviderSignIn(a!, idp)
-	await a!.waitForURL(`${server.url}/${mode(idp)}`)
-	for (const tab of [a!, b!]) await expect(tab.locator('#state')).toHaveText('signed in')
+	await completeProviderSignIn(b, idp)
+	await b.waitForURL(`${server.url}/${mode(idp)}`)
+	await completeProviderSignIn(a, idp)
+	await a.waitForURL(`${server.url}/${mode(idp)}`)
+	for (const tab of [a, b]) await expect(tab.locator('#state')).toHaveText('signed in')
 	expect(idp.stats().signIns).toBe(2)
 	// The later sign-in's session is every tab's.
-	await expect.poll(async () => await tokenIn(b!) === await tokenIn(a!)).toBe(true)
+	await expect.poll(async () => await tokenIn(b) === await tokenIn(a)).toBe(true)
 })
 
 test('sign-in: logout({ endSession: true }) logs every tab out and reaches the provider\'s end-session endpoint', async ({ context, server, idp }) => {

@@ -70,7 +70,7 @@ export function dpopVerifier(options: DPoPVerifierOptions = {}): DPoPVerifier {
 			if (header.alg !== 'ES256') return refuse(`alg ${String(header.alg)} is not supported (ES256)`)
 			const jwk = header.jwk as Record<string, unknown> | undefined
 			if (typeof jwk !== 'object' || jwk === null || 'd' in jwk || jwk.kty !== 'EC' || jwk.crv !== 'P-256') return refuse('jwk is not a public P-256 key')
-			let valid = false
+			let valid: boolean
 			try {
 				const key = await webcrypto.subtle.importKey('jwk', { kty: 'EC', crv: 'P-256', x: jwk.x as string, y: jwk.y as string }, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify'])
 				valid = await webcrypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, Buffer.from(parts[2]!, 'base64url'), Buffer.from(`${parts[0]}.${parts[1]}`))

@@ -28,7 +28,9 @@ export function authorizedFetch(sender: AuthorizedSender, isUnauthorized?: IsUna
 		// A predicate that throws (a body that is not JSON, say) has not recognised an expired token: the caller gets the answer as it came.
 		try {
 			if (await isUnauthorized!(response.clone())) flagged.add(response)
-		} catch {}
+		} catch {
+			// As not flagged.
+		}
 		return response
 	}
 	return (input, init) => {

@@ -111,7 +111,10 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 	 */
 	let heldDuringLogout: TokenSnapshot[] | null = null
 	const stopListening = connection.onBroadcast((message) => {
-		if (message.type === 'token') heldDuringLogout === null ? store.apply(message.snapshot) : heldDuringLogout.push(message.snapshot)
+		if (message.type === 'token') {
+			if (heldDuringLogout === null) store.apply(message.snapshot)
+			else heldDuringLogout.push(message.snapshot)
+		}
 		else if (message.type === 'seed-request') seed().catch(() => undefined)
 		else end(message.reason, message.generation)
 	})

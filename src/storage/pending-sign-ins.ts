@@ -1,4 +1,4 @@
-import { type PendingSignIns, memoryPendingSignIns } from '../core/oidc/pending-sign-in.js'
+import { type PendingSignIn, type PendingSignIns, memoryPendingSignIns } from '../core/oidc/pending-sign-in.js'
 import { objectStore } from './indexeddb.js'
 
 /**
@@ -16,7 +16,9 @@ export function pendingSignInStore(): PendingSignIns {
 			cursor.onsuccess = () => {
 				const entry = cursor.result
 				if (entry === null) return
-				if (!((entry.value as { createdAt?: number } | undefined)?.createdAt! >= expiredBefore)) entry.delete()
+				const createdAt = (entry.value as { createdAt?: number } | undefined)?.createdAt
+				// A record without its time (another version's, or damaged) goes too.
+				if (createdAt === undefined || createdAt < expiredBefore) entry.delete()
 				entry.continue()
 			}
 			store.put(pending, pending.state)
@@ -27,6 +29,6 @@ export function pendingSignInStore(): PendingSignIns {
 			const entry = store.get(state)
 			store.delete(state)
 			return entry
-		}).then((entry) => entry ?? memory.take(state), () => memory.take(state)),
+		}).then((entry: PendingSignIn | undefined) => entry ?? memory.take(state), () => memory.take(state)),
 	}
 }

@@ -198,7 +198,7 @@ class Deployment {
 		for (const name of Object.keys(this.scopes) as Version[]) {
 			const registration = this.scopes[name].registration
 			for (const slot of ['active', 'waiting', 'installing'] as const) {
-				Object.defineProperty(registration, slot, { get: () => this.slots[slot] === null ? null : this.view(name, this.slots[slot]!) })
+				Object.defineProperty(registration, slot, { get: () => this.slots[slot] === null ? null : this.view(name, this.slots[slot]) })
 			}
 		}
 	}

@@ -35,7 +35,7 @@ export async function startFakeProvider() {
 		req.on('data', (chunk) => (body += chunk))
 		req.on('end', () => resolve(body))
 	})
-	const server = createServer(async (req, res) => {
+	const server = createServer((req, res) => void (async () => {
 		const url = new URL(req.url ?? '/', issuer)
 		const send = (status: number, body: unknown) => {
 			res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' })
@@ -73,7 +73,7 @@ export async function startFakeProvider() {
 		const fault = state.fault
 		state.fault = undefined
 		send(200, { access_token: `at-${randomBytes(4).toString('hex')}`, token_type: 'Bearer', expires_in: 60, refresh_token: `rt-${randomBytes(4).toString('hex')}`, id_token: idToken(code.nonce, fault) })
-	})
+	})())
 	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
 	issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 	return {
