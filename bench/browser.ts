@@ -213,12 +213,14 @@ const aarTabReady = (page: Page) => page.waitForFunction(() => 'aarBench' in win
 async function openTabs(context: BrowserContext, url: string, count: number, ready: (page: Page) => Promise<unknown>): Promise<Page[]> {
 	const tabs: Page[] = []
 	while (tabs.length < count) {
-		const batch = await Promise.all(Array.from({ length: Math.min(4, count - tabs.length) }, async () => {
-			const page = await context.newPage()
-			await page.goto(url)
-			await ready(page)
-			return page
-		}))
+		const batch = await Promise.all(
+			Array.from({ length: Math.min(4, count - tabs.length) }, async () => {
+				const page = await context.newPage()
+				await page.goto(url)
+				await ready(page)
+				return page
+			}),
+		)
 		tabs.push(...batch)
 	}
 	return tabs
@@ -285,11 +287,15 @@ interface Burst {
 /** All `tabs` fire `count` requests each at one agreed instant, handed to them ahead of time. */
 async function burst(subject: Subject, tabs: number, count: number, phase: string): Promise<Burst> {
 	const startAt = Date.now() + 150 + 10 * tabs
-	const outcomes = await Promise.all(subject.tabs.slice(0, tabs).map((page, i) => withTimeout(
-		page.evaluate(([global, at, n]) => (window as unknown as BenchWindow).__swtbBench.burst(global, at, n), [subject.global, startAt, count] as const),
-		`${phase}: tab ${i + 1} of ${tabs}`,
-		stepTimeout(subject, STEP_TIMEOUT_MS + tabs * count * MS_PER_REQUEST_ALLOWANCE),
-	)))
+	const outcomes = await Promise.all(
+		subject.tabs.slice(0, tabs).map((page, i) =>
+			withTimeout(
+				page.evaluate(([global, at, n]) => (window as unknown as BenchWindow).__swtbBench.burst(global, at, n), [subject.global, startAt, count] as const),
+				`${phase}: tab ${i + 1} of ${tabs}`,
+				stepTimeout(subject, STEP_TIMEOUT_MS + tabs * count * MS_PER_REQUEST_ALLOWANCE),
+			),
+		),
+	)
 	return { startAt, outcomes }
 }
 
@@ -347,11 +353,20 @@ async function proactiveScenario(subject: Subject): Promise<ProactiveResult> {
 		server.resetStats()
 		const durationMs = PROACTIVE.ttlMs * PROACTIVE.lifetimes
 		const startAt = Date.now() + 300
-		const outcomes = await Promise.all(subject.tabs.slice(0, PROACTIVE.tabs).map((page, i) => withTimeout(
-			page.evaluate(([global, at, interval, duration]) => (window as unknown as BenchWindow).__swtbBench.steady(global, at, interval, duration), [subject.global, startAt, PROACTIVE.intervalMs, durationMs] as const),
-			`${subject.library} tab ${i + 1} steady traffic`,
-			stepTimeout(subject, durationMs + STEP_TIMEOUT_MS),
-		)))
+		const outcomes = await Promise.all(
+			subject.tabs.slice(0, PROACTIVE.tabs).map((page, i) =>
+				withTimeout(
+					page.evaluate(([global, at, interval, duration]) => (window as unknown as BenchWindow).__swtbBench.steady(global, at, interval, duration), [
+						subject.global,
+						startAt,
+						PROACTIVE.intervalMs,
+						durationMs,
+					] as const),
+					`${subject.library} tab ${i + 1} steady traffic`,
+					stepTimeout(subject, durationMs + STEP_TIMEOUT_MS),
+				),
+			),
+		)
 		const stats = server.stats()
 		// The server keeps the headers of its last 500 API requests; this run's are the newest apiCalls of them.
 		const headers = server.lastApiHeaders().slice(-stats.apiCalls)
@@ -380,11 +395,15 @@ async function roundTrip(page: Page): Promise<RoundTripResult> {
 	return { count: samples.length, medianMs: percentile(samples, 50), p99Ms: percentile(samples, 99), meanMs: totalMs / samples.length }
 }
 
-const forcedRefresh = (page: Page) => withTimeout(page.evaluate(async () => {
-	const started = performance.now()
-	await (window as unknown as DemoWindow).swtbDemo.client.refresh()
-	return performance.now() - started
-}), 'forced refresh')
+const forcedRefresh = (page: Page) =>
+	withTimeout(
+		page.evaluate(async () => {
+			const started = performance.now()
+			await (window as unknown as DemoWindow).swtbDemo.client.refresh()
+			return performance.now() - started
+		}),
+		'forced refresh',
+	)
 
 /**
  * Runs one library's scenarios, most important first, until its deadline. A failed or timed-out
@@ -396,7 +415,9 @@ async function runScenarios(subject: Subject, results: BrowserResults, log: Log)
 		run: async () => {
 			const result = await recoveryScenario(subject, tabs, requests)
 			results.recovery.push(result)
-			log(`  ${subject.library} ${tabs}×${requests}: ${result.refreshCalls} refresh, ${result.api401} API 401, ${result.failed} failed, ${result.brokerMessages.refresh ?? 0} refresh messages to the broker, recovery ${result.recoveryMs?.toFixed(1) ?? '—'} ms (baseline ${result.baselineMs?.toFixed(1) ?? '—'} ms)`)
+			log(
+				`  ${subject.library} ${tabs}×${requests}: ${result.refreshCalls} refresh, ${result.api401} API 401, ${result.failed} failed, ${result.brokerMessages.refresh ?? 0} refresh messages to the broker, recovery ${result.recoveryMs?.toFixed(1) ?? '—'} ms (baseline ${result.baselineMs?.toFixed(1) ?? '—'} ms)`,
+			)
 		},
 	})
 	// Cheapest first: on a loaded machine the budget then runs out on the one large scenario
@@ -425,7 +446,9 @@ async function runScenarios(subject: Subject, results: BrowserResults, log: Log)
 		} catch (error) {
 			const reason = error instanceof Error ? error.message : String(error)
 			const serverStats = subject.server.stats()
-			log(`  ${subject.library} ${scenario.name}: ${reason} (server counters of that phase: ${serverStats.refreshCalls} refresh calls, ${serverStats.api401} API 401s, ${serverStats.apiCalls} API calls)`)
+			log(
+				`  ${subject.library} ${scenario.name}: ${reason} (server counters of that phase: ${serverStats.refreshCalls} refresh calls, ${serverStats.api401} API 401s, ${serverStats.apiCalls} API calls)`,
+			)
 			results.skipped.push({ library: subject.library, scenario: scenario.name, reason, serverStats })
 			if (subject.deadline - Date.now() < 5000) continue
 			try {
@@ -463,22 +486,26 @@ export async function runBrowserBench(deadline: number, log: Log = () => undefin
 		for (let i = 0; i < 3; i++) refreshes.push(await forcedRefresh(brokerTabs[0]!))
 		results.refreshRoundTripMs = percentile(refreshes, 50)
 		log(`  round trip median ${results.roundTrip.medianMs.toFixed(3)} ms; forced refresh ${results.refreshRoundTripMs.toFixed(1)} ms`)
-		await runScenarios({
-			library: 'sw-token-broker',
-			global: 'swtbDemo',
-			server: brokerServer,
-			tabs: brokerTabs,
-			// The last cycle's new token reaches every tab by broadcast; give it a moment to land.
-			prepare: () => sleep(100),
-			renewToken: async () => {
-				await forcedRefresh(brokerTabs[0]!)
-				await sleep(100)
+		await runScenarios(
+			{
+				library: 'sw-token-broker',
+				global: 'swtbDemo',
+				server: brokerServer,
+				tabs: brokerTabs,
+				// The last cycle's new token reaches every tab by broadcast; give it a moment to land.
+				prepare: () => sleep(100),
+				renewToken: async () => {
+					await forcedRefresh(brokerTabs[0]!)
+					await sleep(100)
+				},
+				reset: () => reloadTabs(brokerTabs, brokerTabReady),
+				// The library under test gets 70% of what is left; axios-auth-refresh, for comparison, the rest.
+				deadline: Date.now() + (deadline - Date.now()) * 0.7,
+				measureBaseline: true,
 			},
-			reset: () => reloadTabs(brokerTabs, brokerTabReady),
-			// The library under test gets 70% of what is left; axios-auth-refresh, for comparison, the rest.
-			deadline: Date.now() + (deadline - Date.now()) * 0.7,
-			measureBaseline: true,
-		}, results, log)
+			results,
+			log,
+		)
 		await brokerTabs[0]!.context().close()
 		await brokerServer.close()
 
@@ -489,17 +516,21 @@ export async function runBrowserBench(deadline: number, log: Log = () => undefin
 		const aarTabs = await openAarTabs(browser, aarServer, script, maxTabs)
 		// Every cycle starts from a fresh login: an earlier cycle may have had its session revoked.
 		const freshSession = () => aarLogin(aarTabs[0]!)
-		await runScenarios({
-			library: 'axios-auth-refresh',
-			global: 'aarBench',
-			server: aarServer,
-			tabs: aarTabs,
-			prepare: freshSession,
-			renewToken: freshSession,
-			reset: () => reloadTabs(aarTabs, aarTabReady),
-			deadline,
-			measureBaseline: false,
-		}, results, log)
+		await runScenarios(
+			{
+				library: 'axios-auth-refresh',
+				global: 'aarBench',
+				server: aarServer,
+				tabs: aarTabs,
+				prepare: freshSession,
+				renewToken: freshSession,
+				reset: () => reloadTabs(aarTabs, aarTabReady),
+				deadline,
+				measureBaseline: false,
+			},
+			results,
+			log,
+		)
 		// Run in priority order; reported in matrix order.
 		const order: Library[] = ['sw-token-broker', 'axios-auth-refresh']
 		results.recovery.sort((a, b) => order.indexOf(a.library) - order.indexOf(b.library) || a.tabs - b.tabs || a.requests - b.requests)

@@ -75,10 +75,21 @@ async function recoveryWithDPoP(context: BrowserContext, server: DevAuthServer, 
 	const refusedBefore = server.dpopStats().refused
 	server.setRefreshDelay(RECOVERY_REFRESH_DELAY_MS)
 	server.expireAccessTokens()
-	const outcomes = await Promise.all(tabs.map((tab) => tab.evaluate((n) => (window as unknown as { swtbDemo: { fire(n: number, path: string): Promise<{ ok: number; failed: number }> } }).swtbDemo.fire(n, '/api/data'), RECOVERY_REQUESTS)))
+	const outcomes = await Promise.all(
+		tabs.map((tab) =>
+			tab.evaluate((n) => (window as unknown as { swtbDemo: { fire(n: number, path: string): Promise<{ ok: number; failed: number }> } }).swtbDemo.fire(n, '/api/data'), RECOVERY_REQUESTS),
+		),
+	)
 	server.setRefreshDelay(0)
 	const { refreshCalls, refreshSuccesses } = server.stats()
-	return { tabs: RECOVERY_TABS, requests: RECOVERY_REQUESTS, refreshCalls, refreshSuccesses, failed: outcomes.reduce((sum, o) => sum + o.failed, 0), proofsRefused: server.dpopStats().refused - refusedBefore }
+	return {
+		tabs: RECOVERY_TABS,
+		requests: RECOVERY_REQUESTS,
+		refreshCalls,
+		refreshSuccesses,
+		failed: outcomes.reduce((sum, o) => sum + o.failed, 0),
+		proofsRefused: server.dpopStats().refused - refusedBefore,
+	}
 }
 
 export async function runDPoPCost(log: (line: string) => void = () => undefined): Promise<DPoPCostResult> {

@@ -55,7 +55,14 @@ async function bundlePages(demoDir: string): Promise<void> {
 		logLevel: 'error',
 	})
 	// The script starts loading from the head, as an app's bundle does.
-	await Promise.all(PAGES.map((page) => writeFile(join(outDir, `${page}.html`), `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>page-load bench: ${page}</title><script type="module" src="/bench-load/${page}.js"></script></head><body></body></html>\n`)))
+	await Promise.all(
+		PAGES.map((page) =>
+			writeFile(
+				join(outDir, `${page}.html`),
+				`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>page-load bench: ${page}</title><script type="module" src="/bench-load/${page}.js"></script></head><body></body></html>\n`,
+			),
+		),
+	)
 }
 
 /** Signs in through the demo's login page; returns the demo tab (it stays open) and the access token. */
@@ -76,12 +83,12 @@ async function load(page: Page, server: DevAuthServer, variant: Variant, query: 
 	const url = `${server.url}/bench-load/${variant}.html${query}${separator}n=${navigation++}${variant === 'baseline' ? `#token=${encodeURIComponent(token)}` : ''}`
 	await page.goto(url, { waitUntil: 'commit' })
 	const mark = await page.waitForFunction(() => (window as unknown as { __pageLoad?: unknown }).__pageLoad, undefined, { timeout: PAGE_TIMEOUT_MS })
-	return await mark.jsonValue() as PageLoadMark
+	return (await mark.jsonValue()) as PageLoadMark
 }
 
 function summarise(name: PageLoadCase['name'], description: string, targetMs: number, marks: Record<Variant, PageLoadMark[]>, slowest?: Record<Variant, number[]>): PageLoadCase {
 	const failures = [...new Set(PAGES.flatMap((variant) => marks[variant].filter((mark) => !mark.ok).map((mark) => `${variant}: ${mark.error ?? 'failed'}`)))].slice(0, 5)
-	const time = (variant: Variant) => slowest === undefined ? median(marks[variant].map((mark) => mark.responseAt)) : median(slowest[variant])
+	const time = (variant: Variant) => (slowest === undefined ? median(marks[variant].map((mark) => mark.responseAt)) : median(slowest[variant]))
 	const libraryMs = time('library')
 	const baselineMs = time('baseline')
 	return {
@@ -124,7 +131,11 @@ async function restored(context: BrowserContext, server: DevAuthServer, token: s
 			await stopServiceWorkers(keeper)
 			await sleep(200)
 			const tabs = await Promise.all(Array.from({ length: SAMPLES.restoredTabs }, () => context.newPage()))
-			const loaded = await withTimeout(Promise.all(tabs.map((tab) => load(tab, server, variant, '?persist=indexeddb', token))), `${SAMPLES.restoredTabs} restored ${variant} tabs`, PAGE_TIMEOUT_MS + 5_000)
+			const loaded = await withTimeout(
+				Promise.all(tabs.map((tab) => load(tab, server, variant, '?persist=indexeddb', token))),
+				`${SAMPLES.restoredTabs} restored ${variant} tabs`,
+				PAGE_TIMEOUT_MS + 5_000,
+			)
 			marks[variant].push(...loaded)
 			slowest[variant].push(Math.max(...loaded.map((mark) => mark.responseAt)))
 			await Promise.all(tabs.map((tab) => tab.close()))

@@ -78,8 +78,19 @@ async function shippedLibrary(): Promise<typeof Shipped> {
 	const outDir = `${root}node_modules/.cache/sw-token-broker-bench`
 	await mkdir(outDir, { recursive: true })
 	const outfile = `${outDir}/request-cost-subject.mjs`
-	await build({ absWorkingDir: root, entryPoints: ['bench/request-cost-subject.ts'], bundle: true, minify: true, format: 'esm', platform: 'node', target: 'es2022', external: ['axios'], outfile, logLevel: 'error' })
-	return await import(`${pathToFileURL(outfile).href}?t=${Date.now()}`) as typeof Shipped
+	await build({
+		absWorkingDir: root,
+		entryPoints: ['bench/request-cost-subject.ts'],
+		bundle: true,
+		minify: true,
+		format: 'esm',
+		platform: 'node',
+		target: 'es2022',
+		external: ['axios'],
+		outfile,
+		logLevel: 'error',
+	})
+	return (await import(`${pathToFileURL(outfile).href}?t=${Date.now()}`)) as typeof Shipped
 }
 
 /** The library's client over a fake broker, and an axios instance it is attached to. */
@@ -174,10 +185,15 @@ export async function runRequestCost(log: (line: string) => void = () => undefin
 	try {
 		await library.client.fetch(FETCH_URL)
 		if (sentAuthorization !== 'Bearer t') throw new Error('client.fetch sent no bearer token')
-		const fetchCost = results(await measure({
-			'bare fetch': () => fetch(FETCH_URL),
-			'sw-token-broker client.fetch': () => library.client.fetch(FETCH_URL),
-		}, log))
+		const fetchCost = results(
+			await measure(
+				{
+					'bare fetch': () => fetch(FETCH_URL),
+					'sw-token-broker client.fetch': () => library.client.fetch(FETCH_URL),
+				},
+				log,
+			),
+		)
 		return [...axiosCost, ...fetchCost]
 	} finally {
 		globalThis.fetch = realFetch

@@ -86,7 +86,10 @@ function targets(sizes: BundleSize[], cost: RequestCostResult[], browser: Browse
 	})
 
 	// Every request makes two trips after an expiry (the 401, then the retry), plus one refresh in between.
-	for (const [tabs, requests] of [[5, 100], [20, 100]] as const) {
+	for (const [tabs, requests] of [
+		[5, 100],
+		[20, 100],
+	] as const) {
 		const run = broker(tabs, requests)
 		const allowed = run?.baselineMs === null || run === undefined ? undefined : RECOVERY_BURSTS * run.baselineMs + browser.refreshRoundTripMs
 		list.push({
@@ -99,7 +102,8 @@ function targets(sizes: BundleSize[], cost: RequestCostResult[], browser: Browse
 	for (const load of pageLoad) {
 		list.push({
 			target: `page load, ${load.name}: added time to the first authorized response ≤ ${load.targetMs} ms`,
-			figure: load.failures.length > 0 ? `failed: ${load.failures.join('; ')}` : `${load.addedMs >= 0 ? '+' : '−'}${ms(Math.abs(load.addedMs))} (${ms(load.libraryMs)} vs baseline ${ms(load.baselineMs)})`,
+			figure:
+				load.failures.length > 0 ? `failed: ${load.failures.join('; ')}` : `${load.addedMs >= 0 ? '+' : '−'}${ms(Math.abs(load.addedMs))} (${ms(load.libraryMs)} vs baseline ${ms(load.baselineMs)})`,
 			met: load.failures.length === 0 && load.addedMs <= load.targetMs,
 		})
 	}
@@ -168,44 +172,90 @@ const list = targets(sizes, requestCost, browser, pageLoad, dpop)
 const output = [
 	`sw-token-broker benchmarks — ${new Date(startedAt).toISOString()}, Node ${process.version}, Chromium ${browser.chromium}, ${cpus().length} CPUs, load average ${load.before.toFixed(1)} → ${load.after.toFixed(1)}`,
 	'',
-	table(['target', 'figure', 'met'], list.map((t) => [t.target, t.figure, t.met ? 'met' : 'NOT MET'])),
+	table(
+		['target', 'figure', 'met'],
+		list.map((t) => [t.target, t.figure, t.met ? 'met' : 'NOT MET']),
+	),
 	'',
 	`Recovery after the server expires every access token (refresh endpoint delayed ${REFRESH_DELAY_MS} ms); baseline = the same burst with a valid token (timed for sw-token-broker only):`,
-	table(['client', 'tabs × requests', 'refresh calls', 'API 401s', 'reuse detected', 'failed', 'refresh msgs to worker', 'baseline', 'first 401 → last done', 'fire → last done'], browser.recovery.map(recoveryRow)),
+	table(
+		['client', 'tabs × requests', 'refresh calls', 'API 401s', 'reuse detected', 'failed', 'refresh msgs to worker', 'baseline', 'first 401 → last done', 'fire → last done'],
+		browser.recovery.map(recoveryRow),
+	),
 	'',
 	'Steady use, tokens living 3 s, one request per tab every 200 ms, 3 tabs, 9 s:',
-	table(['client', 'requests', 'API 401s', 'refresh calls', 'token changes', 'reuse detected', 'failed'], browser.proactive.map((p) => [
-		p.library, String(p.requests), String(p.api401), String(p.refreshCalls), String(p.tokenChanges), String(p.reuseDetections), `${p.failed}${p.errors.length > 0 ? ` (${p.errors.join(', ')})` : ''}`,
-	])),
+	table(
+		['client', 'requests', 'API 401s', 'refresh calls', 'token changes', 'reuse detected', 'failed'],
+		browser.proactive.map((p) => [
+			p.library,
+			String(p.requests),
+			String(p.api401),
+			String(p.refreshCalls),
+			String(p.tokenChanges),
+			String(p.reuseDetections),
+			`${p.failed}${p.errors.length > 0 ? ` (${p.errors.join(', ')})` : ''}`,
+		]),
+	),
 	'',
 	'Page load: navigation → first authorized API response; baseline = the same page holding its token in memory from the start (same worker, same run):',
-	table(['case', 'library', 'baseline', 'added', 'target', 'script ran (library / baseline)', 'samples'], pageLoad.map((c) => [
-		`${c.name}: ${c.description}`, ms(c.libraryMs), ms(c.baselineMs), ms(c.addedMs), `≤ ${c.targetMs} ms`, `${ms(c.libraryScriptMs)} / ${ms(c.baselineScriptMs)}`, String(c.samples),
-	])),
+	table(
+		['case', 'library', 'baseline', 'added', 'target', 'script ran (library / baseline)', 'samples'],
+		pageLoad.map((c) => [
+			`${c.name}: ${c.description}`,
+			ms(c.libraryMs),
+			ms(c.baselineMs),
+			ms(c.addedMs),
+			`≤ ${c.targetMs} ms`,
+			`${ms(c.libraryScriptMs)} / ${ms(c.baselineScriptMs)}`,
+			String(c.samples),
+		]),
+	),
 	'',
 	'Cost per request with a valid token (Node, the library bundled and minified as apps ship it; axios with an adapter, and fetch, that answer at once; median of rounds):',
-	table(['client', 'requests/s', 'µs/request', '× its baseline', 'baseline'], requestCost.map((c) => [c.name, c.requestsPerSecond.toFixed(0), c.microsPerRequest.toFixed(2), c.costVsBare.toFixed(2), c.baseline])),
+	table(
+		['client', 'requests/s', 'µs/request', '× its baseline', 'baseline'],
+		requestCost.map((c) => [c.name, c.requestsPerSecond.toFixed(0), c.microsPerRequest.toFixed(2), c.costVsBare.toFixed(2), c.baseline]),
+	),
 	'',
 	`Page↔worker round trip (a hello through the client's transport, ${browser.roundTrip.count} sequential): median ${ms(browser.roundTrip.medianMs, 2)}, p99 ${ms(browser.roundTrip.p99Ms, 2)}, mean ${ms(browser.roundTrip.meanMs, 3)} (performance.now() is coarsened to 0.1 ms here)`,
 	`Forced refresh from a tab (with the ${REFRESH_DELAY_MS} ms endpoint delay): ${ms(browser.refreshRoundTripMs)}`,
 	'',
 	'Bundle sizes (esbuild, minified, axios external; eager = the entry and its static imports, lazy = behind import()):',
-	table(['bundle', 'eager raw B', 'eager gzip B', 'target', 'CI gate', 'lazy gzip B'], sizes.map((s) => [s.name, String(s.raw), String(s.gzip), `≤ ${s.target}`, `≤ ${s.budget}`, s.lazy.raw === 0 ? '—' : String(s.lazy.gzip)])),
-	...(browser.skipped.length === 0 ? [] : ['', 'Not measured:', ...browser.skipped.map((s) => `- ${s.library} ${s.scenario}: ${s.reason}${s.serverStats === undefined ? '' : ` (that phase so far: ${s.serverStats.refreshCalls} refresh calls, ${s.serverStats.api401} API 401s, ${s.serverStats.apiCalls} API calls)`}`)]),
+	table(
+		['bundle', 'eager raw B', 'eager gzip B', 'target', 'CI gate', 'lazy gzip B'],
+		sizes.map((s) => [s.name, String(s.raw), String(s.gzip), `≤ ${s.target}`, `≤ ${s.budget}`, s.lazy.raw === 0 ? '—' : String(s.lazy.gzip)]),
+	),
+	...(browser.skipped.length === 0
+		? []
+		: [
+				'',
+				'Not measured:',
+				...browser.skipped.map(
+					(s) =>
+						`- ${s.library} ${s.scenario}: ${s.reason}${s.serverStats === undefined ? '' : ` (that phase so far: ${s.serverStats.refreshCalls} refresh calls, ${s.serverStats.api401} API 401s, ${s.serverStats.apiCalls} API calls)`}`,
+				),
+			]),
 ]
 console.log(output.join('\n'))
 
-await writeFile(resultsFile, `${JSON.stringify({
-	startedAt: new Date(startedAt).toISOString(),
-	durationMs: Date.now() - startedAt,
-	environment: { node: process.version, chromium: browser.chromium, cpus: cpus().length, loadAverage: load },
-	targets: list,
-	sizes,
-	requestCost,
-	pageLoad,
-	browser,
-	dpop,
-}, null, '\t')}\n`)
+await writeFile(
+	resultsFile,
+	`${JSON.stringify(
+		{
+			startedAt: new Date(startedAt).toISOString(),
+			durationMs: Date.now() - startedAt,
+			environment: { node: process.version, chromium: browser.chromium, cpus: cpus().length, loadAverage: load },
+			targets: list,
+			sizes,
+			requestCost,
+			pageLoad,
+			browser,
+			dpop,
+		},
+		null,
+		'\t',
+	)}\n`,
+)
 log(`wrote ${resultsFile} in ${((Date.now() - startedAt) / 1000).toFixed(0)} s`)
 
 if (process.argv.includes('--docs')) {
@@ -218,7 +268,10 @@ if (process.argv.includes('--docs')) {
 		TABLE_BEGIN,
 		`From one run of \`npm run bench\` on ${day}: Node ${process.version}, Chromium ${browser.chromium}, ${cpus().length} CPUs, load average ${load.before.toFixed(1)} before and ${load.after.toFixed(1)} after. Every time is compared with its baseline from the same run; the full tables are in \`bench/results.json\`.`,
 		'',
-		table(['target', 'figure', 'met'], list.map((t) => [t.target.replaceAll('|', '\\|'), t.figure.replaceAll('|', '\\|'), t.met ? 'met' : 'not met'])),
+		table(
+			['target', 'figure', 'met'],
+			list.map((t) => [t.target.replaceAll('|', '\\|'), t.figure.replaceAll('|', '\\|'), t.met ? 'met' : 'not met']),
+		),
 		TABLE_END,
 	].join('\n')
 	await writeFile(performanceFile, page.slice(0, begin) + block + page.slice(end + TABLE_END.length))

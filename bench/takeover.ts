@@ -18,10 +18,11 @@ const deploys = Number(process.argv[2] ?? 20)
 const TAKEOVER_LIMIT_MS = 70_000
 
 const engines: Record<string, () => Promise<Browser>> = {
-	chromium: () => chromium.launch({
-		...(existsSync('/usr/bin/chromium') ? { executablePath: '/usr/bin/chromium' } : {}),
-		args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
-	}),
+	chromium: () =>
+		chromium.launch({
+			...(existsSync('/usr/bin/chromium') ? { executablePath: '/usr/bin/chromium' } : {}),
+			args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
+		}),
 	firefox: () => firefox.launch(existsSync('/usr/bin/firefox-esr') ? { channel: 'moz-firefox', executablePath: '/usr/bin/firefox-esr' } : {}),
 }
 
@@ -66,10 +67,16 @@ async function measure(engine: string): Promise<void> {
 			const kind = deploy % 2 === 0 ? 'after burst' : 'quiet'
 			if (kind === 'after burst') await burst(tabs[0]!, 500)
 			await cp(builds[deploy % 2]!, root, { recursive: true })
-			const switched = tabs.map((tab) => tab.evaluate((limit) => new Promise<boolean>((resolve) => {
-				navigator.serviceWorker.addEventListener('controllerchange', () => resolve(true), { once: true })
-				setTimeout(() => resolve(false), limit)
-			}), TAKEOVER_LIMIT_MS))
+			const switched = tabs.map((tab) =>
+				tab.evaluate(
+					(limit) =>
+						new Promise<boolean>((resolve) => {
+							navigator.serviceWorker.addEventListener('controllerchange', () => resolve(true), { once: true })
+							setTimeout(() => resolve(false), limit)
+						}),
+					TAKEOVER_LIMIT_MS,
+				),
+			)
 			const started = Date.now()
 			await tabs[0]!.evaluate(() => navigator.serviceWorker.ready.then((registration) => registration.update()))
 			const all = await Promise.all(switched)

@@ -57,6 +57,6 @@ form.addEventListener('submit', (event) => {
 	client.exchange({ url: '/auth/login', body }).then(() => goToApp(), showError)
 })
 
-if (!callback && await client.getAccessToken().catch(() => null)) goToApp()
+if (!callback && (await client.getAccessToken().catch(() => null))) goToApp()
 
 Object.assign(window, { swtbDemo: { client, connected } })

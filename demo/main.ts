@@ -44,7 +44,7 @@ function request(via: Via, url: string): Promise<unknown> {
 		case 'ky':
 			return kyApi.get(url.slice(1), { prefixUrl: location.origin }).json()
 		case 'fetch':
-			return client.fetch(url).then((response) => response.ok ? response.json() : Promise.reject(new ApiError(response.status, response.statusText)))
+			return client.fetch(url).then((response) => (response.ok ? response.json() : Promise.reject(new ApiError(response.status, response.statusText))))
 	}
 }
 
@@ -58,12 +58,14 @@ function describe(reason: unknown): string {
 async function fire(count: number, path = '/api/data', via: Via = 'axios'): Promise<{ ok: number; failed: number; errors: string[] }> {
 	// Distinct URLs, as an app's requests are: Chromium's HTTP cache holds identical GETs back until the first answers.
 	const separator = path.includes('?') ? '&' : '?'
-	const results = await Promise.allSettled(Array.from({ length: count }, async (_, index) => {
-		const data = await request(via, `${path}${separator}r=${index}`)
-		// The app's own interceptor hands over the data, never the response.
-		if ((data as { ok?: unknown } | null)?.ok !== true) throw new Error(`unexpected data: ${JSON.stringify(data)}`)
-	}))
-	const errors = results.flatMap((result) => result.status === 'fulfilled' ? [] : [describe(result.reason)])
+	const results = await Promise.allSettled(
+		Array.from({ length: count }, async (_, index) => {
+			const data = await request(via, `${path}${separator}r=${index}`)
+			// The app's own interceptor hands over the data, never the response.
+			if ((data as { ok?: unknown } | null)?.ok !== true) throw new Error(`unexpected data: ${JSON.stringify(data)}`)
+		}),
+	)
+	const errors = results.flatMap((result) => (result.status === 'fulfilled' ? [] : [describe(result.reason)]))
 	return { ok: count - errors.length, failed: errors.length, errors }
 }
 
@@ -72,16 +74,22 @@ const logged = (work: () => Promise<void>) => () => {
 	work().catch((error: unknown) => log(`failed: ${error instanceof Error ? error.message : String(error)}`))
 }
 
-$('fire').addEventListener('click', logged(async () => {
-	const count = Math.max(1, Number(($('count') as HTMLInputElement).value) || 1)
-	const outcome = await fire(count)
-	$('result').textContent = `${outcome.ok} of ${count} requests succeeded${outcome.failed ? ` — ${outcome.errors[0]}` : ''}`
-	log(`fired ${count}: ${outcome.ok} ok`)
-}))
-$('expire').addEventListener('click', logged(async () => {
-	await control('expire')
-	log('server expired every access token')
-}))
+$('fire').addEventListener(
+	'click',
+	logged(async () => {
+		const count = Math.max(1, Number(($('count') as HTMLInputElement).value) || 1)
+		const outcome = await fire(count)
+		$('result').textContent = `${outcome.ok} of ${count} requests succeeded${outcome.failed ? ` — ${outcome.errors[0]}` : ''}`
+		log(`fired ${count}: ${outcome.ok} ok`)
+	}),
+)
+$('expire').addEventListener(
+	'click',
+	logged(async () => {
+		await control('expire')
+		log('server expired every access token')
+	}),
+)
 $('logout').addEventListener('click', () => {
 	void client.logout()
 })
@@ -94,13 +102,16 @@ $('end-session').addEventListener('click', () => {
 setInterval(() => {
 	$('expires').textContent = expiresAt === undefined ? '—' : `${Math.max(0, (expiresAt - Date.now()) / 1000).toFixed(1)} s`
 }, 200)
-setInterval(logged(async () => {
-	const stats = await control('stats') as { refreshCalls: number; api401: number; reuseDetections: number } | undefined
-	if (stats === undefined) return
-	$('refresh-calls').textContent = String(stats.refreshCalls)
-	$('api-401').textContent = String(stats.api401)
-	$('reuse').textContent = String(stats.reuseDetections)
-}), 1000)
+setInterval(
+	logged(async () => {
+		const stats = (await control('stats')) as { refreshCalls: number; api401: number; reuseDetections: number } | undefined
+		if (stats === undefined) return
+		$('refresh-calls').textContent = String(stats.refreshCalls)
+		$('api-401').textContent = String(stats.api401)
+		$('reuse').textContent = String(stats.reuseDetections)
+	}),
+	1000,
+)
 
 const token = await client.getAccessToken().catch(() => null)
 showToken(token)

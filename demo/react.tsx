@@ -25,8 +25,10 @@ function Session() {
 		<section className="card">
 			<h2>Session</h2>
 			<dl>
-				<dt>State</dt><dd id="react-state">{state.status}</dd>
-				<dt>Expires</dt><dd id="react-expires">{state.expiresAt === undefined ? '—' : new Date(state.expiresAt).toLocaleTimeString()}</dd>
+				<dt>State</dt>
+				<dd id="react-state">{state.status}</dd>
+				<dt>Expires</dt>
+				<dd id="react-expires">{state.expiresAt === undefined ? '—' : new Date(state.expiresAt).toLocaleTimeString()}</dd>
 			</dl>
 		</section>
 	)
@@ -43,9 +45,15 @@ function Data() {
 		<section className="card actions">
 			<h2>Data</h2>
 			<p id="react-data">{query.isSuccess ? `data #${query.data.n}` : query.isError ? `error: ${query.error.name}` : '…'}</p>
-			<button id="react-refetch" onClick={() => void query.refetch()}>Refetch</button>
-			<button id="react-expire" onClick={() => void control('expire')}>Expire token (server)</button>
-			<button id="react-logout" onClick={() => void client.logout()}>Log out</button>
+			<button id="react-refetch" onClick={() => void query.refetch()}>
+				Refetch
+			</button>
+			<button id="react-expire" onClick={() => void control('expire')}>
+				Expire token (server)
+			</button>
+			<button id="react-logout" onClick={() => void client.logout()}>
+				Log out
+			</button>
 		</section>
 	)
 }

@@ -15,11 +15,11 @@ import { openIdProvider as providerOf, providerOptions } from './idp.js'
  */
 const pageQuery = new URLSearchParams(location.search)
 const pick = (keys: string[]) => new URLSearchParams([...pageQuery].filter(([key]) => keys.includes(key)))
-const asQuery = (params: URLSearchParams) => params.size > 0 ? `?${params}` : ''
+const asQuery = (params: URLSearchParams) => (params.size > 0 ? `?${params}` : '')
 /** Carried from page to page, so a tab stays in the mode it was opened in. */
 export const carriedQuery = asQuery(pick(['refresh', 'persist', 'idp', 'dpop', 'update', 'keepalive', 'timeout', 'debug', 'adapter', 'worker', 'fallback']))
 const workerUrl = `/sw.js${asQuery(pick(['refresh', 'persist', 'idp', 'dpop', 'update']))}`
-const numberParam = (key: string) => pageQuery.has(key) ? Number(pageQuery.get(key)) : undefined
+const numberParam = (key: string) => (pageQuery.has(key) ? Number(pageQuery.get(key)) : undefined)
 const keepAliveMs = numberParam('keepalive')
 const timeoutMs = numberParam('timeout')
 
@@ -35,11 +35,11 @@ const started = performance.now()
 export const client = createTokenClient({
 	...(registration === undefined ? {} : { serviceWorker: registration }),
 	// Without a usable worker (private modes, policy, a failed registration, vite dev) the broker runs in the page.
-	...(pageQuery.get('fallback') === 'none' ? {} : {
-		fallback: { refresh: idp === undefined
-			? oauth2Refresh({ tokenEndpoint: '/oauth/token', clientId: 'demo' })
-			: openIdProvider(providerOptions(idp)) },
-	}),
+	...(pageQuery.get('fallback') === 'none'
+		? {}
+		: {
+				fallback: { refresh: idp === undefined ? oauth2Refresh({ tokenEndpoint: '/oauth/token', clientId: 'demo' }) : openIdProvider(providerOptions(idp)) },
+			}),
 	loginUrl: `/login${carriedQuery}`,
 	...(keepAliveMs === undefined ? {} : { keepAliveMs }),
 	...(timeoutMs === undefined ? {} : { timeoutMs }),
@@ -53,7 +53,10 @@ export const client = createTokenClient({
 export class ApiError extends Error {
 	override readonly name = 'ApiError'
 
-	constructor(readonly status: number | undefined, message: string) {
+	constructor(
+		readonly status: number | undefined,
+		message: string,
+	) {
 		super(message)
 	}
 }

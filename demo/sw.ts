@@ -20,11 +20,12 @@ cleanupOutdatedCaches()
 precacheAndRoute(self.__WB_MANIFEST)
 
 createTokenBroker({
-	refresh: idp !== undefined
-		? openIdProvider(providerOptions(idp))
-		: params.get('refresh') === 'cookie'
-		? cookieRefresh({ url: '/auth/refresh', logoutUrl: '/auth/logout' })
-		: oauth2Refresh({ tokenEndpoint: '/oauth/token', clientId: 'demo', revocationEndpoint: '/auth/logout' }),
+	refresh:
+		idp !== undefined
+			? openIdProvider(providerOptions(idp))
+			: params.get('refresh') === 'cookie'
+				? cookieRefresh({ url: '/auth/refresh', logoutUrl: '/auth/logout' })
+				: oauth2Refresh({ tokenEndpoint: '/oauth/token', clientId: 'demo', revocationEndpoint: '/auth/logout' }),
 	persist: params.get('persist') === 'indexeddb' ? 'indexeddb' : 'memory',
 	// The e2e suite also signs in headlessly (startOidcProvider().signIn()) and has the broker redeem that code.
 	...(idp === undefined ? {} : { exchangeUrls: (url: URL) => url.origin === self.location.origin || url.href === idp.tokenEndpoint }),
@@ -41,10 +42,12 @@ self.addEventListener('install', (event) => {
 	if (params.get('update') !== 'prompt') void self.skipWaiting()
 	// API and auth calls skip the worker's fetch handler (Workbox's) altogether: Chromium's
 	// static routing sends them straight to the network, off the worker's thread.
-	const routes = (event as ExtendableEvent & StaticRoutes).addRoutes?.(['/api/*', '/auth/*', '/oauth/*', '/__control/*'].map((pathname) => ({
-		condition: { urlPattern: { pathname } },
-		source: 'network' as const,
-	})))
+	const routes = (event as ExtendableEvent & StaticRoutes).addRoutes?.(
+		['/api/*', '/auth/*', '/oauth/*', '/__control/*'].map((pathname) => ({
+			condition: { urlPattern: { pathname } },
+			source: 'network' as const,
+		})),
+	)
 	if (routes !== undefined) event.waitUntil(routes.catch(() => undefined))
 })
 self.addEventListener('activate', (event) => {

@@ -89,11 +89,11 @@ export class Tab {
 	}
 
 	async waitForState(state: string, timeoutMs = 30_000): Promise<void> {
-		await waitFor(`"${state}" in ${this.handle}`, async () => (await this.state()) === state ? true : undefined, timeoutMs)
+		await waitFor(`"${state}" in ${this.handle}`, async () => ((await this.state()) === state ? true : undefined), timeoutMs)
 	}
 
 	async waitForPath(path: string, timeoutMs = 15_000): Promise<void> {
-		await waitFor(`path ${path} in ${this.handle}`, async () => new URL(await this.url()).pathname === path ? true : undefined, timeoutMs)
+		await waitFor(`path ${path} in ${this.handle}`, async () => (new URL(await this.url()).pathname === path ? true : undefined), timeoutMs)
 	}
 
 	async close(): Promise<void> {
@@ -111,11 +111,16 @@ export class Tab {
 	 * first, then collecting, is what makes the tabs' 401s concurrent.
 	 */
 	async startFiring(count: number, key: string, via: Via = 'axios'): Promise<void> {
-		await this.run(`
+		await this.run(
+			`
 			const [n, key, via] = arguments
 			sessionStorage.removeItem(key)
 			void window.swtbDemo.fire(n, '/api/data', via).then((outcome) => sessionStorage.setItem(key, JSON.stringify(outcome)))
-		`, count, key, via)
+		`,
+			count,
+			key,
+			via,
+		)
 	}
 
 	async collect(key: string, timeoutMs = 30_000): Promise<FireOutcome> {
@@ -135,10 +140,13 @@ export class Browser {
 
 	static async open(webDriverUrl: string): Promise<Browser> {
 		if (miniBrowser === undefined) throw new Error('MiniBrowser not found: apt-get install webkit2gtk-driver, or set MINIBROWSER_PATH')
-		const driver = await new Builder().usingServer(webDriverUrl).withCapabilities({
-			browserName: 'MiniBrowser',
-			'webkitgtk:browserOptions': { binary: miniBrowser, args: ['--automation'] },
-		}).build()
+		const driver = await new Builder()
+			.usingServer(webDriverUrl)
+			.withCapabilities({
+				browserName: 'MiniBrowser',
+				'webkitgtk:browserOptions': { binary: miniBrowser, args: ['--automation'] },
+			})
+			.build()
 		return new Browser(driver)
 	}
 
@@ -165,7 +173,7 @@ export class Browser {
 }
 
 export async function demoReady(tab: Tab): Promise<void> {
-	await waitFor('the demo page', () => tab.run<boolean>(`return 'swtbDemo' in window`).then((ready) => ready ? true : undefined))
+	await waitFor('the demo page', () => tab.run<boolean>(`return 'swtbDemo' in window`).then((ready) => (ready ? true : undefined)))
 }
 
 export async function signIn(browser: Browser, server: DevAuthServer, query = ''): Promise<Tab> {
@@ -232,7 +240,7 @@ async function freePort(): Promise<number> {
 		probe.once('error', reject)
 		probe.listen(0, '127.0.0.1', () => {
 			const address = probe.address()
-			probe.close(() => typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')))
+			probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))))
 		})
 	})
 }
@@ -241,7 +249,7 @@ async function startWebDriver(): Promise<{ url: string; process: ChildProcess }>
 	const port = await freePort()
 	const child = spawn(webDriverBinary, ['--host=127.0.0.1', `--port=${port}`], { stdio: ['ignore', 'ignore', 'inherit'] })
 	const url = `http://127.0.0.1:${port}`
-	await waitFor('WebKitWebDriver', () => fetch(`${url}/status`).then((response) => response.ok ? true : undefined), 10_000)
+	await waitFor('WebKitWebDriver', () => fetch(`${url}/status`).then((response) => (response.ok ? true : undefined)), 10_000)
 	return { url, process: child }
 }
 
@@ -266,7 +274,7 @@ export async function run(): Promise<void> {
 				console.log(`  ✓ webkit › ${name} (${((Date.now() - testStarted) / 1000).toFixed(1)} s)`)
 			} catch (error) {
 				failed++
-				console.log(`  ✘ webkit › ${name} (${((Date.now() - testStarted) / 1000).toFixed(1)} s)\n      ${error instanceof Error ? error.stack ?? error.message : String(error)}`)
+				console.log(`  ✘ webkit › ${name} (${((Date.now() - testStarted) / 1000).toFixed(1)} s)\n      ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
 			} finally {
 				for (const line of notes) console.log(`      ${line}`)
 				await browser?.close().catch(() => undefined)

@@ -14,7 +14,7 @@ async function withProvider(server: DevAuthServer, body: (idp: OidcProvider, mod
 	}
 }
 
-const atProvider = (idp: OidcProvider, tab: Tab, path: string) => waitFor(`${path} at the provider`, async () => (await tab.url()).startsWith(`${idp.issuer}${path}`) ? true : undefined)
+const atProvider = (idp: OidcProvider, tab: Tab, path: string) => waitFor(`${path} at the provider`, async () => ((await tab.url()).startsWith(`${idp.issuer}${path}`) ? true : undefined))
 
 /** The provider's login page, as a user completes it (or cancels). */
 async function completeAtProvider(idp: OidcProvider, tab: Tab, cancel = false): Promise<void> {
@@ -23,12 +23,13 @@ async function completeAtProvider(idp: OidcProvider, tab: Tab, cancel = false): 
 		await tab.run(`document.querySelector('[name=username]').value = 'demo'; document.querySelector('[name=password]').value = 'demo'`)
 	}
 	await tab.click(cancel ? 'Cancel' : 'Sign in at the provider')
-	await waitFor('back from the provider', async () => (await tab.url()).startsWith(idp.issuer) ? undefined : true)
+	await waitFor('back from the provider', async () => ((await tab.url()).startsWith(idp.issuer) ? undefined : true))
 }
 
-const complete = (tab: Tab, url: string) => tab.run<string[]>(`return window.swtbDemo.client.completeSignIn(arguments[0]).then(() => ['resolved'], (error) => [error.name, String(error.oauthError)])`, url)
+const complete = (tab: Tab, url: string) =>
+	tab.run<string[]>(`return window.swtbDemo.client.completeSignIn(arguments[0]).then(() => ['resolved'], (error) => [error.name, String(error.oauthError)])`, url)
 
-test('sign-in: signIn() through the provider\'s login page signs in 5 tabs; 5 × 20 requests after expiry make 1 refresh; a forged state is invalid_state', async ({ browser, server, note }) => {
+test("sign-in: signIn() through the provider's login page signs in 5 tabs; 5 × 20 requests after expiry make 1 refresh; a forged state is invalid_state", async ({ browser, server, note }) => {
 	await withProvider(server, async (idp, mode) => {
 		const tabs: Tab[] = []
 		for (let i = 0; i < 5; i++) tabs.push(await browser.newTab(`${server.url}/login${mode}`))
@@ -63,7 +64,7 @@ test('sign-in: error=access_denied is refused; two tabs signing in at once both 
 		await demoReady(a)
 		await a.click('Sign in at the OpenID provider')
 		await completeAtProvider(idp, a, true)
-		await waitFor('the error shown', async () => (await a.run<string>(`return document.getElementById('error').textContent`)).includes('access_denied') ? true : undefined)
+		await waitFor('the error shown', async () => ((await a.run<string>(`return document.getElementById('error').textContent`)).includes('access_denied') ? true : undefined))
 		checkEqual(idp.stats().codeExchanges, 0, 'code exchanges after access_denied')
 
 		const b = await browser.newTab(`${server.url}/login${mode}`)

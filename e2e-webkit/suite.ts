@@ -27,7 +27,9 @@ test('5 tabs × 20 concurrent requests after expiry: all succeed with exactly on
 	check(await tabs[0]!.run<boolean>('return navigator.serviceWorker.controller !== null'), 'the tabs are controlled by the worker')
 	for (let cycle = 1; cycle <= 3; cycle++) {
 		const { elapsedMs, ok } = await expectOneRefreshForAllTabs(server, tabs)
-		note(`cycle ${cycle}: ${ok} of 100 requests ok in ${elapsedMs} ms (1.5 s of it the refresh's delay), ${server.stats().refreshCalls} refresh call, ${server.stats().reuseDetections} reuse detections`)
+		note(
+			`cycle ${cycle}: ${ok} of 100 requests ok in ${elapsedMs} ms (1.5 s of it the refresh's delay), ${server.stats().refreshCalls} refresh call, ${server.stats().reuseDetections} reuse detections`,
+		)
 	}
 })
 
@@ -120,7 +122,8 @@ test('a new worker version taking over keeps the session, with no reload and no 
 	const server = await startDevAuthServer({ staticDir: root, accessTtlMs: 60_000 })
 	try {
 		const tabs = await openSignedInTabs(browser, server, 3)
-		const version = (tab: Tab) => tab.run<string>(`return navigator.serviceWorker.ready.then((registration) => new Promise((resolve) => {
+		const version = (tab: Tab) =>
+			tab.run<string>(`return navigator.serviceWorker.ready.then((registration) => new Promise((resolve) => {
 			const channel = new MessageChannel()
 			channel.port1.onmessage = (event) => resolve(event.data)
 			registration.active.postMessage('demo-version', [channel.port2])
@@ -131,7 +134,7 @@ test('a new worker version taking over keeps the session, with no reload and no 
 		for (const tab of tabs) await tab.run(`window.__switched = false; navigator.serviceWorker.addEventListener('controllerchange', () => { window.__switched = true }, { once: true })`)
 		const started = Date.now()
 		await tabs[0]!.run('return navigator.serviceWorker.ready.then((registration) => registration.update()).then(() => true)')
-		for (const tab of tabs) await waitFor('controllerchange', () => tab.run<boolean>('return window.__switched').then((switched) => switched ? true : undefined), 30_000)
+		for (const tab of tabs) await waitFor('controllerchange', () => tab.run<boolean>('return window.__switched').then((switched) => (switched ? true : undefined)), 30_000)
 		note(`takeover (update() to controllerchange in 3 tabs): ${Date.now() - started} ms`)
 		checkEqual(await version(tabs[1]!), '2', 'version after the deploy')
 
@@ -151,7 +154,8 @@ test('with a new version waiting (prompt strategy): no window gets the session f
 	try {
 		const tabs = await openSignedInTabs(browser, server, 2, '?update=prompt')
 		/** Checks for an update and waits until a version other than the current waiting one is installed and waiting. */
-		const newVersionWaits = (tab: Tab) => tab.run<boolean>(`return navigator.serviceWorker.ready.then(async (registration) => {
+		const newVersionWaits = (tab: Tab) =>
+			tab.run<boolean>(`return navigator.serviceWorker.ready.then(async (registration) => {
 			const before = registration.waiting
 			await registration.update()
 			const deadline = Date.now() + 20000
@@ -170,7 +174,7 @@ test('with a new version waiting (prompt strategy): no window gets the session f
 			setTimeout(() => resolve('no answer'), 3000)
 		})`)
 		check(!JSON.stringify(answer).includes('refreshToken'), `a window's session-request got no refresh token: ${JSON.stringify(answer).slice(0, 200)}`)
-		checkEqual((answer as { error?: { name?: string } }).error?.name, 'ProtocolError', 'the answer to a window\'s session-request')
+		checkEqual((answer as { error?: { name?: string } }).error?.name, 'ProtocolError', "the answer to a window's session-request")
 		await expectOneRefreshForAllTabs(server, tabs, 5)
 
 		await writeFile(join(root, 'sw.js'), `${await readFile(join(root, 'sw.js'), 'utf8')}\n// v3\n`)
@@ -191,8 +195,11 @@ test("exchange() does not follow an open redirect on the app's origin: the sign-
 		const token = await tab!.accessToken()
 		// 307 keeps the POST and its body: the worker must not send the password on to the redirect's target.
 		const url = `/api/redirect?status=307&to=${encodeURIComponent(`${other.url}/auth/login`)}`
-		const outcome = await tab!.run<string>(`return window.swtbDemo.client.exchange({ url: arguments[0], body: { username: 'demo', password: 'demo' } })
-			.then(() => 'signed in', (error) => error.name + ': ' + error.message)`, url)
+		const outcome = await tab!.run<string>(
+			`return window.swtbDemo.client.exchange({ url: arguments[0], body: { username: 'demo', password: 'demo' } })
+			.then(() => 'signed in', (error) => error.name + ': ' + error.message)`,
+			url,
+		)
 		check(/^LoginFailedError: .*answered with a redirect/.test(outcome), `the exchange was refused for its redirect: ${outcome}`)
 		checkEqual(other.stats().logins, 0, 'logins at the redirect target')
 		checkEqual(await tab!.accessToken(), token, 'the session in place')
@@ -207,7 +214,10 @@ test("exchange() does not follow an open redirect on the app's origin: the sign-
  * again: the persisted session must come back, and memory mode must either still have its
  * session or send the tab to login, never hang.
  */
-for (const [mode, query] of [['memory', ''], ['indexeddb', '?persist=indexeddb']] as const) {
+for (const [mode, query] of [
+	['memory', ''],
+	['indexeddb', '?persist=indexeddb'],
+] as const) {
 	test(`every tab of the origin closed for 5 s (${mode} mode): a new tab resumes the session or signs in again, and never hangs`, async ({ browser, server, note }) => {
 		const tabs = await openSignedInTabs(browser, server, 2, query)
 		const blank = await browser.newTab('about:blank')
@@ -216,11 +226,15 @@ for (const [mode, query] of [['memory', ''], ['indexeddb', '?persist=indexeddb']
 		server.resetStats()
 		const started = Date.now()
 		const again = await browser.newTab(`${server.url}/${query}`)
-		const outcome = await waitFor('signed in, or the login page', async () => {
-			const path = new URL(await again.url()).pathname
-			if (path === '/login') return 'sent to login'
-			return (await again.state()) === 'signed in' ? 'signed in' : undefined
-		}, 15_000)
+		const outcome = await waitFor(
+			'signed in, or the login page',
+			async () => {
+				const path = new URL(await again.url()).pathname
+				if (path === '/login') return 'sent to login'
+				return (await again.state()) === 'signed in' ? 'signed in' : undefined
+			},
+			15_000,
+		)
 		note(`${mode} mode, 5 s after the origin's last tab closed: ${outcome} in ${Date.now() - started} ms`)
 		if (mode === 'indexeddb') checkEqual(outcome, 'signed in', 'the persisted session')
 		if (outcome === 'signed in') {
@@ -232,8 +246,16 @@ for (const [mode, query] of [['memory', ''], ['indexeddb', '?persist=indexeddb']
 }
 
 /** The framework examples (examples/<name>/); Angular's tokenInterceptor with both HttpClient backends. */
-for (const [name, path] of [['React', 'react/'], ['Vue', 'vue/'], ['Angular with the XHR backend', 'angular/'], ['Angular with withFetch()', 'angular/?backend=fetch']] as const) {
-	test(`${name}: sign in; 3 tabs × 10 requests after expiry, 1 refresh, the app's own layer sees 1 response per call; a retry refused again fails once; a 503 refresh keeps the session; a rejected refresh shows the signed-out UI in every tab`, async ({ browser, server }) => {
+for (const [name, path] of [
+	['React', 'react/'],
+	['Vue', 'vue/'],
+	['Angular with the XHR backend', 'angular/'],
+	['Angular with withFetch()', 'angular/?backend=fetch'],
+] as const) {
+	test(`${name}: sign in; 3 tabs × 10 requests after expiry, 1 refresh, the app's own layer sees 1 response per call; a retry refused again fails once; a 503 refresh keeps the session; a rejected refresh shows the signed-out UI in every tab`, async ({
+		browser,
+		server,
+	}) => {
 		const url = `${server.url}/examples/${path}`
 		const first = await browser.newTab(url)
 		await first.waitForState('signed-out')
@@ -245,7 +267,15 @@ for (const [name, path] of [['React', 'react/'], ['Vue', 'vue/'], ['Angular with
 		/** Starts every tab's calls before collecting any: WebDriver serves one window at a time. As JSON: WebDriver does not keep an object's key order. */
 		const fireAll = async (count: number) => {
 			for (const tab of tabs) await tab.run('window.__outcome = undefined; void window.swtbExample.fire(arguments[0]).then((outcome) => { window.__outcome = JSON.stringify(outcome) })', count)
-			return Promise.all(tabs.map((tab) => waitFor('the calls to settle', () => tab.run<string | null>('return window.__outcome ?? null').then((outcome) => outcome === null ? undefined : JSON.parse(outcome) as FireOutcome), 30_000)))
+			return Promise.all(
+				tabs.map((tab) =>
+					waitFor(
+						'the calls to settle',
+						() => tab.run<string | null>('return window.__outcome ?? null').then((outcome) => (outcome === null ? undefined : (JSON.parse(outcome) as FireOutcome))),
+						30_000,
+					),
+				),
+			)
 		}
 
 		const before = await Promise.all(tabs.map(responses))
@@ -255,7 +285,11 @@ for (const [name, path] of [['React', 'react/'], ['Vue', 'vue/'], ['Angular with
 		for (const outcome of await fireAll(10)) checkEqual(outcome, { ok: 10, failed: 0, errors: [] }, 'calls after expiry')
 		checkEqual(server.stats().refreshCalls, 1, 'refresh calls')
 		checkEqual(server.stats().reuseDetections, 0, 'reuse detections')
-		checkEqual((await Promise.all(tabs.map(responses))).map((count, index) => count - before[index]!), [10, 10, 10], "responses the app's layer saw")
+		checkEqual(
+			(await Promise.all(tabs.map(responses))).map((count, index) => count - before[index]!),
+			[10, 10, 10],
+			"responses the app's layer saw",
+		)
 		server.setRefreshDelay(0)
 
 		const fireOne = async (tab: Tab) => JSON.parse(await tab.run<string>('return window.swtbExample.fire(1).then(JSON.stringify)')) as FireOutcome
@@ -264,7 +298,7 @@ for (const [name, path] of [['React', 'react/'], ['Vue', 'vue/'], ['Angular with
 		server.setApiDeny(true)
 		checkEqual(await fireOne(first), { ok: 0, failed: 1, errors: ['ApiError 401'] }, 'a call whose retry is refused again')
 		checkEqual([server.stats().refreshCalls, server.stats().apiCalls], [1, 2], 'refresh calls and API calls')
-		checkEqual(await responses(first) - seenBefore, 1, "responses the app's layer saw for it")
+		checkEqual((await responses(first)) - seenBefore, 1, "responses the app's layer saw for it")
 		server.setApiDeny(false)
 
 		server.setRefreshMode('down')
@@ -305,7 +339,13 @@ test('DPoP: 5 tabs × 20 requests after expiry, every request verified by the AP
 	const { elapsedMs, ok } = await expectOneRefreshForAllTabs(server, tabs)
 	const dpop = server.dpopStats()
 	checkEqual({ refused: dpop.refused, unboundUses: dpop.unboundUses }, { refused: 0, unboundUses: 0 }, 'refused proofs and unbound uses')
-	check(server.lastApiHeaders().slice(-100).every((headers) => headers.authorization?.startsWith('DPoP ') && headers.dpop !== undefined), 'every request carried a DPoP token and proof')
+	check(
+		server
+			.lastApiHeaders()
+			.slice(-100)
+			.every((headers) => headers.authorization?.startsWith('DPoP ') && headers.dpop !== undefined),
+		'every request carried a DPoP token and proof',
+	)
 	note(`DPoP: ${ok} of 100 requests ok in ${elapsedMs} ms, ${dpop.verified} proofs verified`)
 })
 
@@ -316,7 +356,7 @@ test('DPoP: the stored key cannot be exported from page script, and logout delet
 	checkEqual(key?.exported, [], 'formats the private key could be exported in')
 	await tab!.click('Log out')
 	await tab!.waitForPath('/login')
-	await waitFor('the key deleted', async () => (await tab!.run(READ_DPOP_KEY)) === null ? true : undefined, 5_000)
+	await waitFor('the key deleted', async () => ((await tab!.run(READ_DPOP_KEY)) === null ? true : undefined), 5_000)
 })
 
 test('DPoP: a nonce and a clock 5 min off cost one extra trip each, and never a refresh', async ({ browser, server }) => {

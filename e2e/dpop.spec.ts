@@ -9,36 +9,45 @@ const PERSISTED = '?dpop=1&persist=indexeddb'
 
 /** The key the broker keeps in IndexedDB, as page script finds it: its public half as a JWK, and whether its private half can be taken out. */
 function storedKey(page: Page) {
-	return page.evaluate(() => new Promise<{ jwk: JsonWebKey; extractable: boolean; exported: string[] } | null>((resolve, reject) => {
-		const open = indexedDB.open('sw-token-broker-dpop')
-		open.onerror = () => reject(open.error)
-		open.onupgradeneeded = () => open.result.createObjectStore('key')
-		open.onsuccess = () => {
-			const read = open.result.transaction('key').objectStore('key').get('current')
-			read.onsuccess = async () => {
-				const pair = read.result as CryptoKeyPair | undefined
-				if (pair === undefined) return resolve(null)
-				// Every way page script could take the private key out: each must be refused.
-				const exported: string[] = []
-				for (const format of ['jwk', 'pkcs8'] as const) {
-					await crypto.subtle.exportKey(format, pair.privateKey).then(() => exported.push(format), () => undefined)
+	return page.evaluate(
+		() =>
+			new Promise<{ jwk: JsonWebKey; extractable: boolean; exported: string[] } | null>((resolve, reject) => {
+				const open = indexedDB.open('sw-token-broker-dpop')
+				open.onerror = () => reject(open.error)
+				open.onupgradeneeded = () => open.result.createObjectStore('key')
+				open.onsuccess = () => {
+					const read = open.result.transaction('key').objectStore('key').get('current')
+					read.onsuccess = async () => {
+						const pair = read.result as CryptoKeyPair | undefined
+						if (pair === undefined) return resolve(null)
+						// Every way page script could take the private key out: each must be refused.
+						const exported: string[] = []
+						for (const format of ['jwk', 'pkcs8'] as const) {
+							await crypto.subtle.exportKey(format, pair.privateKey).then(
+								() => exported.push(format),
+								() => undefined,
+							)
+						}
+						resolve({ jwk: await crypto.subtle.exportKey('jwk', pair.publicKey), extractable: pair.privateKey.extractable, exported })
+					}
 				}
-				resolve({ jwk: await crypto.subtle.exportKey('jwk', pair.publicKey), extractable: pair.privateKey.extractable, exported })
-			}
-		}
-	}))
+			}),
+	)
 }
 
 /** The refresh token as `persist: 'indexeddb'` keeps it: readable by any script of the origin. */
 function storedRefreshToken(page: Page) {
-	return page.evaluate(() => new Promise<string>((resolve, reject) => {
-		const open = indexedDB.open('sw-token-broker')
-		open.onerror = () => reject(open.error)
-		open.onsuccess = () => {
-			const read = open.result.transaction('session').objectStore('session').get('current')
-			read.onsuccess = () => resolve((read.result as { tokens: { refreshToken: string } }).tokens.refreshToken)
-		}
-	}))
+	return page.evaluate(
+		() =>
+			new Promise<string>((resolve, reject) => {
+				const open = indexedDB.open('sw-token-broker')
+				open.onerror = () => reject(open.error)
+				open.onsuccess = () => {
+					const read = open.result.transaction('session').objectStore('session').get('current')
+					read.onsuccess = () => resolve((read.result as { tokens: { refreshToken: string } }).tokens.refreshToken)
+				}
+			}),
+	)
 }
 
 /** The thumbprint of the key that signed a DPoP proof, read from its header. */
@@ -61,7 +70,7 @@ test.describe('DPoP (sender-constrained tokens)', () => {
 		for (const headers of recent) expect(headers.authorization).toMatch(/^DPoP /)
 	})
 
-	test('DPoP: a refresh token read out of IndexedDB is refused from Node, without a proof and with another key\'s', async ({ context, server }) => {
+	test("DPoP: a refresh token read out of IndexedDB is refused from Node, without a proof and with another key's", async ({ context, server }) => {
 		const page = await signIn(context, server, PERSISTED)
 		const refreshToken = await storedRefreshToken(page)
 		const body = () => new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'demo' })

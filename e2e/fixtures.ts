@@ -44,13 +44,15 @@ export async function signIn(context: BrowserContext, server: DevAuthServer, que
 /** Opens `count` signed-in tabs: the first signs in, the others just open the app. */
 export async function openSignedInTabs(context: BrowserContext, server: DevAuthServer, count: number, query = ''): Promise<Page[]> {
 	const first = await signIn(context, server, query)
-	const others = await Promise.all(Array.from({ length: count - 1 }, async () => {
-		const page = await context.newPage()
-		await page.goto(`${server.url}/${query}`)
-		// Tabs opening at once, like a restored browser session, queue for one worker thread on a shared CI machine.
-		await expect(page.locator('#state')).toHaveText('signed in', { timeout: 30_000 })
-		return page
-	}))
+	const others = await Promise.all(
+		Array.from({ length: count - 1 }, async () => {
+			const page = await context.newPage()
+			await page.goto(`${server.url}/${query}`)
+			// Tabs opening at once, like a restored browser session, queue for one worker thread on a shared CI machine.
+			await expect(page.locator('#state')).toHaveText('signed in', { timeout: 30_000 })
+			return page
+		}),
+	)
 	return [first, ...others]
 }
 
@@ -92,14 +94,22 @@ let reportId = 0
  */
 export async function fireAcrossNavigation(page: Page, count: number, path = '/api/data'): Promise<FireOutcome> {
 	const key = `swtb-test-report-${++reportId}`
-	await page.evaluate(([n, storageKey, url]) => {
-		const demo = (window as unknown as { swtbDemo: { fire(n: number, path: string): Promise<FireOutcome> } }).swtbDemo
-		void demo.fire(n, url).then((outcome) => sessionStorage.setItem(storageKey, JSON.stringify(outcome)))
-	}, [count, key, path] as const)
+	await page.evaluate(
+		([n, storageKey, url]) => {
+			const demo = (window as unknown as { swtbDemo: { fire(n: number, path: string): Promise<FireOutcome> } }).swtbDemo
+			void demo.fire(n, url).then((outcome) => sessionStorage.setItem(storageKey, JSON.stringify(outcome)))
+		},
+		[count, key, path] as const,
+	)
 	let report: string | null = null
-	await expect.poll(async () => {
-		report = await page.evaluate((storageKey) => sessionStorage.getItem(storageKey), key).catch(() => null)
-		return report
-	}, { timeout: 30_000, intervals: [100] }).not.toBeNull()
+	await expect
+		.poll(
+			async () => {
+				report = await page.evaluate((storageKey) => sessionStorage.getItem(storageKey), key).catch(() => null)
+				return report
+			},
+			{ timeout: 30_000, intervals: [100] },
+		)
+		.not.toBeNull()
 	return JSON.parse(report!) as FireOutcome
 }

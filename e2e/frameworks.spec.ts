@@ -29,14 +29,17 @@ async function openApp(context: BrowserContext, server: DevAuthServer, path: str
 }
 
 for (const app of APPS) {
-	test(`${app.name}: sign in; 3 tabs × 10 requests after expiry, 1 refresh, ${app.interceptor} sees 1 response per call; a retry refused again fails once; a 503 refresh keeps the session; a rejected refresh shows the signed-out UI in every tab`, async ({ context, server }) => {
+	test(`${app.name}: sign in; 3 tabs × 10 requests after expiry, 1 refresh, ${app.interceptor} sees 1 response per call; a retry refused again fails once; a 503 refresh keeps the session; a rejected refresh shows the signed-out UI in every tab`, async ({
+		context,
+		server,
+	}) => {
 		// One user's journey in five steps, on a first visit that installs the worker: on a shared CI machine it can take a minute.
 		test.setTimeout(120_000)
 		const first = await openApp(context, server, app.path)
 		await expect(first.locator('#state')).toHaveText('signed-out', { timeout: 30_000 })
 		await first.locator('#sign-in').click()
 		await expect(first.locator('#state')).toHaveText('signed-in')
-		const tabs = [first, ...await Promise.all([1, 2].map(() => openApp(context, server, app.path)))]
+		const tabs = [first, ...(await Promise.all([1, 2].map(() => openApp(context, server, app.path))))]
 		for (const tab of tabs) await expect(tab.locator('#state')).toHaveText('signed-in', { timeout: 30_000 })
 
 		await test.step('3 tabs × 10 requests after expiry: all get their data with 1 refresh', async () => {
@@ -59,14 +62,14 @@ for (const app of APPS) {
 			await expect(first.locator('#data')).toHaveText(/^data #\d+$/)
 		})
 
-		await test.step('a retry refused again reaches the app\'s layer once, as its 401, after 1 refresh', async () => {
+		await test.step("a retry refused again reaches the app's layer once, as its 401, after 1 refresh", async () => {
 			const before = await responses(first)
 			server.resetStats()
 			server.setApiDeny(true)
 			expect(await fire(first, 1)).toEqual({ ok: 0, failed: 1, errors: ['ApiError 401'] })
 			expect(server.stats().refreshCalls).toBe(1)
 			expect(server.stats().apiCalls).toBe(2)
-			expect(await responses(first) - before).toBe(1)
+			expect((await responses(first)) - before).toBe(1)
 			server.setApiDeny(false)
 		})
 

@@ -5,9 +5,11 @@ import { expect, fire, openSignedInTabs, test } from './fixtures.js'
 // http://swtb.test:<port> as the insecure origin it would be on a LAN: no service worker, no Web Locks.
 test('on an insecure origin the fallback still works, single-flight per tab, with one console warning per page', async ({ playwright, browserName, channel, launchOptions, server }) => {
 	// The name mapping is a launch option, so this test launches the project's browser itself.
-	const browser = await playwright[browserName].launch(browserName === 'firefox'
-		? { ...launchOptions, channel, firefoxUserPrefs: { 'network.dns.localDomains': 'swtb.test' } }
-		: { ...launchOptions, args: [...(launchOptions.args ?? []), '--host-resolver-rules=MAP swtb.test 127.0.0.1'] })
+	const browser = await playwright[browserName].launch(
+		browserName === 'firefox'
+			? { ...launchOptions, channel, firefoxUserPrefs: { 'network.dns.localDomains': 'swtb.test' } }
+			: { ...launchOptions, args: [...(launchOptions.args ?? []), '--host-resolver-rules=MAP swtb.test 127.0.0.1'] },
+	)
 	try {
 		const context = await browser.newContext()
 		const warnings = new Map<Page, string[]>()
@@ -16,7 +18,7 @@ test('on an insecure origin the fallback still works, single-flight per tab, wit
 			if (page === null || message.type() !== 'warning' || !message.text().startsWith('sw-token-broker')) return
 			warnings.set(page, [...(warnings.get(page) ?? []), message.text()])
 		})
-		const [a, b] = await openSignedInTabs(context, { ...server, url: server.url.replace('127.0.0.1', 'swtb.test') }, 2) as [Page, Page]
+		const [a, b] = (await openSignedInTabs(context, { ...server, url: server.url.replace('127.0.0.1', 'swtb.test') }, 2)) as [Page, Page]
 		expect(await a.evaluate(() => [isSecureContext, 'serviceWorker' in navigator, 'locks' in navigator])).toEqual([false, false, false])
 
 		// One tab's 20 concurrent 401s share one refresh, and the other tab adopts its session.

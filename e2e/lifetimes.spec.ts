@@ -38,14 +38,17 @@ test.describe('the worker is stopped', () => {
 
 		await tabs[0]!.getByRole('button', { name: 'Log out' }).click()
 		for (const tab of tabs) await tab.waitForURL(/\/login/)
-		const stored = await tabs[0]!.evaluate(() => new Promise<number>((resolve, reject) => {
-			const open = indexedDB.open('sw-token-broker')
-			open.onerror = () => reject(open.error)
-			open.onsuccess = () => {
-				const count = open.result.transaction('session').objectStore('session').count()
-				count.onsuccess = () => resolve(count.result)
-			}
-		}))
+		const stored = await tabs[0]!.evaluate(
+			() =>
+				new Promise<number>((resolve, reject) => {
+					const open = indexedDB.open('sw-token-broker')
+					open.onerror = () => reject(open.error)
+					open.onsuccess = () => {
+						const count = open.result.transaction('session').objectStore('session').count()
+						count.onsuccess = () => resolve(count.result)
+					}
+				}),
+		)
 		expect(stored).toBe(0)
 	})
 
@@ -120,10 +123,11 @@ test('the keep-alive goes to a visible tab: the pinging tab goes out of view and
 	})
 	const pings = (tab: Page) => tab.evaluate(() => (window as any).__pings.count as number)
 	// Headless tabs are all visible: the page is told it is hidden as the browser would tell it.
-	const hide = (tab: Page) => tab.evaluate(() => {
-		Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true })
-		document.dispatchEvent(new Event('visibilitychange'))
-	})
+	const hide = (tab: Page) =>
+		tab.evaluate(() => {
+			Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true })
+			document.dispatchEvent(new Event('visibilitychange'))
+		})
 	const tabs = await openSignedInTabs(context, server, 2, '?keepalive=300')
 	await tabs[0]!.waitForTimeout(1_500)
 	const first = await Promise.all(tabs.map(pings))
@@ -146,13 +150,17 @@ test('a new worker version taking over keeps the session, with no reload and no 
 	const server = await startDevAuthServer({ staticDir: root, accessTtlMs: 60_000 })
 	try {
 		const tabs = await openSignedInTabs(context, server, 3)
-		const version = (tab: Page) => tab.evaluate(() => new Promise<string>((resolve) => {
-			void navigator.serviceWorker.ready.then((registration) => {
-				const channel = new MessageChannel()
-				channel.port1.onmessage = (event) => resolve(event.data)
-				registration.active!.postMessage('demo-version', [channel.port2])
-			})
-		}))
+		const version = (tab: Page) =>
+			tab.evaluate(
+				() =>
+					new Promise<string>((resolve) => {
+						void navigator.serviceWorker.ready.then((registration) => {
+							const channel = new MessageChannel()
+							channel.port1.onmessage = (event) => resolve(event.data)
+							registration.active!.postMessage('demo-version', [channel.port2])
+						})
+					}),
+			)
 		expect(await version(tabs[0]!)).toBe('1')
 
 		await cp(fileURLToPath(new URL('../dist-demo-v2', import.meta.url)), root, { recursive: true })
@@ -177,27 +185,31 @@ test('with a new version waiting (prompt strategy): no window gets the session f
 	try {
 		const tabs = await openSignedInTabs(context, server, 2, '?update=prompt')
 		/** Checks for an update and waits until a version other than the current waiting one is installed and waiting. */
-		const newVersionWaits = (tab: Page) => tab.evaluate(async () => {
-			const registration = await navigator.serviceWorker.ready
-			const before = registration.waiting
-			await registration.update()
-			const deadline = Date.now() + 20_000
-			while (!(registration.waiting !== null && registration.waiting !== before && registration.waiting.state === 'installed') && Date.now() < deadline) {
-				await new Promise((resolve) => setTimeout(resolve, 50))
-			}
-			return registration.waiting !== null && registration.waiting !== before && registration.active !== null
-		})
+		const newVersionWaits = (tab: Page) =>
+			tab.evaluate(async () => {
+				const registration = await navigator.serviceWorker.ready
+				const before = registration.waiting
+				await registration.update()
+				const deadline = Date.now() + 20_000
+				while (!(registration.waiting !== null && registration.waiting !== before && registration.waiting.state === 'installed') && Date.now() < deadline) {
+					await new Promise((resolve) => setTimeout(resolve, 50))
+				}
+				return registration.waiting !== null && registration.waiting !== before && registration.active !== null
+			})
 
 		await cp(fileURLToPath(new URL('../dist-demo-v2', import.meta.url)), root, { recursive: true })
 		expect(await newVersionWaits(tabs[0]!)).toBe(true)
 
 		// A window asks the old worker, its controller, for the whole session, as only a new version may.
-		const answer = await tabs[1]!.evaluate(() => new Promise<unknown>((resolve) => {
-			const channel = new MessageChannel()
-			channel.port1.onmessage = (event) => resolve(event.data)
-			navigator.serviceWorker.controller!.postMessage({ swtb: 1, type: 'session-request' }, [channel.port2])
-			setTimeout(() => resolve('no answer'), 3_000)
-		}))
+		const answer = await tabs[1]!.evaluate(
+			() =>
+				new Promise<unknown>((resolve) => {
+					const channel = new MessageChannel()
+					channel.port1.onmessage = (event) => resolve(event.data)
+					navigator.serviceWorker.controller!.postMessage({ swtb: 1, type: 'session-request' }, [channel.port2])
+					setTimeout(() => resolve('no answer'), 3_000)
+				}),
+		)
 		expect(JSON.stringify(answer)).not.toContain('refreshToken')
 		expect(answer).toMatchObject({ type: 'reply', ok: false, error: { name: 'ProtocolError' } })
 
@@ -248,11 +260,12 @@ test.describe('no service worker: the broker runs in the page', () => {
 			delete (Navigator.prototype as { serviceWorker?: unknown }).serviceWorker
 			// Neither BroadcastChannel messages nor localStorage writes are ordered with the Web Lock
 			// across tab processes: here both trail it by 400 ms. IndexedDB transactions are ordered.
-			const delayed = <A extends unknown[]>(send: (...args: A) => void) => function (this: unknown, ...args: A) {
-				const delayMs = (window as { swtbChannelDelayMs?: number }).swtbChannelDelayMs ?? 0
-				if (delayMs === 0) send.apply(this, args)
-				else setTimeout(() => send.apply(this, args), delayMs)
-			}
+			const delayed = <A extends unknown[]>(send: (...args: A) => void) =>
+				function (this: unknown, ...args: A) {
+					const delayMs = (window as { swtbChannelDelayMs?: number }).swtbChannelDelayMs ?? 0
+					if (delayMs === 0) send.apply(this, args)
+					else setTimeout(() => send.apply(this, args), delayMs)
+				}
 			BroadcastChannel.prototype.postMessage = delayed(BroadcastChannel.prototype.postMessage)
 			Storage.prototype.setItem = delayed(Storage.prototype.setItem)
 		})

@@ -38,12 +38,14 @@ async function signInHeadless(context: BrowserContext, server: DevAuthServer, id
 
 async function openTabs(context: BrowserContext, server: DevAuthServer, idp: OidcProvider, count: number): Promise<Page[]> {
 	const first = await signInHeadless(context, server, idp)
-	const others = await Promise.all(Array.from({ length: count - 1 }, async () => {
-		const page = await context.newPage()
-		await page.goto(`${server.url}/${modeQuery(idp)}`)
-		await expect(page.locator('#state')).toHaveText('signed in', { timeout: 30_000 })
-		return page
-	}))
+	const others = await Promise.all(
+		Array.from({ length: count - 1 }, async () => {
+			const page = await context.newPage()
+			await page.goto(`${server.url}/${modeQuery(idp)}`)
+			await expect(page.locator('#state')).toHaveText('signed in', { timeout: 30_000 })
+			return page
+		}),
+	)
 	return [first, ...others]
 }
 
@@ -54,9 +56,11 @@ async function watchLogout(tab: Page): Promise<{ reason: Promise<string> }> {
 			if (message.text().startsWith('logout:')) resolve(message.text().slice('logout:'.length))
 		})
 	})
-	await tab.evaluate(() => (window as any).swtbDemo.client.subscribe((event: { type: string; reason?: string }) => {
-		if (event.type === 'logout') console.log(`logout:${event.reason}`)
-	}))
+	await tab.evaluate(() =>
+		(window as any).swtbDemo.client.subscribe((event: { type: string; reason?: string }) => {
+			if (event.type === 'logout') console.log(`logout:${event.reason}`)
+		}),
+	)
 	return { reason }
 }
 
@@ -67,7 +71,7 @@ async function refreshAnswer(idp: OidcProvider, refreshToken: string): Promise<{
 		headers: { 'content-type': 'application/x-www-form-urlencoded' },
 		body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: idp.clientId }),
 	})
-	const body = await response.json() as { error?: string }
+	const body = (await response.json()) as { error?: string }
 	return { status: response.status, ...(body.error === undefined ? {} : { error: body.error }) }
 }
 

@@ -16,10 +16,14 @@ export function recordMessages(): void {
 	Object.defineProperty(MessagePort.prototype, 'onmessage', {
 		...onmessage,
 		set(listener: ((event: MessageEvent) => void) | null) {
-			onmessage.set!.call(this, listener && ((event: MessageEvent) => {
-				record(event.data)
-				listener.call(this, event)
-			}))
+			onmessage.set!.call(
+				this,
+				listener &&
+					((event: MessageEvent) => {
+						record(event.data)
+						listener.call(this, event)
+					}),
+			)
 		},
 	})
 }

@@ -9,7 +9,7 @@ test('the demo is an installable PWA', async ({ playwright, launchOptions, brows
 	const profile = await mkdtemp(join(tmpdir(), 'swtb-profile-'))
 	const context = await playwright.chromium.launchPersistentContext(profile, launchOptions)
 	try {
-		const page = context.pages()[0] ?? await context.newPage()
+		const page = context.pages()[0] ?? (await context.newPage())
 		await page.goto(`${server.url}/login`)
 		await page.evaluate(() => navigator.serviceWorker.ready)
 		const cdp = await context.newCDPSession(page)

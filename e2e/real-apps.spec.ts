@@ -61,12 +61,14 @@ test.describe('fits the code real apps write', () => {
 
 test('5 tabs that open and register the worker at once, on a first visit: login in one reaches all, none hangs', async ({ context, server }) => {
 	const started = Date.now()
-	const tabs = await Promise.all(Array.from({ length: 5 }, async () => {
-		const page = await context.newPage()
-		await page.goto(`${server.url}/login`)
-		await demoReady(page)
-		return page
-	}))
+	const tabs = await Promise.all(
+		Array.from({ length: 5 }, async () => {
+			const page = await context.newPage()
+			await page.goto(`${server.url}/login`)
+			await demoReady(page)
+			return page
+		}),
+	)
 	await expect.poll(() => Promise.all(tabs.map((tab) => connected(tab).then((c) => c.host))), { timeout: 30_000 }).toEqual(Array(5).fill('service-worker'))
 	await tabs[0]!.getByRole('button', { name: 'Sign in' }).click()
 	for (const tab of tabs) await expect(tab.locator('#state')).toHaveText('signed in', { timeout: 30_000 })
@@ -80,7 +82,10 @@ test.describe('no service worker registered', () => {
 		await demoReady(page)
 		const outcome = await page.evaluate(async () => {
 			const started = performance.now()
-			const error = await (window as any).swtbDemo.client.login({ accessToken: 'a' }).then(() => 'resolved', (e: Error) => e.name)
+			const error = await (window as any).swtbDemo.client.login({ accessToken: 'a' }).then(
+				() => 'resolved',
+				(e: Error) => e.name,
+			)
 			return { error, ms: performance.now() - started }
 		})
 		expect(outcome.error).toBe('NoServiceWorkerError')

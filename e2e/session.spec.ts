@@ -2,12 +2,14 @@ import { startDevAuthServer } from '../testing/index.js'
 import { demoDir, demoReady, expect, fire, fireAcrossNavigation, openSignedInTabs, test } from './fixtures.js'
 
 test('login in one tab reaches every tab; logout in one tab logs out every tab', async ({ context, server }) => {
-	const tabs = await Promise.all(Array.from({ length: 3 }, async () => {
-		const page = await context.newPage()
-		await page.goto(`${server.url}/login`)
-		await demoReady(page)
-		return page
-	}))
+	const tabs = await Promise.all(
+		Array.from({ length: 3 }, async () => {
+			const page = await context.newPage()
+			await page.goto(`${server.url}/login`)
+			await demoReady(page)
+			return page
+		}),
+	)
 	await tabs[0]!.getByRole('button', { name: 'Sign in' }).click()
 	for (const tab of tabs) {
 		await tab.waitForURL(`${server.url}/`)
@@ -15,11 +17,14 @@ test('login in one tab reaches every tab; logout in one tab logs out every tab',
 	}
 	expect(server.stats().logins).toBe(1)
 
-	const reasons = tabs.map((tab) => new Promise<string>((resolve) => {
-		tab.on('console', (message) => {
-			if (message.text().startsWith('logout:')) resolve(message.text())
-		})
-	}))
+	const reasons = tabs.map(
+		(tab) =>
+			new Promise<string>((resolve) => {
+				tab.on('console', (message) => {
+					if (message.text().startsWith('logout:')) resolve(message.text())
+				})
+			}),
+	)
 	for (const tab of tabs) await tab.evaluate(() => (window as any).swtbDemo.client.subscribe((event: { type: string; reason?: string }) => console.log(`${event.type}:${event.reason}`)))
 	await tabs[1]!.getByRole('button', { name: 'Log out' }).click()
 	for (const tab of tabs) await tab.waitForURL(`${server.url}/login`)
@@ -39,7 +44,12 @@ test('a rejected refresh logs out every tab, rejects queued requests with Logged
 	expect(server.stats().refreshCalls).toBe(1)
 
 	// The login page's own client asks the broker again: no refresh reaches the server.
-	const error = await tabs[0]!.evaluate(() => (window as any).swtbDemo.client.refresh().then(() => 'refreshed', (e: Error) => e.name))
+	const error = await tabs[0]!.evaluate(() =>
+		(window as any).swtbDemo.client.refresh().then(
+			() => 'refreshed',
+			(e: Error) => e.name,
+		),
+	)
 	expect(error).toBe('LoggedOutError')
 	expect(server.stats().refreshCalls).toBe(1)
 	expect(server.stats().reuseDetections).toBe(0)
@@ -50,7 +60,14 @@ test('a request to another origin carries no Authorization header and its 401 ca
 	try {
 		const [tab] = await openSignedInTabs(context, server, 1)
 		server.resetStats()
-		const status = await tab!.evaluate((url) => (window as any).swtbDemo.api.get(`${url}/api/echo`).then(() => 200, (e: any) => e.status), other.url)
+		const status = await tab!.evaluate(
+			(url) =>
+				(window as any).swtbDemo.api.get(`${url}/api/echo`).then(
+					() => 200,
+					(e: any) => e.status,
+				),
+			other.url,
+		)
 		expect(status).toBe(401)
 		expect(other.lastApiHeaders()).toHaveLength(1)
 		expect(other.lastApiHeaders()[0]!.authorization).toBeUndefined()
@@ -75,7 +92,7 @@ test('a logout the broker never hears of still signs this tab out at once; the o
 	// The page waits a minute for the broker: the tab must not wait for that to sign out.
 	const tabs = await openSignedInTabs(context, server, 2, '?timeout=60000')
 	await tabs[0]!.evaluate(() => {
-		(window as any).__dropLogout = true
+		;(window as any).__dropLogout = true
 	})
 	await tabs[0]!.getByRole('button', { name: 'Log out' }).click()
 	await tabs[0]!.waitForURL(`${server.url}/login?timeout=60000`, { timeout: 10_000 })

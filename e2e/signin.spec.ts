@@ -62,21 +62,27 @@ async function openApp(context: BrowserContext, server: { url: string }, idp: Oi
 
 /** What completeSignIn(url) rejected with, run in the tab. */
 function completeIn(page: Page, url: string): Promise<string[]> {
-	return page.evaluate((callback) => (window as unknown as { swtbDemo: Demo }).swtbDemo.client.completeSignIn(callback).then(
-		() => ['resolved'],
-		(error: { name: string; oauthError?: string }) => [error.name, String(error.oauthError)],
-	), url)
+	return page.evaluate(
+		(callback) =>
+			(window as unknown as { swtbDemo: Demo }).swtbDemo.client.completeSignIn(callback).then(
+				() => ['resolved'],
+				(error: { name: string; oauthError?: string }) => [error.name, String(error.oauthError)],
+			),
+		url,
+	)
 }
 
 const tokenIn = (page: Page) => page.evaluate(() => (window as unknown as { swtbDemo: Demo }).swtbDemo.client.getAccessToken())
 
-test('sign-in: signIn() through the provider\'s login page signs in 5 tabs, with the ID token\'s user', async ({ context, server, idp }) => {
+test("sign-in: signIn() through the provider's login page signs in 5 tabs, with the ID token's user", async ({ context, server, idp }) => {
 	const waiting = await Promise.all(Array.from({ length: 4 }, () => loginPage(context, server, idp)))
 	// When each waiting tab received the token (epoch ms), kept across the navigation the token starts.
 	for (const tab of waiting) {
-		await tab.evaluate(() => (window as unknown as { swtbDemo: { client: { subscribe(listener: (event: { type: string }) => void): void } } }).swtbDemo.client.subscribe((event) => {
-			if (event.type === 'token') sessionStorage.setItem('token-at', String(Date.now()))
-		}))
+		await tab.evaluate(() =>
+			(window as unknown as { swtbDemo: { client: { subscribe(listener: (event: { type: string }) => void): void } } }).swtbDemo.client.subscribe((event) => {
+				if (event.type === 'token') sessionStorage.setItem('token-at', String(Date.now()))
+			}),
+		)
 	}
 	const page = await loginPage(context, server, idp)
 	let back = 0
@@ -88,7 +94,7 @@ test('sign-in: signIn() through the provider\'s login page signs in 5 tabs, with
 	await completeProviderSignIn(page, idp)
 	const tabs = [page, ...waiting]
 	await Promise.all(tabs.map((tab) => expect(tab.locator('#state')).toHaveText('signed in', { timeout: 30_000 })))
-	const received = Math.max(...await Promise.all(waiting.map((tab) => tab.evaluate(() => Number(sessionStorage.getItem('token-at'))))))
+	const received = Math.max(...(await Promise.all(waiting.map((tab) => tab.evaluate(() => Number(sessionStorage.getItem('token-at')))))))
 	console.log(`sign-in: signIn() → every one of 5 tabs holding the token: ${received - started} ms (the provider's pages included); from the redirect back: ${received - back} ms`)
 	await page.waitForURL(`${server.url}/${mode(idp)}`)
 	expect(page.url()).not.toContain('code=')
@@ -118,7 +124,7 @@ test('sign-in: the code verifier and the refresh token are never readable by pag
 test('sign-in: after expiry, 5 tabs × 20 requests make exactly 1 refresh', async ({ context, server, idp }) => {
 	const page = await loginPage(context, server, idp)
 	await signInThroughProvider(page, server, idp)
-	const tabs = [page, ...await Promise.all(Array.from({ length: 4 }, () => openApp(context, server, idp)))]
+	const tabs = [page, ...(await Promise.all(Array.from({ length: 4 }, () => openApp(context, server, idp))))]
 	idp.resetStats()
 	idp.setTokenEndpointDelay(500)
 	idp.expireAccessTokens()
@@ -188,10 +194,10 @@ test('sign-in: two tabs signing in at once both finish, each with its own pendin
 	for (const tab of [a, b]) await expect(tab.locator('#state')).toHaveText('signed in')
 	expect(idp.stats().signIns).toBe(2)
 	// The later sign-in's session is every tab's.
-	await expect.poll(async () => await tokenIn(b) === await tokenIn(a)).toBe(true)
+	await expect.poll(async () => (await tokenIn(b)) === (await tokenIn(a))).toBe(true)
 })
 
-test('sign-in: logout({ endSession: true }) logs every tab out and reaches the provider\'s end-session endpoint', async ({ context, server, idp }) => {
+test("sign-in: logout({ endSession: true }) logs every tab out and reaches the provider's end-session endpoint", async ({ context, server, idp }) => {
 	const page = await loginPage(context, server, idp)
 	await signInThroughProvider(page, server, idp)
 	const other = await openApp(context, server, idp)

@@ -14,7 +14,7 @@ test.describe('one refresh for all tabs', () => {
 		const [slowTab, otherTab] = await openSignedInTabs(context, server, 2)
 		const oldToken = await slowTab!.evaluate(() => (window as any).swtbDemo.client.getAccessToken())
 		// The server checks the token after the delay, by which time it has been replaced.
-		const slow = slowTab!.evaluate(() => (window as any).swtbDemo.api.get('/api/data?delay=2000').then((data: { ok: boolean }) => data.ok ? 200 : 0))
+		const slow = slowTab!.evaluate(() => (window as any).swtbDemo.api.get('/api/data?delay=2000').then((data: { ok: boolean }) => (data.ok ? 200 : 0)))
 		await expect.poll(() => server.stats().apiCalls).toBeGreaterThanOrEqual(1)
 		server.resetStats()
 		server.expireAccessTokens()

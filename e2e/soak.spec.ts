@@ -40,7 +40,9 @@ test('soak: 10 tabs through 30 expiry cycles with random refresh faults settle e
 	server.setRefreshMode('ok')
 	const logouts = (await Promise.all(tabs.map((tab) => tab.evaluate(() => (window as any).__logouts as string[])))).flat()
 	const stats = server.stats()
-	console.log(`soak: faults ${JSON.stringify(totals.faults)}; ${totals.made} requests made, ${totals.settled} settled (${totals.ok} ok, ${totals.unavailable} RefreshUnavailableError, ${totals.other.length} other); ${stats.refreshCalls} refresh calls, ${stats.reuseDetections} reuse detections, ${logouts.length} wrongful logouts`)
+	console.log(
+		`soak: faults ${JSON.stringify(totals.faults)}; ${totals.made} requests made, ${totals.settled} settled (${totals.ok} ok, ${totals.unavailable} RefreshUnavailableError, ${totals.other.length} other); ${stats.refreshCalls} refresh calls, ${stats.reuseDetections} reuse detections, ${logouts.length} wrongful logouts`,
+	)
 	expect(totals.settled).toBe(totals.made)
 	expect(totals.other).toEqual([])
 	expect(stats.reuseDetections).toBe(0)
@@ -53,11 +55,16 @@ test('soak: 10 tabs through 30 expiry cycles with random refresh faults settle e
 	// Once the endpoint is healthy, requests work again: they join the broker's next attempt, due within 5 s.
 	const recovery: string[] = []
 	try {
-		await expect.poll(async () => {
-			const outcome = await fire(tabs[0]!, 1)
-			recovery.push(outcome.ok === 1 ? 'ok' : outcome.errors.join())
-			return outcome.ok
-		}, { timeout: 20_000, intervals: [1_000] }).toBe(1)
+		await expect
+			.poll(
+				async () => {
+					const outcome = await fire(tabs[0]!, 1)
+					recovery.push(outcome.ok === 1 ? 'ok' : outcome.errors.join())
+					return outcome.ok
+				},
+				{ timeout: 20_000, intervals: [1_000] },
+			)
+			.toBe(1)
 	} finally {
 		console.log(`soak: attempts after the soak until a request works: ${recovery.join(', ')}`)
 	}
@@ -95,10 +102,12 @@ test('soak: after fault windows of any length requests heal; the figures say how
 		const shoot = () => {
 			const tab = tabs[next++ % tabs.length]!
 			const madeAt = Date.now()
-			requests.push(fire(tab, 1).then(
-				(outcome) => ({ madeAt, settledAt: Date.now(), ok: outcome.ok === 1, ...(outcome.errors[0] === undefined ? {} : { error: outcome.errors[0] }) }),
-				(error: unknown) => ({ madeAt, settledAt: Date.now(), ok: false, error: String(error) }),
-			))
+			requests.push(
+				fire(tab, 1).then(
+					(outcome) => ({ madeAt, settledAt: Date.now(), ok: outcome.ok === 1, ...(outcome.errors[0] === undefined ? {} : { error: outcome.errors[0] }) }),
+					(error: unknown) => ({ madeAt, settledAt: Date.now(), ok: false, error: String(error) }),
+				),
+			)
 		}
 		while (Date.now() - startedAt < window.ms) {
 			shoot()
@@ -117,9 +126,11 @@ test('soak: after fault windows of any length requests heal; the figures say how
 		const late = outcomes.filter((o) => o.madeAt >= healedAt + 5_000)
 		const lateFailed = late.filter((o) => !o.ok)
 		for (const o of outcomes) if (!o.ok && o.error !== 'RefreshUnavailableError') problems.push(`${window.fault}: ${o.error}`)
-		report.push(`${window.fault}${window.retryAfter === undefined ? '' : ` (Retry-After ${window.retryAfter} s)`} for ${(window.ms / 1000).toFixed(0)} s: `
-			+ `${attempts} attempts (${(attempts / (window.ms / 1000)).toFixed(2)}/s), first success ${Number.isFinite(firstOk) ? `${firstOk - healedAt} ms` : 'never'} after healing, `
-			+ `${lateFailed.length} of ${late.length} requests made ≥ 5 s after healing failed; ${outcomes.filter((o) => o.ok).length}/${outcomes.length} ok overall`)
+		report.push(
+			`${window.fault}${window.retryAfter === undefined ? '' : ` (Retry-After ${window.retryAfter} s)`} for ${(window.ms / 1000).toFixed(0)} s: ` +
+				`${attempts} attempts (${(attempts / (window.ms / 1000)).toFixed(2)}/s), first success ${Number.isFinite(firstOk) ? `${firstOk - healedAt} ms` : 'never'} after healing, ` +
+				`${lateFailed.length} of ${late.length} requests made ≥ 5 s after healing failed; ${outcomes.filter((o) => o.ok).length}/${outcomes.length} ok overall`,
+		)
 	}
 	console.log(`soak heal:\n  ${report.join('\n  ')}`)
 	const logouts = (await Promise.all(tabs.map((tab) => tab.locator('#state').textContent()))).filter((state) => state !== 'signed in')

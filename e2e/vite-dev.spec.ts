@@ -45,12 +45,17 @@ test('vite dev: the demo under a real vite dev server (no worker) falls back in 
 		expect(afterMs).toBeLessThanOrEqual(1_500)
 		await login.getByRole('button', { name: 'Sign in' }).click()
 		await login.waitForURL(`${vite.url}/`)
-		const tabs = [login, ...await Promise.all([1, 2].map(async () => {
-			const tab = await context.newPage()
-			await tab.goto(`${vite.url}/`)
-			await expect(tab.locator('#state')).toHaveText('signed in', { timeout: 30_000 })
-			return tab
-		}))]
+		const tabs = [
+			login,
+			...(await Promise.all(
+				[1, 2].map(async () => {
+					const tab = await context.newPage()
+					await tab.goto(`${vite.url}/`)
+					await expect(tab.locator('#state')).toHaveText('signed in', { timeout: 30_000 })
+					return tab
+				}),
+			)),
+		]
 		await expectOneRefreshForAllTabs(auth, tabs, 10)
 	} finally {
 		vite.process.kill()

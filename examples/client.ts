@@ -36,11 +36,13 @@ export interface FireOutcome {
  * (Chromium's HTTP cache holds identical GETs back until the first answers).
  */
 export async function fire(count: number, get: (path: string) => Promise<Data>): Promise<FireOutcome> {
-	const results = await Promise.allSettled(Array.from({ length: count }, async (_, index) => {
-		const data = await get(`/api/data?r=${index}`)
-		if (data.ok !== true) throw new Error(`unexpected data: ${JSON.stringify(data)}`)
-	}))
-	const errors = results.flatMap((result) => result.status === 'fulfilled' ? [] : [describe(result.reason)])
+	const results = await Promise.allSettled(
+		Array.from({ length: count }, async (_, index) => {
+			const data = await get(`/api/data?r=${index}`)
+			if (data.ok !== true) throw new Error(`unexpected data: ${JSON.stringify(data)}`)
+		}),
+	)
+	const errors = results.flatMap((result) => (result.status === 'fulfilled' ? [] : [describe(result.reason)]))
 	return { ok: count - errors.length, failed: errors.length, errors }
 }
 

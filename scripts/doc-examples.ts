@@ -15,7 +15,12 @@ import { fromMarkdown } from 'mdast-util-from-markdown'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const out = join(root, '.tmp', 'doc-examples')
-const sources = ['README.md', ...readdirSync(join(root, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)]
+const sources = [
+	'README.md',
+	...readdirSync(join(root, 'docs'))
+		.filter((name) => name.endsWith('.md'))
+		.map((name) => `docs/${name}`),
+]
 
 type Side = 'page' | 'worker'
 interface Example {

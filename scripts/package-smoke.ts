@@ -229,7 +229,9 @@ async function main(): Promise<void> {
 			run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', join(tmp, packed.filename), ...CONSUMER_DEPENDENCIES], consumer),
 		)
 		await step('publint: package.json, exports and files', () => run(join(root, 'node_modules', '.bin', 'publint'), ['run', '--strict', join(consumer, 'node_modules', 'sw-token-broker')], root))
-		await step('arethetypeswrong: every entry\'s types resolve for ESM consumers (node16, bundler)', () => run(join(root, 'node_modules', '.bin', 'attw'), [join(tmp, packed.filename), '--profile', 'esm-only'], root))
+		await step("arethetypeswrong: every entry's types resolve for ESM consumers (node16, bundler)", () =>
+			run(join(root, 'node_modules', '.bin', 'attw'), [join(tmp, packed.filename), '--profile', 'esm-only'], root),
+		)
 		const bin = (name: string) => join(consumer, 'node_modules', '.bin', name)
 		await step('type-check the consumer (strict): page, worker, tests', async () => {
 			await run(bin('tsc'), ['-p', 'tsconfig.json'], consumer)
@@ -240,7 +242,23 @@ async function main(): Promise<void> {
 		await step('bundle a React, a Vue and an Angular page on ./react, ./vue and ./angular (esbuild); each bundles its own framework only', async () => {
 			for (const { page, others } of FRAMEWORK_PAGES) {
 				const meta = `${page.replace(/\W/g, '-')}.meta.json`
-				await run(bin('esbuild'), [page, '--bundle', '--minify', '--target=es2022', '--platform=browser', '--format=esm', '--log-level=warning', '--jsx=automatic', '--define:process.env.NODE_ENV="production"', `--outfile=public/${page.replace(/^src\/|\.tsx?$/g, '')}.js`, `--metafile=${meta}`], consumer)
+				await run(
+					bin('esbuild'),
+					[
+						page,
+						'--bundle',
+						'--minify',
+						'--target=es2022',
+						'--platform=browser',
+						'--format=esm',
+						'--log-level=warning',
+						'--jsx=automatic',
+						'--define:process.env.NODE_ENV="production"',
+						`--outfile=public/${page.replace(/^src\/|\.tsx?$/g, '')}.js`,
+						`--metafile=${meta}`,
+					],
+					consumer,
+				)
 				const inputs = Object.keys(readJson<{ inputs: Record<string, unknown> }>(join(consumer, meta)).inputs)
 				const foreign = inputs.filter((input) => others.some((other) => input.includes(other)))
 				if (foreign.length > 0) throw new SmokeFailure(`${page} bundles another framework: ${foreign.slice(0, 3).join(', ')}`)
@@ -260,7 +278,9 @@ async function main(): Promise<void> {
 			if (axiosFiles.length > 0) throw new SmokeFailure(`the fetch-only page bundles axios: ${axiosFiles.slice(0, 3).join(', ')}`)
 			console.log(`  fetch-only page: ${inputs.length} modules, none of axios`)
 		})
-		await step('Playwright: 3 tabs × 10 requests after expiry, 1 refresh, on the axios page and the fetch-only page; the same at a real OpenID provider', () => run(bin('playwright'), ['test'], consumer))
+		await step('Playwright: 3 tabs × 10 requests after expiry, 1 refresh, on the axios page and the fetch-only page; the same at a real OpenID provider', () =>
+			run(bin('playwright'), ['test'], consumer),
+		)
 	} catch (error) {
 		failed = true
 		console.error(`\n${error instanceof SmokeFailure ? error.message : error instanceof Error ? error.stack : String(error)}`)

@@ -168,7 +168,9 @@ export function formatSizes(sizes: BundleSize[], topModules = 8): string {
 	for (const size of sizes) {
 		const status = size.withinBudget ? 'within gate' : `OVER by ${size.gzip - size.budget} B`
 		const target = `≤ ${size.target} ${size.gzip <= size.target ? 'met' : 'not met'}`
-		lines.push(`${size.name.padEnd(15)} ${String(size.raw).padStart(11)}  ${String(size.gzip).padStart(12)}  ${`≤ ${size.budget}`.padStart(11)}  ${status.padEnd(16)}  ${target.padEnd(13)}  ${(size.lazy.raw === 0 ? '—' : `${size.lazy.gzip} B`).padEnd(18)}  ${size.development.gzip}`)
+		lines.push(
+			`${size.name.padEnd(15)} ${String(size.raw).padStart(11)}  ${String(size.gzip).padStart(12)}  ${`≤ ${size.budget}`.padStart(11)}  ${status.padEnd(16)}  ${target.padEnd(13)}  ${(size.lazy.raw === 0 ? '—' : `${size.lazy.gzip} B`).padEnd(18)}  ${size.development.gzip}`,
+		)
 	}
 	for (const size of sizes) {
 		lines.push('', `largest modules in ${size.name} (minified bytes, before gzip):`)

@@ -2,17 +2,7 @@ import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import {
-	HttpError,
-	badRequest,
-	flattenHeaders,
-	parseRequestUrl,
-	readBody,
-	readCookie,
-	sendJson,
-	sendText,
-	stringField,
-} from './http-util.js'
+import { HttpError, badRequest, flattenHeaders, parseRequestUrl, readBody, readCookie, sendJson, sendText, stringField } from './http-util.js'
 import type { Body } from './http-util.js'
 import { type DPoPVerdict, dpopVerifier } from './dpop-verifier.js'
 import { serveStatic } from './static-files.js'

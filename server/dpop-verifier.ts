@@ -40,7 +40,7 @@ export function jwkThumbprint(jwk: { crv?: unknown; kty?: unknown; x?: unknown; 
 function parsePart(part: string | undefined): Record<string, unknown> | undefined {
 	try {
 		const value: unknown = JSON.parse(Buffer.from(part ?? '', 'base64url').toString('utf8'))
-		return typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+		return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined
 	} catch {
 		return undefined
 	}
@@ -89,7 +89,7 @@ export function dpopVerifier(options: DPoPVerifierOptions = {}): DPoPVerifier {
 			if (expected.accessToken !== undefined && claims.ath !== sha256(expected.accessToken)) return refuse('ath is not the hash of the access token sent')
 			const jkt = jwkThumbprint(jwk)
 			if (expected.jkt !== undefined && jkt !== expected.jkt) return refuse('the proof is signed by another key than the token is bound to')
-			if (expected.nonce !== undefined && claims.nonce !== expected.nonce) return { ok: false, error: 'use_dpop_nonce', reason: 'the proof lacks the server\'s current nonce' }
+			if (expected.nonce !== undefined && claims.nonce !== expected.nonce) return { ok: false, error: 'use_dpop_nonce', reason: "the proof lacks the server's current nonce" }
 			seen.set(claims.jti, nowSeconds + 2 * windowSeconds)
 			return { ok: true, jkt, claims }
 		},

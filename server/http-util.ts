@@ -23,13 +23,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 	sendText(res, status, 'application/json; charset=utf-8', JSON.stringify(body), headers)
 }
 
-export function sendText(
-	res: ServerResponse,
-	status: number,
-	contentType: string,
-	text: string,
-	headers: OutgoingHttpHeaders = {},
-): void {
+export function sendText(res: ServerResponse, status: number, contentType: string, text: string, headers: OutgoingHttpHeaders = {}): void {
 	res.writeHead(status, {
 		'Content-Type': contentType,
 		'Content-Length': Buffer.byteLength(text),
@@ -74,9 +68,7 @@ export function readCookie(req: IncomingMessage, name: string): string | undefin
 }
 
 export function flattenHeaders(headers: IncomingHttpHeaders): Record<string, string | undefined> {
-	return Object.fromEntries(
-		Object.entries(headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(', ') : value]),
-	)
+	return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(', ') : value]))
 }
 
 function readRawBody(req: IncomingMessage): Promise<Buffer> {

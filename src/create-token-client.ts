@@ -105,9 +105,13 @@ export function clientOver(session: TabSession, host: Promise<BrokerHost>, optio
 	const { signal } = closed
 	// Back online, or back in view: a token that expired meanwhile is refreshed now, not on the next request's 401.
 	globalThis.addEventListener?.('online', session.resume, { signal })
-	globalThis.document?.addEventListener('visibilitychange', () => {
-		if (globalThis.document.visibilityState === 'visible') session.resume()
-	}, { signal })
+	globalThis.document?.addEventListener(
+		'visibilitychange',
+		() => {
+			if (globalThis.document.visibilityState === 'visible') session.resume()
+		},
+		{ signal },
+	)
 	const keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS
 	void host.then((chosen) => {
 		onEvent?.({ type: 'connected', host: chosen })

@@ -117,20 +117,21 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 			}
 			const store: SessionStore | undefined = options.persist === 'indexeddb' ? openIndexedDbStore() : undefined
 			const onEvent = reporter(options.onEvent, options.debug, 'worker')
-			const startCore = () => new BrokerCore({
-				refresh: options.refresh,
-				exchange: exchangeWith(options.readTokens),
-				exchangeUrls: options.exchangeUrls ?? defaultExchangeUrls(origin, options.refresh.tokenEndpoint),
-				acceptLogin: options.acceptLogin,
-				origin,
-				broadcast,
-				isOnline: () => globalThis.navigator?.onLine ?? true,
-				refreshTimeoutMs: options.refreshTimeoutMs,
-				store,
-				pendingSignIns: pendingSignInStore(),
-				onEvent,
-				...(options.dpop === true ? { dpop: new DPoPKeys(openDPoPKeyStore()) } : {}),
-			})
+			const startCore = () =>
+				new BrokerCore({
+					refresh: options.refresh,
+					exchange: exchangeWith(options.readTokens),
+					exchangeUrls: options.exchangeUrls ?? defaultExchangeUrls(origin, options.refresh.tokenEndpoint),
+					acceptLogin: options.acceptLogin,
+					origin,
+					broadcast,
+					isOnline: () => globalThis.navigator?.onLine ?? true,
+					refreshTimeoutMs: options.refreshTimeoutMs,
+					store,
+					pendingSignIns: pendingSignInStore(),
+					onEvent,
+					...(options.dpop === true ? { dpop: new DPoPKeys(openDPoPKeyStore()) } : {}),
+				})
 			let core = startCore()
 			const handoverTimeoutMs = maxIdleWaitMs(options.refreshTimeoutMs) + HANDOVER_SLACK_MS
 			/**
@@ -142,16 +143,20 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 			 */
 			let seeded: () => void = () => undefined
 			let warmUp: Promise<void> | undefined
-			const warmedUp = () => warmUp ??= store !== undefined ? Promise.resolve() : windows()
-				.then((clients) => {
-					if (clients.length === 0) return
-					for (const client of clients) client.postMessage(envelope({ type: 'seed-request' }))
-					return new Promise<void>((resolve) => {
-						seeded = resolve
-						setTimeout(resolve, SEED_WAIT_MS)
-					})
-				})
-				.catch(() => undefined)
+			const warmedUp = () =>
+				(warmUp ??=
+					store !== undefined
+						? Promise.resolve()
+						: windows()
+								.then((clients) => {
+									if (clients.length === 0) return
+									for (const client of clients) client.postMessage(envelope({ type: 'seed-request' }))
+									return new Promise<void>((resolve) => {
+										seeded = resolve
+										setTimeout(resolve, SEED_WAIT_MS)
+									})
+								})
+								.catch(() => undefined))
 			const handover = new Handover<PeerWorker>({
 				settle: async () => {
 					// A request may start a refresh while an earlier one finishes: wait until none runs.
@@ -207,19 +212,26 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 				const handled = request.type === 'seed' ? core.handle(request).finally(() => seeded()) : warmedUp().then(() => core.handle(request))
 				// waitUntil keeps the worker alive until the reply is sent and the core is idle: a refresh
 				// (or server logout) outlives the waiters that gave up on it, and its broadcast must go out.
-				event.waitUntil(handled.then(
-					(snapshot) => reply({ type: 'reply', ok: true, snapshot }),
-					(error: unknown) => reply({ type: 'reply', ok: false, error: serializeError(error) }),
-				).then(() => core.idle()).then(() => broadcasting))
+				event.waitUntil(
+					handled
+						.then(
+							(snapshot) => reply({ type: 'reply', ok: true, snapshot }),
+							(error: unknown) => reply({ type: 'reply', ok: false, error: serializeError(error) }),
+						)
+						.then(() => core.idle())
+						.then(() => broadcasting),
+				)
 			}
 
 			/** A worker of the registration asks for the session: a new version at its install, or a predecessor passing a newer one's request on. */
 			const giveSession = (event: BrokerMessageEvent, to: PeerWorker) => {
 				const port = event.ports[0]
 				if (port === undefined) return
-				event.waitUntil(handover.sessionFor(to).then((state) => {
-					if (state !== undefined) port.postMessage(envelope({ type: 'session', state }))
-				}))
+				event.waitUntil(
+					handover.sessionFor(to).then((state) => {
+						if (state !== undefined) port.postMessage(envelope({ type: 'session', state }))
+					}),
+				)
 			}
 
 			const onMessage = (event: BrokerMessageEvent) => {
@@ -238,10 +250,12 @@ export function createTokenBroker(options: TokenBrokerOptions): TokenBroker {
 			const onInstall = (event: BrokerInstallEvent) => {
 				const previous = scope.registration.active
 				if (previous === null) return
-				event.waitUntil(requestSession(previous, handoverTimeoutMs).then((state) => {
-					// A version that got its predecessor's session needs no seed.
-					if (state !== undefined && core.importState(state)) warmUp = Promise.resolve()
-				}))
+				event.waitUntil(
+					requestSession(previous, handoverTimeoutMs).then((state) => {
+						// A version that got its predecessor's session needs no seed.
+						if (state !== undefined && core.importState(state)) warmUp = Promise.resolve()
+					}),
+				)
 			}
 
 			scope.addEventListener('message', onMessage)
@@ -276,8 +290,10 @@ function requestSession(worker: PeerWorker, timeoutMs: number): Promise<SessionS
 		}
 		ask()
 	})
-	return timeLimit(state, timeoutMs, () => undefined).catch(() => undefined).finally(() => {
-		clearTimeout(resend)
-		for (const channel of channels) channel.port1.close()
-	})
+	return timeLimit(state, timeoutMs, () => undefined)
+		.catch(() => undefined)
+		.finally(() => {
+			clearTimeout(resend)
+			for (const channel of channels) channel.port1.close()
+		})
 }

@@ -6,15 +6,7 @@
 import type { Page } from '@playwright/test'
 import type { DevAuthServer } from '../server/dev-auth-server.js'
 
-export {
-	startDevAuthServer,
-	type DevAuthServer,
-	type DevAuthServerOptions,
-	type DevAuthStats,
-	type ExternalIssuer,
-	type RefreshMode,
-	type DPoPStats,
-} from '../server/dev-auth-server.js'
+export { startDevAuthServer, type DevAuthServer, type DevAuthServerOptions, type DevAuthStats, type ExternalIssuer, type RefreshMode, type DPoPStats } from '../server/dev-auth-server.js'
 export { dpopVerifier, jwkThumbprint, type DPoPVerifier, type DPoPVerifierOptions, type DPoPExpectation, type DPoPVerdict } from '../server/dpop-verifier.js'
 
 /** A helper was asked for something the page's browser, or the way Playwright drives it, does not offer. */
@@ -101,15 +93,15 @@ function firefoxChrome(page: Page): FirefoxChrome | undefined {
 	if (session === undefined) throw new UnsupportedBrowserError("Firefox helpers need Firefox driven over WebDriver BiDi (channel 'moz-firefox') by an in-process Playwright.")
 	return {
 		async evaluate(expression) {
-			const { contexts } = await session.send('browsingContext.getTree', { 'moz:scope': 'chrome' }) as { contexts: Array<{ context: string }> }
+			const { contexts } = (await session.send('browsingContext.getTree', { 'moz:scope': 'chrome' })) as { contexts: Array<{ context: string }> }
 			const chrome = contexts[0]
 			if (chrome === undefined) throw new UnsupportedBrowserError('Firefox shows no chrome scope: launch it with --remote-allow-system-access.')
-			const result = await session.send('script.evaluate', { target: { context: chrome.context }, expression, awaitPromise: false }) as { type: string; exceptionDetails?: { text?: string } }
+			const result = (await session.send('script.evaluate', { target: { context: chrome.context }, expression, awaitPromise: false })) as { type: string; exceptionDetails?: { text?: string } }
 			if (result.type === 'exception') throw new UnsupportedBrowserError(`Firefox refused the chrome-scope script: ${result.exceptionDetails?.text ?? 'unknown error'}`)
 		},
 		contextIdOf(target) {
 			const id = (toImpl(target) as { delegate?: { _session?: { sessionId?: string } } } | undefined)?.delegate?._session?.sessionId
-			if (id === undefined) throw new UnsupportedBrowserError('this Playwright version hides the page\'s BiDi context id')
+			if (id === undefined) throw new UnsupportedBrowserError("this Playwright version hides the page's BiDi context id")
 			return id
 		},
 	}

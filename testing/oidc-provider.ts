@@ -136,7 +136,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
 	const issuer = `http://${HOST}:${port}`
 	const clientId = options.clientId ?? 'app'
 	const redirectUris = typeof options.redirectUris === 'function' ? options.redirectUris(issuer) : options.redirectUris
-	const postLogoutRedirectUris = typeof options.postLogoutRedirectUris === 'function' ? options.postLogoutRedirectUris(issuer) : options.postLogoutRedirectUris ?? []
+	const postLogoutRedirectUris = typeof options.postLogoutRedirectUris === 'function' ? options.postLogoutRedirectUris(issuer) : (options.postLogoutRedirectUris ?? [])
 	const corsOrigins = new Set(options.corsOrigins ?? redirectUris.map((uri) => new URL(uri).origin))
 	const account = options.account ?? DEFAULT_ACCOUNT
 	const accessTtlSeconds = Math.max(1, Math.ceil((options.accessTtlMs ?? DEFAULT_ACCESS_TTL_MS) / 1000))
@@ -174,10 +174,13 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
 			// Only the API (the resource server's client) may ask what a token is worth.
 			introspection: { enabled: true, allowedPolicy: (_ctx: unknown, client: { clientId: string }) => client.clientId === RESOURCE_SERVER_ID },
 			// RP-initiated logout asks the user to confirm, as most providers do: confirmProviderLogout() answers it.
-			rpInitiatedLogout: { enabled: true, logoutSource: (ctx: KoaContext, form: string) => {
-				ctx.type = 'html'
-				ctx.body = logoutHtml(form)
-			} },
+			rpInitiatedLogout: {
+				enabled: true,
+				logoutSource: (ctx: KoaContext, form: string) => {
+					ctx.type = 'html'
+					ctx.body = logoutHtml(form)
+				},
+			},
 			...(options.dpop === true ? { dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => options.requireNonce === true } } : {}),
 		},
 		interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
@@ -237,10 +240,11 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
 		},
 		stats: () => counters.snapshot(),
 		resetStats: () => counters.reset(),
-		close: () => (closing ??= new Promise((resolve, reject) => {
-			server.close((error) => (error ? reject(error) : resolve()))
-			server.closeAllConnections()
-		})),
+		close: () =>
+			(closing ??= new Promise((resolve, reject) => {
+				server.close((error) => (error ? reject(error) : resolve()))
+				server.closeAllConnections()
+			})),
 	}
 }
 
@@ -383,9 +387,7 @@ function signInPage(provider: Provider, account: { username: string; password: s
 		if (details.prompt.name === 'consent') {
 			const accountId = details.session?.accountId
 			if (accountId === undefined) throw new Error('oidc-provider asked for consent before anyone signed in')
-			const grant = details.grantId === undefined
-				? new provider.Grant({ accountId, clientId: String(details.params.client_id) })
-				: await provider.Grant.find(details.grantId)
+			const grant = details.grantId === undefined ? new provider.Grant({ accountId, clientId: String(details.params.client_id) }) : await provider.Grant.find(details.grantId)
 			if (grant === undefined) throw new Error('oidc-provider: the interaction names a grant that does not exist')
 			grant.addOIDCScope((details.prompt.details.missingOIDCScope ?? []).join(' '))
 			result = { consent: { grantId: await grant.save() } }
@@ -496,7 +498,11 @@ async function headlessSignIn(request: { issuer: string; clientId: string; scope
 		}
 		// The sign-in form posts the credentials; the consent prompt that may follow ignores them.
 		response = next.pathname.startsWith('/interaction/')
-			? await send(next.href, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ username: request.account.username, password: request.account.password }) })
+			? await send(next.href, {
+					method: 'POST',
+					headers: { 'content-type': 'application/x-www-form-urlencoded' },
+					body: new URLSearchParams({ username: request.account.username, password: request.account.password }),
+				})
 			: await send(next.href)
 	}
 	throw new Error(`headless sign-in: more than ${MAX_SIGN_IN_REDIRECTS} redirects`)
@@ -512,7 +518,7 @@ async function introspect(endpoint: string, token: string, secret: string): Prom
 		body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
 	})
 	if (!response.ok) throw new Error(`introspection answered ${response.status}`)
-	const answer = await response.json() as { active?: boolean; sub?: unknown; token_type?: unknown; cnf?: { jkt?: unknown } }
+	const answer = (await response.json()) as { active?: boolean; sub?: unknown; token_type?: unknown; cnf?: { jkt?: unknown } }
 	// Only an active access token opens the API; introspection answers for refresh tokens too.
 	if (answer.active !== true || typeof answer.sub !== 'string') return undefined
 	if (answer.token_type === 'Bearer') return { sub: answer.sub }

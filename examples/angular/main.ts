@@ -9,14 +9,17 @@ import { type Data, client, fire, signIn } from '../client.js'
 
 /** The app's own interceptor, listed before tokenInterceptor: it counts what comes back, one response or error per call it must be. */
 const seen = { responses: 0 }
-const countingInterceptor: HttpInterceptorFn = (request, next) => next(request).pipe(tap({
-	next: (event) => {
-		if (event instanceof HttpResponse) seen.responses += 1
-	},
-	error: (error: unknown) => {
-		if (error instanceof HttpErrorResponse) seen.responses += 1
-	},
-}))
+const countingInterceptor: HttpInterceptorFn = (request, next) =>
+	next(request).pipe(
+		tap({
+			next: (event) => {
+				if (event instanceof HttpResponse) seen.responses += 1
+			},
+			error: (error: unknown) => {
+				if (error instanceof HttpErrorResponse) seen.responses += 1
+			},
+		}),
+	)
 
 class ApiError extends Error {
 	override readonly name = 'ApiError'
@@ -40,7 +43,9 @@ class Api {
 @Component({
 	selector: 'app-root',
 	template: `
-		<p>State: <strong id="state">{{ status() }}</strong></p>
+		<p>
+			State: <strong id="state">{{ status() }}</strong>
+		</p>
 		@if (status() === 'signed-in') {
 			<section class="card actions">
 				<h2>Data</h2>
@@ -65,7 +70,10 @@ class App {
 	}
 
 	load(): void {
-		this.#api.get('/api/data').then((loaded) => this.data.set(`data #${loaded.n}`), (error: Error) => this.data.set(`error: ${error.name}`))
+		this.#api.get('/api/data').then(
+			(loaded) => this.data.set(`data #${loaded.n}`),
+			(error: Error) => this.data.set(`error: ${error.name}`),
+		)
 	}
 
 	signIn(): void {

@@ -21,7 +21,11 @@ async function getJson(path: string): Promise<Data> {
 
 function Session() {
 	const auth = useAuth(client)
-	return <p>State: <strong id="state">{auth.status}</strong></p>
+	return (
+		<p>
+			State: <strong id="state">{auth.status}</strong>
+		</p>
+	)
 }
 
 function Orders() {
@@ -30,8 +34,20 @@ function Orders() {
 		<section className="card actions">
 			<h2>Data</h2>
 			<p id="data">{data}</p>
-			<button id="load" onClick={() => void getJson('/api/data').then((loaded) => setData(`data #${loaded.n}`), (error: Error) => setData(`error: ${error.name}`))}>Load</button>
-			<button id="logout" onClick={() => void client.logout()}>Log out</button>
+			<button
+				id="load"
+				onClick={() =>
+					void getJson('/api/data').then(
+						(loaded) => setData(`data #${loaded.n}`),
+						(error: Error) => setData(`error: ${error.name}`),
+					)
+				}
+			>
+				Load
+			</button>
+			<button id="logout" onClick={() => void client.logout()}>
+				Log out
+			</button>
 		</section>
 	)
 }
@@ -40,13 +56,25 @@ function App() {
 	return (
 		<>
 			<Session />
-			<AuthGate client={client} connecting={<p>Connecting…</p>} signedOut={<button id="sign-in" onClick={() => void signIn()}>Sign in</button>}>
+			<AuthGate
+				client={client}
+				connecting={<p>Connecting…</p>}
+				signedOut={
+					<button id="sign-in" onClick={() => void signIn()}>
+						Sign in
+					</button>
+				}
+			>
 				<Orders />
 			</AuthGate>
 		</>
 	)
 }
 
-createRoot(document.getElementById('root')!).render(<StrictMode><App /></StrictMode>)
+createRoot(document.getElementById('root')!).render(
+	<StrictMode>
+		<App />
+	</StrictMode>,
+)
 
 Object.assign(window, { swtbExample: { fire: (count: number) => fire(count, getJson), responses: () => responses } })

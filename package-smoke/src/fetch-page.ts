@@ -3,11 +3,13 @@ import { client, completeSignIn, logouts } from './client.js'
 
 /** A fetch-only app: client.fetch and nothing else, so its bundle carries no axios. */
 async function fire(count: number): Promise<{ ok: number; failed: number; errors: string[] }> {
-	const results = await Promise.allSettled(Array.from({ length: count }, async (_, index) => {
-		const response = await client.fetch(`/api/data?r=${index}`)
-		if (!response.ok) throw new Error(`HTTP ${response.status}`)
-		return (await response.json()) as { ok: boolean }
-	}))
+	const results = await Promise.allSettled(
+		Array.from({ length: count }, async (_, index) => {
+			const response = await client.fetch(`/api/data?r=${index}`)
+			if (!response.ok) throw new Error(`HTTP ${response.status}`)
+			return (await response.json()) as { ok: boolean }
+		}),
+	)
 	const errors = results.flatMap((result): string[] => {
 		if (result.status === 'fulfilled') return result.value.ok ? [] : ['not ok']
 		const reason: unknown = result.reason

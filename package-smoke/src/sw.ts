@@ -8,9 +8,10 @@ const params = new URL(self.location.href).searchParams
 const issuer = params.get('issuer')
 
 createTokenBroker({
-	refresh: issuer !== null
-		? openIdProvider({ issuer, clientId: 'app', redirectUri: `/?issuer=${encodeURIComponent(issuer)}`, params: { prompt: 'consent' } })
-		: oauth2Refresh({ tokenEndpoint: params.get('tokenEndpoint') ?? '/oauth/token', clientId: params.get('clientId') ?? 'consumer' }),
+	refresh:
+		issuer !== null
+			? openIdProvider({ issuer, clientId: 'app', redirectUri: `/?issuer=${encodeURIComponent(issuer)}`, params: { prompt: 'consent' } })
+			: oauth2Refresh({ tokenEndpoint: params.get('tokenEndpoint') ?? '/oauth/token', clientId: params.get('clientId') ?? 'consumer' }),
 }).listen(self)
 
 self.addEventListener('install', () => {

@@ -4,7 +4,10 @@ import { expireToken, refreshCount, startDevAuthServer } from 'sw-token-broker/t
 
 const publicDir = fileURLToPath(new URL('../public', import.meta.url))
 
-for (const [app, path] of [['axios, r => r.data', '/'], ['fetch only', '/fetch']] as const) {
+for (const [app, path] of [
+	['axios, r => r.data', '/'],
+	['fetch only', '/fetch'],
+] as const) {
 	test(`${app}: three tabs, 30 requests after the token expired: all succeed with one refresh`, async ({ context }) => {
 		const server = await startDevAuthServer({ staticDir: publicDir, accessTtlMs: 60_000 })
 		try {
@@ -16,12 +19,14 @@ for (const [app, path] of [['axios, r => r.data', '/'], ['fetch only', '/fetch']
 			await first.evaluate(() => window.smoke.signIn())
 			expect(await first.evaluate(() => window.smoke.token())).toEqual(expect.any(String))
 
-			const others = await Promise.all([2, 3].map(async () => {
-				const page = await context.newPage()
-				await page.goto(`${server.url}${path}`)
-				expect(await page.evaluate(() => window.smoke.token())).toEqual(expect.any(String))
-				return page
-			}))
+			const others = await Promise.all(
+				[2, 3].map(async () => {
+					const page = await context.newPage()
+					await page.goto(`${server.url}${path}`)
+					expect(await page.evaluate(() => window.smoke.token())).toEqual(expect.any(String))
+					return page
+				}),
+			)
 			const tabs = [first, ...others]
 
 			server.resetStats()

@@ -32,7 +32,7 @@ test('OpenID provider: headless sign-in, the broker redeems the code, two tabs a
 	}
 })
 
-test('OpenID provider: sign-in with client.signIn() through the provider\'s login page (openIdProvider from the tarball), then one refresh for two tabs', async ({ context }) => {
+test("OpenID provider: sign-in with client.signIn() through the provider's login page (openIdProvider from the tarball), then one refresh for two tabs", async ({ context }) => {
 	const server = await startDevAuthServer({ staticDir: publicDir, accessTtlMs: 60_000 })
 	const idp = await startOidcProvider({ accessTtlMs: 60_000, redirectUris: (issuer) => [`${server.url}/?issuer=${encodeURIComponent(issuer)}`] })
 	try {

@@ -69,14 +69,15 @@ export function attachAxios(client: object, instance: AxiosInstance): () => void
 			// getAdapter returns a function as it is; names ('fetch') depend on the config (its env.fetch).
 			const send = typeof inner === 'function' ? inner : getAdapter(inner, config)
 			if (!sender.authorizes(requestUrl(config))) return send(withoutToken(config, token))
-			const attempt = (first: string | null) => sender.send<AxiosResponse>({
-				token: first,
-				signal,
-				method: config.method ?? 'get',
-				url: requestUrl(config),
-				send: (current, proof) => send(withToken(config, current, proof)),
-				refused: (outcome) => isRefused(sender, outcome),
-			})
+			const attempt = (first: string | null) =>
+				sender.send<AxiosResponse>({
+					token: first,
+					signal,
+					method: config.method ?? 'get',
+					url: requestUrl(config),
+					send: (current, proof) => send(withToken(config, current, proof)),
+					refused: (outcome) => isRefused(sender, outcome),
+				})
 			return (token === undefined ? sender.tokenForRequest(signal).then(attempt) : attempt(token)).catch((error: unknown) => {
 				throw cancelled(config, error)
 			})
@@ -93,16 +94,21 @@ export function attachAxios(client: object, instance: AxiosInstance): () => void
 	// The hot path, a valid token in memory: synchronous, so axios chains no promise through the
 	// interceptors. Should the token stop being fresh between runWhen and here, the adapter waits.
 	// A URL not authorized here still gets the adapter: an interceptor after ours may move it.
-	const now = instance.interceptors.request.use(
-		(config) => authorized(config, sender.authorizes(requestUrl(config)) ? sender.tokenNow(isKeepalive(config)) : undefined),
-		undefined,
-		{ synchronous: true, runWhen: fresh },
-	)
+	const now = instance.interceptors.request.use((config) => authorized(config, sender.authorizes(requestUrl(config)) ? sender.tokenNow(isKeepalive(config)) : undefined), undefined, {
+		synchronous: true,
+		runWhen: fresh,
+	})
 	// The first sync, or a refresh ahead of expiry: the token is awaited here, so the app's later interceptors see it.
 	const later = instance.interceptors.request.use(
-		(config) => !sender.authorizes(requestUrl(config)) ? authorized(config, undefined) : sender.tokenForRequest(config.signal as AbortSignal | undefined).then((token) => authorized(config, token), (error: unknown) => {
-			throw cancelled(config, error)
-		}),
+		(config) =>
+			!sender.authorizes(requestUrl(config))
+				? authorized(config, undefined)
+				: sender.tokenForRequest(config.signal as AbortSignal | undefined).then(
+						(token) => authorized(config, token),
+						(error: unknown) => {
+							throw cancelled(config, error)
+						},
+					),
 		undefined,
 		{ runWhen: (config) => !fresh(config) },
 	)

@@ -40,32 +40,35 @@ export function authorizedFetch(sender: AuthorizedSender, isUnauthorized?: IsUna
 		// Without a body there is nothing a send uses up: the retry copies the request itself.
 		const spare = request.body !== null && replayable ? request.clone() : request
 		let sent: Promise<Response> | undefined
-		const send = (token: string | null) => sender.send<Response>({
-			token,
-			signal: request.signal,
-			method: request.method,
-			url: request.url,
-			send(current, proof) {
-				const previous = sent
-				// Sent again only after the answer was refused (a 401, a DPoP nonce): it is not the caller's any more, so free its connection.
-				void previous?.then((answer) => answer.body?.cancel()).catch(() => undefined)
-				// A copy of the spare each time: a DPoP nonce and a refresh may each send it once more.
-				const response = fetch(withToken(previous === undefined ? request : spare.clone(), current, proof))
-				// Only first answers are asked: a retry's answer goes to the caller whatever it says (no second refresh).
-				sent = previous === undefined && isUnauthorized ? response.then(ask) : response
-				return sent
-			},
-			refused(outcome) {
-				if (!outcome.ok) return false
-				const answer = outcome.value
-				const expired = answer.status === 401 ? isExpiredTokenAnswer(answer.headers.get('WWW-Authenticate')) : flagged.has(answer)
-				if (!expired) return false
-				return answer.url === '' || sender.authorizes(answer.url)
-			},
-			cannotRetry: replayable ? undefined : () => {
-				throw new RequestNotReplayableError()
-			},
-		})
+		const send = (token: string | null) =>
+			sender.send<Response>({
+				token,
+				signal: request.signal,
+				method: request.method,
+				url: request.url,
+				send(current, proof) {
+					const previous = sent
+					// Sent again only after the answer was refused (a 401, a DPoP nonce): it is not the caller's any more, so free its connection.
+					void previous?.then((answer) => answer.body?.cancel()).catch(() => undefined)
+					// A copy of the spare each time: a DPoP nonce and a refresh may each send it once more.
+					const response = fetch(withToken(previous === undefined ? request : spare.clone(), current, proof))
+					// Only first answers are asked: a retry's answer goes to the caller whatever it says (no second refresh).
+					sent = previous === undefined && isUnauthorized ? response.then(ask) : response
+					return sent
+				},
+				refused(outcome) {
+					if (!outcome.ok) return false
+					const answer = outcome.value
+					const expired = answer.status === 401 ? isExpiredTokenAnswer(answer.headers.get('WWW-Authenticate')) : flagged.has(answer)
+					if (!expired) return false
+					return answer.url === '' || sender.authorizes(answer.url)
+				},
+				cannotRetry: replayable
+					? undefined
+					: () => {
+							throw new RequestNotReplayableError()
+						},
+			})
 		// A keepalive request (a beacon as the page unloads) does not wait for a renewal ahead of expiry.
 		const token = sender.tokenNow(request.keepalive)
 		return token === undefined ? sender.tokenForRequest(request.signal).then(send) : send(token)

@@ -5,7 +5,18 @@ import { LoggedOutError } from './errors/logged-out-error.js'
 import { messageOf } from './errors/serialize.js'
 import { LoginFailedError } from './errors/login-failed-error.js'
 import { RefreshUnavailableError } from './errors/refresh-unavailable-error.js'
-import { type BrokerBroadcast, type BrokerRequest, type ExchangeRequest, type HeldTokens, type LogoutReason, MAX_WAIT_MS, type SessionState, type SignInOptions, type TokenSet, type TokenSnapshot } from './protocol.js'
+import {
+	type BrokerBroadcast,
+	type BrokerRequest,
+	type ExchangeRequest,
+	type HeldTokens,
+	type LogoutReason,
+	MAX_WAIT_MS,
+	type SessionState,
+	type SignInOptions,
+	type TokenSet,
+	type TokenSnapshot,
+} from './protocol.js'
 import { parseSessionState } from './parse-message.js'
 import type { RefreshContext, RefreshFunction } from './refresh-function.js'
 import { MAX_RETRY_AFTER_MS, asTransient, backoffMs, configurationProblem, isDefinitive } from './refresh-policy.js'
@@ -256,10 +267,18 @@ export class BrokerCore {
 		if (this.#ended !== null) return Promise.reject(this.#loggedOut(this.#ended))
 		// A login or logout came after the running call started, so its answer is not for this caller;
 		// but it may still rotate the refresh token, so the next call waits for it.
-		if (call !== null) return this.#waitFor(call.answer.then(noop, noop).then(() => this.#refresh(failedToken, remaining())), limit)
+		if (call !== null)
+			return this.#waitFor(
+				call.answer.then(noop, noop).then(() => this.#refresh(failedToken, remaining())),
+				limit,
+			)
 		// A user logout is still ending its session at the server: until it has, the credential
 		// the browser holds (a cookie) may be that session's, which must not be presented again.
-		if (this.#serverLogouts.size > 0) return this.#waitFor(Promise.allSettled(this.#serverLogouts).then(() => this.#refresh(failedToken, remaining())), limit)
+		if (this.#serverLogouts.size > 0)
+			return this.#waitFor(
+				Promise.allSettled(this.#serverLogouts).then(() => this.#refresh(failedToken, remaining())),
+				limit,
+			)
 		if (this.#options.isOnline?.() === false) {
 			this.#sawOffline = true
 			return Promise.reject(new RefreshUnavailableError('the browser is offline'))
@@ -273,7 +292,11 @@ export class BrokerCore {
 		if (this.#scheduled === null && due <= 0) return this.#waitFor(this.#startCall(), limit)
 		// An attempt due right at the limit could not answer within it.
 		if (due >= limit) {
-			return Promise.reject(new RefreshUnavailableError(`the token endpoint is given time to recover: the next attempt is due in ${due} ms, not within this request's time limit of ${limit} ms`, { retryAt: this.#nextAttemptAt }))
+			return Promise.reject(
+				new RefreshUnavailableError(`the token endpoint is given time to recover: the next attempt is due in ${due} ms, not within this request's time limit of ${limit} ms`, {
+					retryAt: this.#nextAttemptAt,
+				}),
+			)
 		}
 		return this.#waitFor((this.#scheduled ??= this.#schedule(failedToken)).answer, limit)
 	}
@@ -330,26 +353,29 @@ export class BrokerCore {
 	#startCall(): Promise<TokenSnapshot> {
 		const started = this.#now()
 		this.#lastAttemptAt = started
-		const ended = (outcome: 'refreshed' | 'unavailable' | 'logged-out', error?: unknown) => this.#emit({
-			type: 'refresh-end',
-			outcome,
-			durationMs: this.#now() - started,
-			...(error instanceof Error ? { error: error.message } : {}),
-		})
+		const ended = (outcome: 'refreshed' | 'unavailable' | 'logged-out', error?: unknown) =>
+			this.#emit({
+				type: 'refresh-end',
+				outcome,
+				durationMs: this.#now() - started,
+				...(error instanceof Error ? { error: error.message } : {}),
+			})
 		this.#emit({ type: 'refresh-start' })
 		const call = { generation: this.#generation } as RefreshCall
-		const answer = this.#runRefresh(call).then(
-			(snapshot) => {
-				ended('refreshed')
-				return snapshot
-			},
-			(error: unknown) => {
-				ended(error instanceof LoggedOutError ? 'logged-out' : 'unavailable', error)
-				throw error
-			},
-		).finally(() => {
-			this.#call = null
-		})
+		const answer = this.#runRefresh(call)
+			.then(
+				(snapshot) => {
+					ended('refreshed')
+					return snapshot
+				},
+				(error: unknown) => {
+					ended(error instanceof LoggedOutError ? 'logged-out' : 'unavailable', error)
+					throw error
+				},
+			)
+			.finally(() => {
+				this.#call = null
+			})
 		// Nobody may be listening when a late answer fails; the failure is reported through the event above.
 		answer.catch(noop)
 		call.answer = answer
@@ -468,14 +494,15 @@ export class BrokerCore {
 	/** The refresh preset's sign-in flow (openIdProvider); without one, signIn() is a configuration error. */
 	#signInFlow(): SignInFlow {
 		const flow = this.#options.refresh.signIn
-		if (flow === undefined) throw new LoginFailedError('This broker cannot sign in: give createTokenBroker an openIdProvider({ issuer, clientId, redirectUri }) as its refresh.', { oauthError: 'unsupported_response_type' })
+		if (flow === undefined)
+			throw new LoginFailedError('This broker cannot sign in: give createTokenBroker an openIdProvider({ issuer, clientId, redirectUri }) as its refresh.', { oauthError: 'unsupported_response_type' })
 		return flow
 	}
 
 	/** One call of the sign-in flow, time-limited like an exchange; whatever it throws is a LoginFailedError. */
 	async #runFlow<T>(operation: string, run: (flow: SignInFlow, context: SignInContext) => Promise<T>): Promise<T> {
 		const flow = this.#signInFlow()
-		const pending = this.#pendingSignIns ??= this.#options.pendingSignIns ?? memoryPendingSignIns()
+		const pending = (this.#pendingSignIns ??= this.#options.pendingSignIns ?? memoryPendingSignIns())
 		return this.#abortAfter(operation, this.#refreshTimeoutMs, (signal) => run(flow, { origin: this.#options.origin, pending, signal, now: this.#now() })).catch((error: unknown) => {
 			if (error instanceof LoginFailedError) throw error
 			throw new LoginFailedError(`The sign-in did not complete: ${messageOf(error)}`, { oauthError: 'temporarily_unavailable', cause: error })

@@ -25,7 +25,10 @@ function tokensOf(body: unknown, readTokens: ReadTokens | undefined, status: num
 		throw new LoginFailedError(`The sign-in answered ${status}, but readTokens could not read it: ${messageOf(error)}`, { status, cause: error })
 	}
 	if (tokens === undefined) {
-		throw new LoginFailedError(`The sign-in answered ${status} without an access token${readTokens === undefined ? ' (expected access_token or accessToken; give the broker a readTokens option for other shapes)' : ' in what readTokens returned'}.`, { status })
+		throw new LoginFailedError(
+			`The sign-in answered ${status} without an access token${readTokens === undefined ? ' (expected access_token or accessToken; give the broker a readTokens option for other shapes)' : ' in what readTokens returned'}.`,
+			{ status },
+		)
 	}
 	return tokens
 }
@@ -54,7 +57,10 @@ export function exchangeWith(readTokens?: ReadTokens): (request: ExchangeRequest
 			// With DPoP the tokens are bound to the key of the new session, the one this proof is signed with.
 			response = await (dpop === undefined ? fetch(request.url, init) : dpop.send(request.url, init))
 		} catch (error) {
-			throw new LoginFailedError(`The sign-in request to ${request.url} failed before an answer came (${error instanceof Error ? error.message : 'network error'}). Check the connection and try again.`, { cause: error })
+			throw new LoginFailedError(
+				`The sign-in request to ${request.url} failed before an answer came (${error instanceof Error ? error.message : 'network error'}). Check the connection and try again.`,
+				{ cause: error },
+			)
 		}
 		const redirect = redirected(response)
 		if (redirect !== undefined) throw new LoginFailedError(`The sign-in request to ${request.url} ${redirect}.`, { status: response.status || undefined })

@@ -14,10 +14,7 @@ export interface RegistrationWorker {
  *   so the frozen copy may be behind (rotated) and was dropped: this worker goes on as one that lost
  *   its memory, and recovers as after a restart (a tab's seed, the cookie, the persisted session).
  */
-export type HandoverState<W> =
-	| { readonly name: 'serving' }
-	| { readonly name: 'handed-over'; readonly successor: W }
-	| { readonly name: 'redundant' }
+export type HandoverState<W> = { readonly name: 'serving' } | { readonly name: 'handed-over'; readonly successor: W } | { readonly name: 'redundant' }
 
 export interface HandoverOptions<W> {
 	/** This worker's session, once no refresh, exchange or server logout here can still change it. */

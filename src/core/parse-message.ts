@@ -31,16 +31,22 @@ function record(value: unknown, path: string): Fields {
 	return asRecord(value) ?? fail(`"${path}" must be an object`)
 }
 
-const string = (max: number): Check => (value, path) => typeof value === 'string' && value.length > 0 && value.length <= max ? value : fail(`"${path}" must be a non-empty string of at most ${max} characters`)
+const string =
+	(max: number): Check =>
+	(value, path) =>
+		typeof value === 'string' && value.length > 0 && value.length <= max ? value : fail(`"${path}" must be a non-empty string of at most ${max} characters`)
 
 const token = string(MAX_TOKEN_LENGTH)
 const tab = string(64)
 
-const finite: Check = (value, path) => Number.isFinite(value) ? value : fail(`"${path}" must be a finite number`)
+const finite: Check = (value, path) => (Number.isFinite(value) ? value : fail(`"${path}" must be a finite number`))
 
-const orNull = (check: Check): Check => (value, path) => value === null ? null : check(value, path)
+const orNull =
+	(check: Check): Check =>
+	(value, path) =>
+		value === null ? null : check(value, path)
 
-const reason: Check = (value, path) => LOGOUT_REASONS.has(value) ? value : fail(`"${path}" is not a logout reason`)
+const reason: Check = (value, path) => (LOGOUT_REASONS.has(value) ? value : fail(`"${path}" is not a logout reason`))
 
 /** Copies string fields into a fresh object; Object.fromEntries defines own properties, so "__proto__" cannot pollute. */
 const stringMap: Check = (value, path) => {
@@ -74,27 +80,37 @@ function fields(data: Fields, shape: Shape, path: string): Fields {
 	return copy
 }
 
-const object = (shape: Shape): Check => (value, path) => fields(record(value, path), shape, path)
+const object =
+	(shape: Shape): Check =>
+	(value, path) =>
+		fields(record(value, path), shape, path)
 
 /** A message of one of the shapes in `types`, by its "type" field: own keys only, so "__proto__" is no type. */
-const message = (types: Record<string, Shape>, what: string): Check => (value, path) => {
-	const data = record(value, path)
-	const type = data.type
-	if (typeof type !== 'string') fail(`"${path ? `${path}.` : ''}type" is missing`)
-	if (!Object.hasOwn(types, type)) fail(`unknown ${what} type "${type.slice(0, 40)}"`)
-	return { type, ...fields(data, types[type]!, path) }
-}
+const message =
+	(types: Record<string, Shape>, what: string): Check =>
+	(value, path) => {
+		const data = record(value, path)
+		const type = data.type
+		if (typeof type !== 'string') fail(`"${path ? `${path}.` : ''}type" is missing`)
+		if (!Object.hasOwn(types, type)) fail(`unknown ${what} type "${type.slice(0, 40)}"`)
+		return { type, ...fields(data, types[type]!, path) }
+	}
 
 /** ID token claims: a JSON object. */
-const claims: Check = (value, path) => asRecord(value) !== undefined ? json(value, path) : fail(`"${path}" must be an object of claims`)
+const claims: Check = (value, path) => (asRecord(value) !== undefined ? json(value, path) : fail(`"${path}" must be an object of claims`))
 
 const tokenType = string(32)
 
 /** A token set as a page hands it in (`expiresIn`: no ID token, a page cannot set the user) or as brokers hand it over (`issuedAt`). */
-const tokens = (time: 'expiresIn' | 'issuedAt'): Check => object({
-	accessToken: token, '?refreshToken': token, '?expiresAt': finite, [`?${time}`]: finite, '?tokenType': tokenType,
-	...(time === 'issuedAt' ? { '?idToken': token, '?user': claims } : {}),
-})
+const tokens = (time: 'expiresIn' | 'issuedAt'): Check =>
+	object({
+		accessToken: token,
+		'?refreshToken': token,
+		'?expiresAt': finite,
+		[`?${time}`]: finite,
+		'?tokenType': tokenType,
+		...(time === 'issuedAt' ? { '?idToken': token, '?user': claims } : {}),
+	})
 
 const text = string(MAX_URL_LENGTH)
 
@@ -105,7 +121,7 @@ const REQUESTS: Record<string, Shape> = {
 	resume: {},
 	refresh: {
 		failedToken: /* @__PURE__ */ orNull(token),
-		'?waitMs': (value, path) => typeof value === 'number' && value >= 0 && value <= MAX_WAIT_MS ? value : fail(`"${path}" must be a number between 0 and ${MAX_WAIT_MS}`),
+		'?waitMs': (value, path) => (typeof value === 'number' && value >= 0 && value <= MAX_WAIT_MS ? value : fail(`"${path}" must be a number between 0 and ${MAX_WAIT_MS}`)),
 		'?generation': finite,
 	},
 	login: { tokens: /* @__PURE__ */ tokens('expiresIn') },
@@ -115,7 +131,7 @@ const REQUESTS: Record<string, Shape> = {
 			return request.body !== undefined && request.json !== undefined ? fail('an exchange sends "body" or "json", not both') : request
 		},
 	},
-	logout: { tab, '?endSession': (value, path) => typeof value === 'boolean' ? value : fail(`"${path}" must be true or false`) },
+	logout: { tab, '?endSession': (value, path) => (typeof value === 'boolean' ? value : fail(`"${path}" must be true or false`)) },
 	'sign-in': { options: /* @__PURE__ */ object({ '?returnTo': text, '?prompt': text, '?loginHint': text, '?params': stringMap }) },
 	'complete-sign-in': { url: text },
 	seed: { accessToken: token, generation: finite, '?expiresAt': finite, '?issuedAt': finite, '?tokenType': tokenType },
@@ -127,11 +143,14 @@ const PEER_MESSAGES: Record<string, Shape> = {
 	'session-request': {},
 	session: {
 		state: sessionState,
-		'?broadcast': message({
-			token: { snapshot: object({ accessToken: orNull(token), generation: finite, '?expiresAt': finite, '?issuedAt': finite, '?user': claims }) },
-			'seed-request': {},
-			logout: { reason, generation: finite, '?tab': tab },
-		}, 'broker message'),
+		'?broadcast': message(
+			{
+				token: { snapshot: object({ accessToken: orNull(token), generation: finite, '?expiresAt': finite, '?issuedAt': finite, '?user': claims }) },
+				'seed-request': {},
+				logout: { reason, generation: finite, '?tab': tab },
+			},
+			'broker message',
+		),
 	},
 }
 

@@ -36,17 +36,21 @@ export function oauth2Refresh(options: OAuth2RefreshOptions): RefreshFunction {
 		}
 		const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: options.clientId })
 		if (options.scope !== undefined) body.set('scope', options.scope)
-		const response = await send(options.tokenEndpoint, {
-			method: 'POST',
-			headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-			body,
-			signal,
-			credentials: 'omit',
-			cache: 'no-store',
-			...NO_REDIRECTS,
-			// Ahead of the app's own requests queued on the same connections: they wait for this one.
-			priority: 'high',
-		}, dpop)
+		const response = await send(
+			options.tokenEndpoint,
+			{
+				method: 'POST',
+				headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+				body,
+				signal,
+				credentials: 'omit',
+				cache: 'no-store',
+				...NO_REDIRECTS,
+				// Ahead of the app's own requests queued on the same connections: they wait for this one.
+				priority: 'high',
+			},
+			dpop,
+		)
 		return readTokenResponse(response)
 	}
 	refresh.tokenEndpoint = options.tokenEndpoint

@@ -127,9 +127,7 @@ export interface SerializedError {
 	detail?: string
 }
 
-export type BrokerReply =
-	| { type: 'reply'; ok: true; snapshot: TokenSnapshot }
-	| { type: 'reply'; ok: false; error: SerializedError }
+export type BrokerReply = { type: 'reply'; ok: true; snapshot: TokenSnapshot } | { type: 'reply'; ok: false; error: SerializedError }
 
 export type BrokerBroadcast =
 	| { type: 'token'; snapshot: TokenSnapshot }
@@ -147,9 +145,7 @@ export interface SessionState {
 	ended: LogoutReason | null
 }
 
-export type PeerMessage =
-	| { type: 'session-request' }
-	| { type: 'session'; state: SessionState; broadcast?: BrokerBroadcast }
+export type PeerMessage = { type: 'session-request' } | { type: 'session'; state: SessionState; broadcast?: BrokerBroadcast }
 
 export type Envelope<T> = T & { swtb: typeof PROTOCOL_VERSION }
 

@@ -89,9 +89,10 @@ export async function readTokenResponse(response: Response): Promise<TokenSet> {
 	const status = statusText(response.status, oauthError)
 	if (!response.ok && classifyTokenFailure(response.status, oauthError) === 'rejected') {
 		const problem = configurationProblem(oauthError)
-		const message = problem === undefined
-			? `The token endpoint rejected the refresh (${status}). Sign in again.`
-			: `The token endpoint refused the broker's refresh (${status}): ${problem}. Users are sent to sign in until this is fixed.`
+		const message =
+			problem === undefined
+				? `The token endpoint rejected the refresh (${status}). Sign in again.`
+				: `The token endpoint refused the broker's refresh (${status}): ${problem}. Users are sent to sign in until this is fixed.`
 		throw new RefreshRejectedError(message, { status: response.status, oauthError })
 	}
 	if (!response.ok) throw new RefreshUnavailableError(`the token endpoint answered ${status}`, { status: response.status, retryAfterMs: retryAfterMs(response) })

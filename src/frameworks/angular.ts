@@ -30,23 +30,25 @@ export function tokenInterceptor(client: object): HttpInterceptorFn {
 			let abandon: ((reason: unknown) => void) | undefined
 			let sentReported = false
 			/** One trip down the chain: progress passes on as it comes; the answer settles the trip, to be refused or passed on. */
-			const send = (token: string | null, proof?: string) => new Promise<Answer>((resolve, reject) => {
-				abandon = reject
-				const headers: Record<string, string> = proof === undefined ? { Authorization: `Bearer ${token}` } : { Authorization: `DPoP ${token}`, DPoP: proof }
-				inner = next(token === null ? request : request.clone({ setHeaders: headers })).subscribe({
-					next(event) {
-						if (event.type === HttpEventType.Response) return resolve(event)
-						// A retry's Sent would tell the interceptors above of a second request they never made.
-						if (event.type === HttpEventType.Sent && sentReported) return
-						sentReported ||= event.type === HttpEventType.Sent
-						subscriber.next(event)
-					},
-					error: reject,
-					// A chain that completes without an answer (an interceptor below returned EMPTY) completes here too.
-					complete: () => resolve(null),
+			const send = (token: string | null, proof?: string) =>
+				new Promise<Answer>((resolve, reject) => {
+					abandon = reject
+					const headers: Record<string, string> = proof === undefined ? { Authorization: `Bearer ${token}` } : { Authorization: `DPoP ${token}`, DPoP: proof }
+					inner = next(token === null ? request : request.clone({ setHeaders: headers })).subscribe({
+						next(event) {
+							if (event.type === HttpEventType.Response) return resolve(event)
+							// A retry's Sent would tell the interceptors above of a second request they never made.
+							if (event.type === HttpEventType.Sent && sentReported) return
+							sentReported ||= event.type === HttpEventType.Sent
+							subscriber.next(event)
+						},
+						error: reject,
+						// A chain that completes without an answer (an interceptor below returned EMPTY) completes here too.
+						complete: () => resolve(null),
+					})
 				})
-			})
-			const attempt = (token: string | null) => sender.send<Answer>({ token, signal: aborted.signal, method: request.method, url: request.urlWithParams, send, refused: (outcome) => isRefused(sender, outcome) })
+			const attempt = (token: string | null) =>
+				sender.send<Answer>({ token, signal: aborted.signal, method: request.method, url: request.urlWithParams, send, refused: (outcome) => isRefused(sender, outcome) })
 			const token = sender.tokenNow()
 			void (token === undefined ? sender.tokenForRequest(aborted.signal).then(attempt) : attempt(token)).then(
 				(answer) => {

@@ -44,7 +44,11 @@ export function authorizedSender(session: TabSession, authorize: (url: URL) => b
 	}
 	// No async function on the way of an answer that is not refused: one promise per request, not three.
 	const settle = <T>(attempt: Attempt<T>, first: Outcome<T>): T | Promise<T> => (attempt.refused(first) ? retry(attempt, first) : unwrap(first))
-	const sendOnce = <T>(attempt: Attempt<T>): Promise<T> => attempt.send(attempt.token).then((value) => settle(attempt, { ok: true, value }), (error: unknown) => settle(attempt, { ok: false, error }))
+	const sendOnce = <T>(attempt: Attempt<T>): Promise<T> =>
+		attempt.send(attempt.token).then(
+			(value) => settle(attempt, { ok: true, value }),
+			(error: unknown) => settle(attempt, { ok: false, error }),
+		)
 	/** Request URLs as parsed, by page and URL: parsing is most of what authorizing costs, and an app asks for the same few URLs. */
 	const parsed = new Map<string, URL>()
 	/** The DPoP step once loaded: an import() per request would cost a task hop each (bench/dpop.ts). */
@@ -68,7 +72,13 @@ export function authorizedSender(session: TabSession, authorize: (url: URL) => b
 		send: (attempt) => {
 			const binding = session.dpop
 			// An app without DPoP never loads the DPoP step: its bytes stay out of the page's first load.
-			return session.gate.track(binding === undefined ? sendOnce(attempt) : step !== undefined ? sendOnce(step.withProofs(binding, attempt)) : import('./dpop-attempt.js').then((loaded) => sendOnce((step = loaded).withProofs(binding, attempt))))
+			return session.gate.track(
+				binding === undefined
+					? sendOnce(attempt)
+					: step !== undefined
+						? sendOnce(step.withProofs(binding, attempt))
+						: import('./dpop-attempt.js').then((loaded) => sendOnce((step = loaded).withProofs(binding, attempt))),
+			)
 		},
 	}
 }

@@ -25,10 +25,14 @@ function proverFor(binding: DPoPBinding): Promise<Prover> {
  */
 function answerOf(outcome: Outcome<unknown>): NonceAnswer | undefined {
 	const answer = (outcome.ok ? outcome.value : (outcome.error as { response?: unknown } | null)?.response) as Partial<NonceAnswer> | undefined
-	return typeof answer?.status === 'number' && typeof answer.headers?.get === 'function' ? answer as NonceAnswer : undefined
+	return typeof answer?.status === 'number' && typeof answer.headers?.get === 'function' ? (answer as NonceAnswer) : undefined
 }
 
-const settled = <T>(sent: Promise<T>): Promise<Outcome<T>> => sent.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }))
+const settled = <T>(sent: Promise<T>): Promise<Outcome<T>> =>
+	sent.then(
+		(value) => ({ ok: true as const, value }),
+		(error: unknown) => ({ ok: false as const, error }),
+	)
 
 function unwrap<T>(outcome: Outcome<T>): T {
 	if (outcome.ok) return outcome.value

@@ -43,14 +43,17 @@ export function refreshCoalescing(
 			// The tab's generation: a broker behind it (restarted, and seeded by a tab with an older
 			// token) refreshes, where its own older snapshot would only be refused again.
 			const result = Promise.race([send({ type: 'refresh', failedToken, waitMs, generation: snapshot.generation }), ended])
-				.then((next) => {
-					waited('ok')
-					return store.apply(next)
-				}, (error: unknown) => {
-					waited(error instanceof Error ? error.name : 'Error')
-					if (error instanceof LoggedOutError) options.onLoggedOut(error)
-					throw error
-				})
+				.then(
+					(next) => {
+						waited('ok')
+						return store.apply(next)
+					},
+					(error: unknown) => {
+						waited(error instanceof Error ? error.name : 'Error')
+						if (error instanceof LoggedOutError) options.onLoggedOut(error)
+						throw error
+					},
+				)
 				.finally(() => {
 					if (pending?.result === result) pending = null
 				})

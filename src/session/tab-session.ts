@@ -114,15 +114,16 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 		if (message.type === 'token') {
 			if (heldDuringLogout === null) store.apply(message.snapshot)
 			else heldDuringLogout.push(message.snapshot)
-		}
-		else if (message.type === 'seed-request') seed().catch(() => undefined)
+		} else if (message.type === 'seed-request') seed().catch(() => undefined)
 		else end(message.reason, message.generation)
 	})
 
-	let synced: Promise<unknown> | null = send({ type: 'hello' }).then(store.apply, () => undefined).finally(() => {
-		synced = null
-		store.synced()
-	})
+	let synced: Promise<unknown> | null = send({ type: 'hello' })
+		.then(store.apply, () => undefined)
+		.finally(() => {
+			synced = null
+			store.synced()
+		})
 
 	const session: TabSession = {
 		tokenNow(keepalive) {
@@ -202,12 +203,18 @@ export function tabSession(connection: BrokerConnection, options: SessionOptions
 			// The provider's end-session page, once the broker has given its URL; without one (no
 			// end_session_endpoint, or the broker unreachable), onLogout as for any logout.
 			const leave = endSession
-				? () => void reply.then(({ location }) => location, () => undefined).then((location) => location === undefined ? options.onLogout('user') : globalThis.location.assign(location))
+				? () =>
+						void reply
+							.then(
+								({ location }) => location,
+								() => undefined,
+							)
+							.then((location) => (location === undefined ? options.onLogout('user') : globalThis.location.assign(location)))
 				: undefined
 			// Past the broker's last generation, and counted from the clock as the broker counts: an
 			// answer of a broker that never heard of this logout is older, and cannot sign the tab in again.
 			end('user', Math.max(store.snapshot.generation + 1, now()), true, leave)
-			const held: TokenSnapshot[] = heldDuringLogout = []
+			const held: TokenSnapshot[] = (heldDuringLogout = [])
 			try {
 				const { location: _, ...answer } = await reply
 				store.apply(answer)

@@ -100,7 +100,8 @@ export function tabStore(onLogout: (reason: LogoutReason) => void, onEvent: ((ev
 				emit(expiresAt === undefined ? { type: 'token', accessToken } : { type: 'token', accessToken, expiresAt })
 			}
 			// The claims change only with the token; a copy of the same claims keeps the state's identity (no re-render).
-			if ((changed && JSON.stringify(user) !== JSON.stringify(state.user)) || state.status !== 'signed-in' || state.expiresAt !== expiresAt) setState({ status: 'signed-in', ...(expiresAt === undefined ? {} : { expiresAt }), ...(user === undefined ? {} : { user }) })
+			if ((changed && JSON.stringify(user) !== JSON.stringify(state.user)) || state.status !== 'signed-in' || state.expiresAt !== expiresAt)
+				setState({ status: 'signed-in', ...(expiresAt === undefined ? {} : { expiresAt }), ...(user === undefined ? {} : { user }) })
 			return next
 		},
 

@@ -17,7 +17,15 @@ export function indexedDbMarker(): RefreshMarker {
 	const transact = objectStore('sw-token-broker-in-page', 'marker')
 	return {
 		// Without IndexedDB (some private modes) tabs still adopt each other's sessions; they just cannot be sure when.
-		read: () => transact('readonly', (store) => store.get(KEY)).then((value) => typeof value === 'number' ? value : 0, () => 0),
-		write: (generation) => transact('readwrite', (store) => store.put(generation, KEY)).then(() => undefined, () => undefined),
+		read: () =>
+			transact('readonly', (store) => store.get(KEY)).then(
+				(value) => (typeof value === 'number' ? value : 0),
+				() => 0,
+			),
+		write: (generation) =>
+			transact('readwrite', (store) => store.put(generation, KEY)).then(
+				() => undefined,
+				() => undefined,
+			),
 	}
 }

@@ -12,7 +12,10 @@ export function readBrokerMessage(data: unknown): Parsed<BrokerReply | BrokerBro
 	const { swtb, type } = (typeof data === 'object' && data !== null ? data : {}) as { swtb?: unknown; type?: unknown }
 	if (swtb === undefined) return { kind: 'ignore' }
 	if (swtb !== PROTOCOL_VERSION || !TYPES.has(type)) {
-		return { kind: 'invalid', error: new ProtocolError(`this page does not read ${typeof type === 'string' ? `"${type.slice(0, 40)}"` : typeof type} of protocol ${typeof swtb === 'number' ? swtb : typeof swtb}`) }
+		return {
+			kind: 'invalid',
+			error: new ProtocolError(`this page does not read ${typeof type === 'string' ? `"${type.slice(0, 40)}"` : typeof type} of protocol ${typeof swtb === 'number' ? swtb : typeof swtb}`),
+		}
 	}
 	return { kind: 'ok', message: data as BrokerReply | BrokerBroadcast }
 }

@@ -42,14 +42,15 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 	const post = (message: PeerMessage) => channel.postMessage(envelope(message))
 	/** Resolved whenever a session from another tab is adopted. */
 	const waiters = new Set<() => void>()
-	const adopted = (timeoutMs: number) => new Promise<void>((resolve) => {
-		const wake = () => {
-			waiters.delete(wake)
-			resolve()
-		}
-		waiters.add(wake)
-		setTimeout(wake, timeoutMs)
-	})
+	const adopted = (timeoutMs: number) =>
+		new Promise<void>((resolve) => {
+			const wake = () => {
+				waiters.delete(wake)
+				resolve()
+			}
+			waiters.add(wake)
+			setTimeout(wake, timeoutMs)
+		})
 
 	const lockedRefresh: RefreshFunction = (context) => {
 		if (locks === undefined) return options.refresh(context)
@@ -59,7 +60,7 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 			// with the refresh token this tab still holds would present a rotated one (reuse).
 			// It may also have been sent while this tab was frozen: ask the open tabs too. If none
 			// answers, it left with its tab, and the server decides on the token this tab has.
-			if (await marker.read() > startedAt && core.exportState().generation === startedAt) {
+			if ((await marker.read()) > startedAt && core.exportState().generation === startedAt) {
 				post({ type: 'session-request' })
 				await adopted(PEER_WAIT_MS)
 			}
@@ -123,7 +124,11 @@ export function connectInPage(options: InPageOptions): BrokerConnection {
 
 	return {
 		async request(message: BrokerRequest, timeoutMs: number): Promise<TokenSnapshot> {
-			return brokerTimeLimit(ready.then(() => core.handle(message)), timeoutMs, message.type)
+			return brokerTimeLimit(
+				ready.then(() => core.handle(message)),
+				timeoutMs,
+				message.type,
+			)
 		},
 		onBroadcast(listener) {
 			listeners.add(listener)

@@ -28,10 +28,17 @@ export function keepAlive(ping: () => Promise<unknown>, intervalMs: number, sign
 		const left = mode.signal
 		if (document?.visibilityState === 'hidden') every(left, () => locks.request(KEEP_ALIVE_LOCK, { ifAvailable: true }, (lock) => lock && ping()))
 		// Left between the grant and this call (hidden, closed): the lock goes at once.
-		else locks.request(KEEP_ALIVE_LOCK, { signal: left }, () => left.aborted ? undefined : new Promise((resolve) => {
-			every(left)
-			left.addEventListener('abort', resolve)
-		})).catch(() => undefined)
+		else
+			locks
+				.request(KEEP_ALIVE_LOCK, { signal: left }, () =>
+					left.aborted
+						? undefined
+						: new Promise((resolve) => {
+								every(left)
+								left.addEventListener('abort', resolve)
+							}),
+				)
+				.catch(() => undefined)
 	}
 	follow()
 	document?.addEventListener('visibilitychange', follow, { signal })

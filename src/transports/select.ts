@@ -78,7 +78,7 @@ function findRegistration(container: ServiceWorkerContainer, option: ServiceWork
 			container.getRegistration().then(
 				(listed) => {
 					// A registration without a worker is one whose first script is still loading, or failed to.
-					const registration = listed?.installing ?? listed?.waiting ?? listed?.active ? listed : undefined
+					const registration = (listed?.installing ?? listed?.waiting ?? listed?.active) ? listed : undefined
 					if (registration !== undefined || !again) finish(registration)
 					else if (!found) setTimeout(poll, POLL_MS, true)
 				},
@@ -99,7 +99,11 @@ function afterChoice(chosen: Promise<BrokerConnection>): BrokerConnection {
 	return {
 		request(message, timeoutMs) {
 			const started = Date.now()
-			return brokerTimeLimit(chosen.then((connection) => connection.request(message, Math.max(1, timeoutMs - (Date.now() - started)))), timeoutMs, message.type)
+			return brokerTimeLimit(
+				chosen.then((connection) => connection.request(message, Math.max(1, timeoutMs - (Date.now() - started)))),
+				timeoutMs,
+				message.type,
+			)
 		},
 		onBroadcast(listener) {
 			const off = chosen.then((connection) => connection.onBroadcast(listener))
@@ -129,16 +133,17 @@ export function selectConnection({ serviceWorker, fallback, onEvent }: SelectOpt
 	// A controlled page has its worker at hand; finding its registration is a call to the browser,
 	// which a restored session, many tabs loading at once, keeps waiting for tens of milliseconds.
 	const controller = container?.controller
-	const registration: Promise<ServiceWorkerRegistration | ServiceWorker | undefined> = controller && controller.state !== 'redundant'
-		? Promise.resolve(controller)
-		: container === undefined ? Promise.resolve(undefined) : findRegistration(container, serviceWorker)
+	const registration: Promise<ServiceWorkerRegistration | ServiceWorker | undefined> =
+		controller && controller.state !== 'redundant' ? Promise.resolve(controller) : container === undefined ? Promise.resolve(undefined) : findRegistration(container, serviceWorker)
 	return {
-		connection: afterChoice(registration.then((found) => {
-			if (found !== undefined) return connectServiceWorker(container, found)
-			// Loaded only when needed: most pages never run the broker core themselves.
-			if (fallback) return import('./in-page.js').then(({ connectInPage }) => connectInPage({ ...fallback, onEvent }))
-			return unavailable(() => container === undefined ? new RefreshUnavailableError('no service worker here, and createTokenClient has no fallback: { refresh }') : new NoServiceWorkerError())
-		})),
-		host: registration.then((found) => found !== undefined ? 'service-worker' : fallback ? 'in-page' : 'none'),
+		connection: afterChoice(
+			registration.then((found) => {
+				if (found !== undefined) return connectServiceWorker(container, found)
+				// Loaded only when needed: most pages never run the broker core themselves.
+				if (fallback) return import('./in-page.js').then(({ connectInPage }) => connectInPage({ ...fallback, onEvent }))
+				return unavailable(() => (container === undefined ? new RefreshUnavailableError('no service worker here, and createTokenClient has no fallback: { refresh }') : new NoServiceWorkerError()))
+			}),
+		),
+		host: registration.then((found) => (found !== undefined ? 'service-worker' : fallback ? 'in-page' : 'none')),
 	}
 }

@@ -43,7 +43,7 @@ export function connectServiceWorker(container: ServiceWorkerContainer, found: S
 			if (Date.now() > deadline) throw new Error('no active service worker')
 			// An installing worker becomes active through `ready`; a redundant one only shows in a fresh read.
 			await (active === null ? Promise.race([sleep(wait), container.ready]) : sleep(wait))
-			current = await container.getRegistration(current.scope) ?? current
+			current = (await container.getRegistration(current.scope)) ?? current
 		}
 	}
 

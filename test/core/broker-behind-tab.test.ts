@@ -22,7 +22,7 @@ function core(refresh: () => Promise<TokenSet>, extra: { refreshTimeoutMs?: numb
 }
 
 describe('a broker behind the tab that asks it to refresh', () => {
-	it('seeded with an older token than the tab holds: refreshes, and its answer is newer than the tab\'s state', async () => {
+	it("seeded with an older token than the tab holds: refreshes, and its answer is newer than the tab's state", async () => {
 		const refresh = vi.fn(async () => ({ accessToken: 'A3' }))
 		const { broker } = core(refresh)
 		await broker.handle({ type: 'seed', accessToken: 'A1', generation: T0 - 10 })
@@ -41,7 +41,7 @@ describe('a broker behind the tab that asks it to refresh', () => {
 		expect(refresh).not.toHaveBeenCalled()
 	})
 
-	it('a tab without a token gets the broker\'s session, whatever generation it names', async () => {
+	it("a tab without a token gets the broker's session, whatever generation it names", async () => {
 		const refresh = vi.fn(async () => ({ accessToken: 'never' }))
 		const { broker } = core(refresh)
 		const login = await broker.handle({ type: 'login', tokens: { accessToken: 'A1' } })
@@ -59,7 +59,7 @@ describe('a seed', () => {
 	})
 })
 
-describe('the broker\'s own numeric option', () => {
+describe("the broker's own numeric option", () => {
 	it('refreshTimeoutMs must be a duration a timer can wait, three times over', () => {
 		for (const refreshTimeoutMs of [0, -1, Number.NaN, Infinity, 2 ** 31]) {
 			expect(() => core(async () => ({ accessToken: 'x' }), { refreshTimeoutMs }), String(refreshTimeoutMs)).toThrow(InvalidOptionError)

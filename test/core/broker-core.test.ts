@@ -300,7 +300,7 @@ describe('BrokerCore transient refresh failure', () => {
 		const h = timed()
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 		const unavailable = new RefreshUnavailableError('the token endpoint answered 503', { status: 503, retryAfterMs: 8_000 })
-		const error = await failedAttempt(h, 1, unavailable) as RefreshUnavailableError
+		const error = (await failedAttempt(h, 1, unavailable)) as RefreshUnavailableError
 		expect(error.cause).toBe(unavailable)
 		expect(error.message).toContain('the token endpoint answered 503')
 		expect(error).toMatchObject({ status: 503, retryAfterMs: 8_000, retryAt: T0 + 8_000 })
@@ -368,7 +368,10 @@ describe('BrokerCore transient refresh failure', () => {
 		expect(joined.value?.accessToken).toBe('A2')
 	})
 
-	it.each([[0, 2_000], [1, 5_000]])('the wait between attempts is never shorter than 2 s nor longer than 5 s (random() = %d: %d ms)', async (random, wait) => {
+	it.each([
+		[0, 2_000],
+		[1, 5_000],
+	])('the wait between attempts is never shorter than 2 s nor longer than 5 s (random() = %d: %d ms)', async (random, wait) => {
 		const h = timed({ random: () => random })
 		await h.login({ accessToken: 'A1', refreshToken: 'R1' })
 		await failedAttempt(h, 1, new Error('down'))
@@ -416,7 +419,7 @@ describe('BrokerCore transient refresh failure', () => {
 		await failedAttempt(h, 1, new RefreshUnavailableError('503', { status: 503, retryAfterMs: 120_000 }))
 		expect(h.events).toContainEqual({ type: 'backoff', retryAt: T0 + 60_000, delayMs: 60_000, failures: 1, retryAfterMs: 120_000 })
 		await advance(59_999)
-		expect((await h.handle({ type: 'refresh', failedToken: 'A1', waitMs: 0 }).catch((e: unknown) => e) as RefreshUnavailableError).retryAt).toBe(T0 + 60_000)
+		expect(((await h.handle({ type: 'refresh', failedToken: 'A1', waitMs: 0 }).catch((e: unknown) => e)) as RefreshUnavailableError).retryAt).toBe(T0 + 60_000)
 		const joined = track(h.refreshWith('A1'))
 		await advance(1)
 		expect(h.calls).toHaveLength(2)
@@ -633,10 +636,7 @@ describe('BrokerCore refresh timeout', () => {
 		h.calls[0]!.answer.resolve({ accessToken: 'A2', refreshToken: 'R2' })
 		await advance(0)
 		// Those made less than their 10 s before it are served; the earlier ones (1 s … 11 s) had given up.
-		expect(requests.map((r) => r.value?.accessToken ?? (r.error as Error).name)).toEqual([
-			...Array.from({ length: 6 }, () => 'RefreshUnavailableError'),
-			...Array.from({ length: 4 }, () => 'A2'),
-		])
+		expect(requests.map((r) => r.value?.accessToken ?? (r.error as Error).name)).toEqual([...Array.from({ length: 6 }, () => 'RefreshUnavailableError'), ...Array.from({ length: 4 }, () => 'A2')])
 		expect(h.core.snapshot().accessToken).toBe('A2')
 	})
 
@@ -761,11 +761,14 @@ describe('BrokerCore server logout (RefreshFunction.logout)', () => {
 			return answer.promise
 		})
 		const calls: Harness['calls'] = []
-		const refresh = Object.assign(vi.fn((context: RefreshContext) => {
-			const answer = deferred<TokenSet>()
-			calls.push({ context, answer })
-			return answer.promise
-		}), { logout })
+		const refresh = Object.assign(
+			vi.fn((context: RefreshContext) => {
+				const answer = deferred<TokenSet>()
+				calls.push({ context, answer })
+				return answer.promise
+			}),
+			{ logout },
+		)
 		const h = harness({ refresh, ...options })
 		return { h: { ...h, calls, refresh }, logout, logouts }
 	}

@@ -18,11 +18,12 @@ async function startAuthServer(options: { requireNonce?: boolean; bearerOnly?: b
 	const requests: Array<{ path: string; grant?: string; jkt?: string; status: number }> = []
 	let issued = 0
 	const nonce = 'nonce-1'
-	const read = (req: IncomingMessage) => new Promise<URLSearchParams>((resolve) => {
-		let text = ''
-		req.on('data', (chunk) => (text += chunk))
-		req.on('end', () => resolve(new URLSearchParams(text)))
-	})
+	const read = (req: IncomingMessage) =>
+		new Promise<URLSearchParams>((resolve) => {
+			let text = ''
+			req.on('data', (chunk) => (text += chunk))
+			req.on('end', () => resolve(new URLSearchParams(text)))
+		})
 	const server: Server = createServer((req, res) => {
 		void (async () => {
 			const body = await read(req)
@@ -116,7 +117,11 @@ describe('createTokenBroker({ dpop: true }): the token endpoint', () => {
 		await core.handle({ type: 'logout', tab: 't' })
 		await core.idle()
 		const jkts = new Set(as.requests.map((r) => r.jkt))
-		expect(as.requests.map((r) => [r.path, r.status])).toEqual([['/token', 200], ['/token', 200], ['/revoke', 200]])
+		expect(as.requests.map((r) => [r.path, r.status])).toEqual([
+			['/token', 200],
+			['/token', 200],
+			['/revoke', 200],
+		])
 		expect(jkts.size).toBe(1)
 		expect([...jkts][0]).toEqual(expect.any(String))
 	})
@@ -150,7 +155,7 @@ describe('createTokenBroker({ dpop: true }): the token endpoint', () => {
 		expect(as.requests[1]).toMatchObject({ grant: 'refresh_token', status: 200, jkt: as.requests[0]!.jkt })
 	})
 
-	it('a new worker version that read the store before its predecessor signed in takes the predecessor\'s key with its session', async () => {
+	it("a new worker version that read the store before its predecessor signed in takes the predecessor's key with its session", async () => {
 		const as = await startAuthServer()
 		servers.push(as)
 		const keys = memoryKeyStore()

@@ -36,7 +36,7 @@ describe('DPoP proofs', () => {
 		expect(decode(await (await newProver()).proof('GET', 'https://api.test/orders/7?page=2#top')).claims.htu).toBe('https://api.test/orders/7')
 	})
 
-	it('take iat from the clock the servers\' Date headers corrected', async () => {
+	it("take iat from the clock the servers' Date headers corrected", async () => {
 		const clock = serverClock()
 		const p = await prover(await generateKeyPair(), clock)
 		const serverNow = Date.now() + 5 * 60_000
@@ -57,7 +57,7 @@ describe('DPoP proofs', () => {
 		expect(decode(await p.proof('POST', 'https://as.test/token')).claims.ath).toBeUndefined()
 	})
 
-	it('carry the nonce a server of the same origin gave, and no other server\'s', async () => {
+	it("carry the nonce a server of the same origin gave, and no other server's", async () => {
 		const p = await newProver()
 		p.observe('https://api.test/a', { headers: headers({ 'dpop-nonce': 'n-1' }) })
 		expect(decode(await p.proof('GET', 'https://api.test/b')).claims.nonce).toBe('n-1')
@@ -92,7 +92,10 @@ describe('the proof verifier (testing kit)', () => {
 		expect((await verifier.verify(proof, { method: 'GET', url, accessToken: 'tok', jkt })).ok).toBe(true)
 		expect(await verifier.verify(proof, { method: 'GET', url, accessToken: 'tok', jkt })).toMatchObject({ ok: false, reason: expect.stringContaining('jti') })
 		expect(await verifier.verify(await p.proof('GET', url, 'tok'), { method: 'POST', url, accessToken: 'tok', jkt })).toMatchObject({ ok: false, reason: expect.stringContaining('htm') })
-		expect(await verifier.verify(await p.proof('GET', url, 'tok'), { method: 'GET', url: 'https://api.test/y', accessToken: 'tok', jkt })).toMatchObject({ ok: false, reason: expect.stringContaining('htu') })
+		expect(await verifier.verify(await p.proof('GET', url, 'tok'), { method: 'GET', url: 'https://api.test/y', accessToken: 'tok', jkt })).toMatchObject({
+			ok: false,
+			reason: expect.stringContaining('htu'),
+		})
 		expect(await verifier.verify(await p.proof('GET', url, 'tok'), { method: 'GET', url, accessToken: 'other', jkt })).toMatchObject({ ok: false, reason: expect.stringContaining('ath') })
 		expect(await verifier.verify(await other.proof('GET', url, 'tok'), { method: 'GET', url, accessToken: 'tok', jkt })).toMatchObject({ ok: false, reason: expect.stringContaining('another key') })
 		const skewed = await prover(p.keyPair, serverClock(-5 * 60_000))
@@ -108,13 +111,13 @@ describe('the proof verifier (testing kit)', () => {
 })
 
 describe('nonces', () => {
-	it('a token endpoint\'s 400 use_dpop_nonce with a DPoP-Nonce asks for the nonce', async () => {
+	it("a token endpoint's 400 use_dpop_nonce with a DPoP-Nonce asks for the nonce", async () => {
 		expect(await asksForNonce({ status: 400, headers: headers({ 'dpop-nonce': 'n' }), json: async () => ({ error: 'use_dpop_nonce' }) })).toBe(true)
 		expect(await asksForNonce({ status: 400, headers: headers({}), json: async () => ({ error: 'use_dpop_nonce' }) })).toBe(false)
 		expect(await asksForNonce({ status: 400, headers: headers({ 'dpop-nonce': 'n' }), json: async () => ({ error: 'invalid_grant' }) })).toBe(false)
 	})
 
-	it('a resource server\'s 401 WWW-Authenticate use_dpop_nonce asks for it; invalid_token does not', async () => {
+	it("a resource server's 401 WWW-Authenticate use_dpop_nonce asks for it; invalid_token does not", async () => {
 		expect(await asksForNonce({ status: 401, headers: headers({ 'dpop-nonce': 'n', 'www-authenticate': 'DPoP error="use_dpop_nonce", algs="ES256"' }) })).toBe(true)
 		expect(await asksForNonce({ status: 401, headers: headers({ 'dpop-nonce': 'n', 'www-authenticate': 'DPoP error="invalid_token"' }) })).toBe(false)
 	})
@@ -159,7 +162,7 @@ describe('sendWithProof (token endpoint requests)', () => {
 		expect(endpoint.seen).toHaveLength(3)
 	})
 
-	it('retries only once: a second use_dpop_nonce is the caller\'s answer', async () => {
+	it("retries only once: a second use_dpop_nonce is the caller's answer", async () => {
 		const endpoint = await tokenEndpoint(['n-1', 'n-2', 'n-3'])
 		const p = await newProver()
 		const response = await sendWithProof(p, endpoint.url, { method: 'POST', body: 'x=1' })
@@ -209,7 +212,11 @@ describe('the DPoP key through a session', () => {
 	})
 
 	it('without a working store the key lives in memory', async () => {
-		const failing: DPoPKeyStore = { load: () => Promise.reject(new Error('no IndexedDB')), save: () => Promise.reject(new Error('no IndexedDB')), clear: () => Promise.reject(new Error('no IndexedDB')) }
+		const failing: DPoPKeyStore = {
+			load: () => Promise.reject(new Error('no IndexedDB')),
+			save: () => Promise.reject(new Error('no IndexedDB')),
+			clear: () => Promise.reject(new Error('no IndexedDB')),
+		}
 		const keys = new DPoPKeys(failing)
 		await keys.restore()
 		const key = await keys.forRefresh()

@@ -97,7 +97,10 @@ function tabOf(world: World, tab: number) {
 }
 
 class SendRequest extends WorldCommand {
-	constructor(readonly tab: number, readonly abortable: boolean) {
+	constructor(
+		readonly tab: number,
+		readonly abortable: boolean,
+	) {
 		super()
 	}
 	protected act(world: World) {
@@ -148,7 +151,10 @@ class Advance extends WorldCommand {
 }
 
 class SetServerMode extends WorldCommand {
-	constructor(readonly mode: ServerMode, readonly retryAfter: number | undefined) {
+	constructor(
+		readonly mode: ServerMode,
+		readonly retryAfter: number | undefined,
+	) {
 		super()
 	}
 	protected act(world: World) {
@@ -184,7 +190,10 @@ class RevokeAccess extends WorldCommand {
 }
 
 class Login extends WorldCommand {
-	constructor(readonly tab: number, readonly viaExchange: boolean) {
+	constructor(
+		readonly tab: number,
+		readonly viaExchange: boolean,
+	) {
 		super()
 	}
 	protected act(world: World) {
@@ -277,10 +286,12 @@ const command: fc.Arbitrary<Command> = fc.oneof(
 	{ weight: 3, arbitrary: fc.constantFrom(500, 2_000, 3_000, 5_000, 9_000, 11_000, 25_000, 61_000).map((ms) => new Advance(ms)) },
 	{
 		weight: 3,
-		arbitrary: fc.tuple(
-			fc.constantFrom<ServerMode>('ok', 'ok', 'ok', 'down', 'down', 'busy', 'offline', 'bad-request', 'garbage', 'reject', 'forbidden', 'misconfigured'),
-			fc.constantFrom<number | undefined>(undefined, undefined, 1, 3, 8, 120),
-		).map(([mode, retryAfter]) => new SetServerMode(mode, retryAfter)),
+		arbitrary: fc
+			.tuple(
+				fc.constantFrom<ServerMode>('ok', 'ok', 'ok', 'down', 'down', 'busy', 'offline', 'bad-request', 'garbage', 'reject', 'forbidden', 'misconfigured'),
+				fc.constantFrom<number | undefined>(undefined, undefined, 1, 3, 8, 120),
+			)
+			.map(([mode, retryAfter]) => new SetServerMode(mode, retryAfter)),
 	},
 	{ weight: 1, arbitrary: tab.map((t) => new Resume(t)) },
 	{ weight: 1, arbitrary: fc.constant(new RevokeAccess()) },
@@ -399,11 +410,18 @@ async function runScenario(worldConfig: WorldConfig, scheduler: fc.Scheduler, co
 }
 
 describe('broker core model (fast-check)', () => {
-	it('keeps its invariants under random interleavings of requests, 401s, expiries, refresh outcomes, login, logout and worker restarts', async () => {
-		await fc.assert(
-			fc.asyncProperty(config, fc.scheduler(), fc.commands([command], commandOptions(MAX_COMMANDS)), runScenario),
-			assertOptions(1_000),
-		)
-		if (process.env.FC_STATS) console.log([...stats].sort(([a], [b]) => a.localeCompare(b)).map(([key, value]) => `${key}: ${value}`).join('\n'))
-	}, Math.max(120_000, (envNumber('FC_RUNS') ?? 0) * 100))
+	it(
+		'keeps its invariants under random interleavings of requests, 401s, expiries, refresh outcomes, login, logout and worker restarts',
+		async () => {
+			await fc.assert(fc.asyncProperty(config, fc.scheduler(), fc.commands([command], commandOptions(MAX_COMMANDS)), runScenario), assertOptions(1_000))
+			if (process.env.FC_STATS)
+				console.log(
+					[...stats]
+						.sort(([a], [b]) => a.localeCompare(b))
+						.map(([key, value]) => `${key}: ${value}`)
+						.join('\n'),
+				)
+		},
+		Math.max(120_000, (envNumber('FC_RUNS') ?? 0) * 100),
+	)
 })

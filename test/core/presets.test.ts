@@ -270,11 +270,20 @@ describe('readTokenResponse: the table "When the session ends" (docs/lifetimes-a
 	})
 
 	it('names the configuration problem in the message of invalid_client and unauthorized_client, and only there', async () => {
-		const invalidClient = await readTokenResponse(json(400, { error: 'invalid_client' })).then(() => new Error('resolved'), (e: unknown) => e as Error)
+		const invalidClient = await readTokenResponse(json(400, { error: 'invalid_client' })).then(
+			() => new Error('resolved'),
+			(e: unknown) => e as Error,
+		)
 		expect(invalidClient.message).toMatch(/clientId/)
-		const unauthorized = await readTokenResponse(json(400, { error: 'unauthorized_client' })).then(() => new Error('resolved'), (e: unknown) => e as Error)
+		const unauthorized = await readTokenResponse(json(400, { error: 'unauthorized_client' })).then(
+			() => new Error('resolved'),
+			(e: unknown) => e as Error,
+		)
 		expect(unauthorized.message).toMatch(/refresh tokens for it/)
-		const malformed = await readTokenResponse(json(400, { error: 'invalid_request' })).then(() => new Error('resolved'), (e: unknown) => e as Error)
+		const malformed = await readTokenResponse(json(400, { error: 'invalid_request' })).then(
+			() => new Error('resolved'),
+			(e: unknown) => e as Error,
+		)
 		expect(malformed.message).toMatch(/type "spa"/)
 		expect(configurationProblem('interaction_required')).toBeUndefined()
 		expect(configurationProblem('invalid_grant')).toBeUndefined()
@@ -294,7 +303,7 @@ describe('Retry-After', () => {
 		expect(retryAfterMs(withRetryAfter(503, '0'), NOW)).toBe(0)
 	})
 
-	it('reads an HTTP date against the answer\'s Date header, so a wrong client clock does not change the wait', () => {
+	it("reads an HTTP date against the answer's Date header, so a wrong client clock does not change the wait", () => {
 		const serverNow = 'Mon, 30 Nov 2026 12:10:00 GMT'
 		// The client clock is 10 minutes behind the server's: the wait is still 30 s.
 		expect(retryAfterMs(withRetryAfter(503, 'Mon, 30 Nov 2026 12:10:30 GMT', serverNow), NOW)).toBe(30_000)
@@ -350,7 +359,11 @@ describe('tokens', () => {
 		expect(jwtExpiry('a.bnVsbA.c', 0)).toBeUndefined()
 	})
 
-	it.each([['5 minutes fast', 300_000], ['5 minutes slow', -300_000], ['right', 0]])('with the client clock %s, a JWT with iat expires one lifetime after receipt', (_label, skew) => {
+	it.each([
+		['5 minutes fast', 300_000],
+		['5 minutes slow', -300_000],
+		['right', 0],
+	])('with the client clock %s, a JWT with iat expires one lifetime after receipt', (_label, skew) => {
 		const serverNow = 1_800_000_000
 		const token = jwt({ iat: serverNow, exp: serverNow + 600 })
 		const receivedAt = serverNow * 1000 + skew
@@ -603,7 +616,10 @@ describe('no redirects on token-endpoint and exchange requests', () => {
 		return stolen
 	}
 
-	for (const [shape, manual] of [['a browser', opaqueRedirect], ['Node', () => new Response(null, { status: 307, headers: { location: ATTACKER } })]] as const) {
+	for (const [shape, manual] of [
+		['a browser', opaqueRedirect],
+		['Node', () => new Response(null, { status: 307, headers: { location: ATTACKER } })],
+	] as const) {
 		it(`exchange() does not follow a redirect, sends the code nowhere else and adopts no tokens (${shape})`, async () => {
 			const stolen = behindOpenRedirect(manual)
 			const error = await exchangeWith()({ url: 'https://app.test/login?next=//attacker.test', body: { code: 'c', code_verifier: 'v', password: 'p' } }, signal()).catch((e: unknown) => e)
@@ -643,8 +659,13 @@ describe('errors reach the page whole (issue 17)', () => {
 		const original = new RefreshUnavailableError('the token endpoint answered 503', { status: 503, retryAfterMs: 30_000, retryAt: 1_800_000_000_000 })
 		const copy = travel(original) as RefreshUnavailableError
 		expect(copy).toBeInstanceOf(RefreshUnavailableError)
-		expect({ status: copy.status, retryAfterMs: copy.retryAfterMs, retryAt: copy.retryAt, detail: copy.detail, message: copy.message })
-			.toEqual({ status: 503, retryAfterMs: 30_000, retryAt: 1_800_000_000_000, detail: 'the token endpoint answered 503', message: original.message })
+		expect({ status: copy.status, retryAfterMs: copy.retryAfterMs, retryAt: copy.retryAt, detail: copy.detail, message: copy.message }).toEqual({
+			status: 503,
+			retryAfterMs: 30_000,
+			retryAt: 1_800_000_000_000,
+			detail: 'the token endpoint answered 503',
+			message: original.message,
+		})
 	})
 
 	it('each class is built by its own constructor: it gets only its own fields, whatever else the answer carries', () => {

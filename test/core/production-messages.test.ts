@@ -8,7 +8,14 @@ import { RefreshUnavailableError } from '../../src/core/errors/refresh-unavailab
 import { RequestNotReplayableError } from '../../src/core/errors/request-not-replayable-error.js'
 import { TokenBrokerError } from '../../src/core/errors/token-broker-error.js'
 
-const make = () => [new BrokerTimeoutError('refresh', 15_000), new LoggedOutError('refresh-rejected'), new NoServiceWorkerError(), new ProtocolError('no type'), new RefreshUnavailableError('offline', { retryAt: 0 }), new RequestNotReplayableError()]
+const make = () => [
+	new BrokerTimeoutError('refresh', 15_000),
+	new LoggedOutError('refresh-rejected'),
+	new NoServiceWorkerError(),
+	new ProtocolError('no type'),
+	new RefreshUnavailableError('offline', { retryAt: 0 }),
+	new RequestNotReplayableError(),
+]
 
 /** GitHub's anchor of a `### \`Name\`` heading: the name in lower case. */
 const anchors = new Set([...readFileSync(new URL('../../docs/troubleshooting.md', import.meta.url), 'utf8').matchAll(/^### `(\w+)`$/gm)].map((match) => match[1]!.toLowerCase()))

@@ -22,7 +22,7 @@ const validRequests: Array<[string, BrokerRequest]> = [
 	['logout', { type: 'logout', tab: 'abc123' }],
 	['seed', { type: 'seed', accessToken: 'a', generation: 12 }],
 	['seed with expiry', { type: 'seed', accessToken: 'a', expiresAt: 99, generation: 12 }],
-	['refresh with the tab\'s generation', { type: 'refresh', failedToken: 'access-1', waitMs: 14_000, generation: 1_700_000_000_001 }],
+	["refresh with the tab's generation", { type: 'refresh', failedToken: 'access-1', waitMs: 14_000, generation: 1_700_000_000_001 }],
 	['seed with expiry and receipt time', { type: 'seed', accessToken: 'a', expiresAt: 99, issuedAt: 39, generation: 12 }],
 ]
 

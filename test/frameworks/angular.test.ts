@@ -26,16 +26,16 @@ function openTab(world: FakeWorld) {
 	const tab = openClient(world)
 	/** What the app's own interceptor, listed first, sees come back: one entry per call, it must be. */
 	const seen: string[] = []
-	const appInterceptor: HttpInterceptorFn = (request, next) => next(request).pipe(tap({
-		next: (event) => {
-			if (event instanceof HttpResponse) seen.push(`response ${event.status}`)
-		},
-		error: (error: unknown) => seen.push(error instanceof HttpErrorResponse ? `error ${error.status}` : `error ${(error as Error).name}`),
-	}))
-	const injector = createEnvironmentInjector([
-		provideHttpClient(withInterceptors([appInterceptor, tokenInterceptor(tab.client)])),
-		provideHttpClientTesting(),
-	], TestBed.inject(EnvironmentInjector))
+	const appInterceptor: HttpInterceptorFn = (request, next) =>
+		next(request).pipe(
+			tap({
+				next: (event) => {
+					if (event instanceof HttpResponse) seen.push(`response ${event.status}`)
+				},
+				error: (error: unknown) => seen.push(error instanceof HttpErrorResponse ? `error ${error.status}` : `error ${(error as Error).name}`),
+			}),
+		)
+	const injector = createEnvironmentInjector([provideHttpClient(withInterceptors([appInterceptor, tokenInterceptor(tab.client)])), provideHttpClientTesting()], TestBed.inject(EnvironmentInjector))
 	return { ...tab, http: injector.get(HttpClient), backend: injector.get(HttpTestingController), seen }
 }
 
@@ -72,7 +72,7 @@ async function signedIn(world: FakeWorld, count: number): Promise<Tab[]> {
 }
 
 describe('sw-token-broker/angular: tokenInterceptor with HttpTestingController', () => {
-	it('3 tabs × 10 calls after the API stops accepting the token: all get their data with 1 refresh, and the app\'s interceptor listed before it sees 1 response per call', async () => {
+	it("3 tabs × 10 calls after the API stops accepting the token: all get their data with 1 refresh, and the app's interceptor listed before it sees 1 response per call", async () => {
 		const world = new FakeWorld()
 		const tabs = await signedIn(world, 3)
 		world.validToken = 'rotated-by-the-server'
@@ -92,7 +92,15 @@ describe('sw-token-broker/angular: tokenInterceptor with HttpTestingController',
 		world.validToken = 'rotated-by-the-server'
 		world.refreshBehaviour = async () => ({ accessToken: 'not-accepted-either' })
 		const sent: TestRequest[] = []
-		const error = await serve(world, [tab!], firstValueFrom(tab!.http.get(`${APP}/api/data`)).then(() => null, (caught: unknown) => caught), sent)
+		const error = await serve(
+			world,
+			[tab!],
+			firstValueFrom(tab!.http.get(`${APP}/api/data`)).then(
+				() => null,
+				(caught: unknown) => caught,
+			),
+			sent,
+		)
 		expect(error).toBeInstanceOf(HttpErrorResponse)
 		expect((error as HttpErrorResponse).status).toBe(401)
 		expect(world.refreshCalls).toHaveLength(1)
@@ -100,12 +108,14 @@ describe('sw-token-broker/angular: tokenInterceptor with HttpTestingController',
 		expect(tab!.seen).toEqual(['error 401'])
 	})
 
-	it('with observe: \'events\', a retried call shows the app one Sent event and one response', async () => {
+	it("with observe: 'events', a retried call shows the app one Sent event and one response", async () => {
 		const world = new FakeWorld()
 		const [tab] = await signedIn(world, 1)
 		world.validToken = 'rotated-by-the-server'
 		const events: HttpEventType[] = []
-		const call = new Promise<void>((resolve, reject) => tab!.http.get(`${APP}/api/data`, { observe: 'events' }).subscribe({ next: (event) => events.push(event.type), error: reject, complete: resolve }))
+		const call = new Promise<void>((resolve, reject) =>
+			tab!.http.get(`${APP}/api/data`, { observe: 'events' }).subscribe({ next: (event) => events.push(event.type), error: reject, complete: resolve }),
+		)
 		const sent: TestRequest[] = []
 		await serve(world, [tab!], call, sent)
 		expect(sent).toHaveLength(2)
@@ -145,7 +155,15 @@ describe('sw-token-broker/angular: tokenInterceptor with HttpTestingController',
 		const world = new FakeWorld()
 		const [tab] = await signedIn(world, 1)
 		const sent: TestRequest[] = []
-		const error = await serve(world, [tab!], firstValueFrom(tab!.http.get('https://elsewhere.test/api')).then(() => null, (caught: unknown) => caught), sent)
+		const error = await serve(
+			world,
+			[tab!],
+			firstValueFrom(tab!.http.get('https://elsewhere.test/api')).then(
+				() => null,
+				(caught: unknown) => caught,
+			),
+			sent,
+		)
 		expect((error as HttpErrorResponse).status).toBe(401)
 		expect(sent.map((request) => request.request.headers.has('Authorization'))).toEqual([false])
 		expect(world.refreshCalls).toHaveLength(0)

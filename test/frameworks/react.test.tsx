@@ -23,7 +23,12 @@ let renders = 0
 function Status({ client }: { client: TokenClient }) {
 	renders += 1
 	const auth = useAuth(client)
-	return <p id="status">{auth.status}{auth.expiresAt === undefined ? '' : ` until ${auth.expiresAt}`}</p>
+	return (
+		<p id="status">
+			{auth.status}
+			{auth.expiresAt === undefined ? '' : ` until ${auth.expiresAt}`}
+		</p>
+	)
 }
 
 function render(node: React.ReactNode): HTMLElement {
@@ -35,9 +40,10 @@ function render(node: React.ReactNode): HTMLElement {
 }
 
 /** Lets the fake world deliver its broadcasts, with React's updates flushed. */
-const settle = () => act(async () => {
-	for (let round = 0; round < 5; round++) await flush()
-})
+const settle = () =>
+	act(async () => {
+		for (let round = 0; round < 5; round++) await flush()
+	})
 
 describe('sw-token-broker/react', () => {
 	it('useAuth follows a sign-in and a logout made in another tab', async () => {
@@ -71,7 +77,11 @@ describe('sw-token-broker/react', () => {
 	it('AuthGate shows `connecting`, then `signedOut`, then its children once signed in', async () => {
 		const world = new FakeWorld()
 		const { client } = openClient(world)
-		const view = render(<AuthGate client={client} connecting={<p>…</p>} signedOut={<button>Sign in</button>}><p>orders</p></AuthGate>)
+		const view = render(
+			<AuthGate client={client} connecting={<p>…</p>} signedOut={<button>Sign in</button>}>
+				<p>orders</p>
+			</AuthGate>,
+		)
 		expect(view.innerHTML).toBe('<p>…</p>')
 		await settle()
 		expect(view.innerHTML).toBe('<button>Sign in</button>')
@@ -86,6 +96,12 @@ describe('sw-token-broker/react', () => {
 		await client.login(world.issue())
 		await flush()
 		expect(client.state.status).toBe('signed-in')
-		expect(renderToString(<AuthGate client={client} connecting={<p>…</p>}><p>orders</p></AuthGate>)).toBe('<p>…</p>')
+		expect(
+			renderToString(
+				<AuthGate client={client} connecting={<p>…</p>}>
+					<p>orders</p>
+				</AuthGate>,
+			),
+		).toBe('<p>…</p>')
 	})
 })

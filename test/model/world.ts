@@ -178,7 +178,11 @@ export class AuthServer {
 
 	refresh(credential: string, now: number): RefreshOutcome {
 		const outcome = this.#refreshOutcome(credential, now)
-		this.received.push({ credential, at: now, result: outcome.ok ? `ok ${outcome.tokens.accessToken}` : `${outcome.answer.status}${outcome.answer.error === undefined ? '' : ` ${outcome.answer.error}`}` })
+		this.received.push({
+			credential,
+			at: now,
+			result: outcome.ok ? `ok ${outcome.tokens.accessToken}` : `${outcome.answer.status}${outcome.answer.error === undefined ? '' : ` ${outcome.answer.error}`}`,
+		})
 		return outcome
 	}
 
@@ -290,10 +294,7 @@ export function expectedError(kind: OpKind, error: unknown): boolean {
 	if (error instanceof BrokerTimeoutError) return true
 	switch (kind) {
 		case 'request':
-			return axios.isCancel(error)
-				|| error instanceof LoggedOutError
-				|| error instanceof RefreshUnavailableError
-				|| (error instanceof AxiosError && error.response?.status === 401)
+			return axios.isCancel(error) || error instanceof LoggedOutError || error instanceof RefreshUnavailableError || (error instanceof AxiosError && error.response?.status === 401)
 		case 'refresh':
 			return error instanceof LoggedOutError || error instanceof RefreshUnavailableError
 		case 'exchange':
@@ -374,7 +375,10 @@ export class World {
 	#sessionFamily: number | undefined
 	readonly #endedFamilies = new Map<number, Set<LogoutReason>>()
 
-	constructor(readonly config: WorldConfig, readonly s: Scheduler) {
+	constructor(
+		readonly config: WorldConfig,
+		readonly s: Scheduler,
+	) {
 		this.server = new AuthServer(config)
 		this.#random = mulberry32(config.randomSeed)
 		this.#startCore(null)
@@ -505,12 +509,16 @@ export class World {
 				if (this.#closeCall(call)) settle()
 			}
 			// Like fetch: an abort ends the call at once (and its answer, if one comes, is lost).
-			context.signal.addEventListener('abort', () => {
-				// The broker gave up (its hard cap) after the server rotated: it cannot learn of that rotation.
-				if (call.open && rotated && credential !== undefined) this.server.rotatedUnseen.add(credential)
-				if (call.open) owner.lastAnswer = 'transient'
-				finish(() => reject(context.signal.reason))
-			}, { once: true })
+			context.signal.addEventListener(
+				'abort',
+				() => {
+					// The broker gave up (its hard cap) after the server rotated: it cannot learn of that rotation.
+					if (call.open && rotated && credential !== undefined) this.server.rotatedUnseen.add(credential)
+					if (call.open) owner.lastAnswer = 'transient'
+					finish(() => reject(context.signal.reason))
+				},
+				{ once: true },
+			)
 			if (credential === undefined && this.config.auth === 'body') {
 				// oauth2Refresh throws this without a network call.
 				definitive()
@@ -609,7 +617,9 @@ export class World {
 	#onBrokerEvent(record: CoreRecord, event: BrokerEvent): void {
 		if (event.type !== 'backoff') return
 		const { retryAt, delayMs, retryAfterMs } = event
-		this.log.push(`worker ${record.id}: next attempt at +${retryAt - T0} ms (${delayMs} ms${retryAfterMs === undefined ? '' : `, Retry-After ${retryAfterMs} ms`}${event.failures === 0 ? ', resumed' : ''})`)
+		this.log.push(
+			`worker ${record.id}: next attempt at +${retryAt - T0} ms (${delayMs} ms${retryAfterMs === undefined ? '' : `, Retry-After ${retryAfterMs} ms`}${event.failures === 0 ? ', resumed' : ''})`,
+		)
 		if (retryAt - delayMs !== this.now) this.violation(`worker ${record.id} announced an attempt at ${retryAt} that is not ${delayMs} ms from now`)
 		if (event.failures > 0) {
 			const floor = Math.min(retryAfterMs ?? 0, 60_000)
@@ -647,7 +657,9 @@ export class World {
 			}
 		}
 		if (message.type === 'token' && message.snapshot.accessToken !== null && this.server.isLoginToken(message.snapshot.accessToken)) from.lineage.ended = null
-		this.log.push(`worker ${from.id} broadcasts ${message.type === 'token' ? `token ${message.snapshot.accessToken} g${message.snapshot.generation}` : message.type === 'logout' ? `logout ${message.reason} g${message.generation}` : message.type}`)
+		this.log.push(
+			`worker ${from.id} broadcasts ${message.type === 'token' ? `token ${message.snapshot.accessToken} g${message.snapshot.generation}` : message.type === 'logout' ? `logout ${message.reason} g${message.generation}` : message.type}`,
+		)
 		// clients.matchAll() + postMessage: per-tab FIFO, interleaved at random with everything else.
 		for (const tab of this.tabs) {
 			if (!tab.open) continue
@@ -716,36 +728,42 @@ export class World {
 				worker.handling += 1
 				const arrived = this.now
 				// A check below that throws surfaces as an unhandled rejection, which fails the vitest run.
-				void worker.core.handle(parsed.message).finally(() => {
-					worker.handling -= 1
-				}).then(
-					(snapshot): BrokerReply => {
-						if (parsed.message.type === 'refresh' && arrived < worker.nextAttemptAt && snapshot.accessToken !== null) this.joinedScheduled += 1
-						return { type: 'reply', ok: true, snapshot }
-					},
-					(error: unknown): BrokerReply => {
-						this.#checkRefusal(parsed.message, error, arrived)
-						return { type: 'reply', ok: false, error: serializeError(error) }
-					},
-				).then((reply) => {
-					if (worker.dead) return // the worker was stopped: no reply ever comes
-					const replyWire = structuredClone(envelope(reply))
-					this.#checkNoRefreshToken(replyWire, `a reply to tab ${tab.id}`)
-					this.#inTransit += 1
-					void this.s.schedule(Promise.resolve(), `reply ${message.type} → tab ${tab.id}`).then(() => {
-						this.#inTransit -= 1
-						clearTimeout(timer)
-						const answer = readBrokerMessage(replyWire)
-						if (answer.kind !== 'ok' || answer.message.type !== 'reply') {
-							this.violation(`tab ${tab.id} got a reply it cannot parse: ${JSON.stringify(replyWire)}`)
-							reject(new Error('unparseable reply'))
-							return
-						}
-						this.log.push(`worker ${worker.id} → tab ${tab.id}: ${message.type} ${answer.message.ok ? `ok ${answer.message.snapshot.accessToken ?? 'no token'} g${answer.message.snapshot.generation}` : answer.message.error.name}`)
-						if (answer.message.ok) resolve(answer.message.snapshot)
-						else reject(deserializeError(answer.message.error))
+				void worker.core
+					.handle(parsed.message)
+					.finally(() => {
+						worker.handling -= 1
 					})
-				})
+					.then(
+						(snapshot): BrokerReply => {
+							if (parsed.message.type === 'refresh' && arrived < worker.nextAttemptAt && snapshot.accessToken !== null) this.joinedScheduled += 1
+							return { type: 'reply', ok: true, snapshot }
+						},
+						(error: unknown): BrokerReply => {
+							this.#checkRefusal(parsed.message, error, arrived)
+							return { type: 'reply', ok: false, error: serializeError(error) }
+						},
+					)
+					.then((reply) => {
+						if (worker.dead) return // the worker was stopped: no reply ever comes
+						const replyWire = structuredClone(envelope(reply))
+						this.#checkNoRefreshToken(replyWire, `a reply to tab ${tab.id}`)
+						this.#inTransit += 1
+						void this.s.schedule(Promise.resolve(), `reply ${message.type} → tab ${tab.id}`).then(() => {
+							this.#inTransit -= 1
+							clearTimeout(timer)
+							const answer = readBrokerMessage(replyWire)
+							if (answer.kind !== 'ok' || answer.message.type !== 'reply') {
+								this.violation(`tab ${tab.id} got a reply it cannot parse: ${JSON.stringify(replyWire)}`)
+								reject(new Error('unparseable reply'))
+								return
+							}
+							this.log.push(
+								`worker ${worker.id} → tab ${tab.id}: ${message.type} ${answer.message.ok ? `ok ${answer.message.snapshot.accessToken ?? 'no token'} g${answer.message.snapshot.generation}` : answer.message.error.name}`,
+							)
+							if (answer.message.ok) resolve(answer.message.snapshot)
+							else reject(deserializeError(answer.message.error))
+						})
+					})
 			})
 			this.#inTransit += 1
 			void this.s.schedule(Promise.resolve(), `tab ${tab.id} → broker`).then(() => {
@@ -777,7 +795,9 @@ export class World {
 				// A tab ends its session only for a logout the broker made after the newest token the tab holds,
 				// or for its own user's logout.
 				if (!(reason === 'user' && tab.userLogout) && tab.maxSeenToken !== null && this.rank(tab.maxSeenToken) > this.#lastLogout) {
-					this.violation(`tab ${id} ran onLogout(${reason}) holding ${tab.maxSeenToken}, a token the broker adopted after its last logout (the broker holds ${this.core.snapshot().accessToken ?? 'no token'})`)
+					this.violation(
+						`tab ${id} ran onLogout(${reason}) holding ${tab.maxSeenToken}, a token the broker adopted after its last logout (the broker holds ${this.core.snapshot().accessToken ?? 'no token'})`,
+					)
 				}
 			},
 			now: () => this.now,
@@ -864,10 +884,16 @@ export class World {
 
 	request(tab: Tab, abortable: boolean): Op {
 		const controller = abortable ? new AbortController() : undefined
-		return this.#track('request', tab, (op) => tab.http.get(`/api/op-${op.id}`, {
-			headers: { 'x-op': String(op.id) },
-			...(controller === undefined ? {} : { signal: controller.signal }),
-		}), controller)
+		return this.#track(
+			'request',
+			tab,
+			(op) =>
+				tab.http.get(`/api/op-${op.id}`, {
+					headers: { 'x-op': String(op.id) },
+					...(controller === undefined ? {} : { signal: controller.signal }),
+				}),
+			controller,
+		)
 	}
 
 	login(tab: Tab): Op {
@@ -972,7 +998,10 @@ export class World {
 	}
 
 	summary(): string {
-		const ops = this.ops.map((op) => `  op ${op.id} ${op.kind} tab ${op.tab}: ${!op.settled ? 'PENDING' : op.error === undefined ? 'ok' : describeError(op.error)}${op.attempts.length > 0 ? ` sent with ${op.attempts.map((a) => a.token ?? 'none').join(' then ')}` : ''}`)
+		const ops = this.ops.map(
+			(op) =>
+				`  op ${op.id} ${op.kind} tab ${op.tab}: ${!op.settled ? 'PENDING' : op.error === undefined ? 'ok' : describeError(op.error)}${op.attempts.length > 0 ? ` sent with ${op.attempts.map((a) => a.token ?? 'none').join(' then ')}` : ''}`,
+		)
 		return [
 			`config: ${JSON.stringify(this.config)}`,
 			`refresh calls: ${this.refreshCalls.length} (at most ${this.maxActive} at once), auth server refreshes: ${JSON.stringify(this.server.received)}`,

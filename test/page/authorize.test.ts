@@ -147,7 +147,7 @@ describe('relative URLs count from document.baseURI, as fetch and XHR resolve th
 		expect(sent).toEqual([{ input: '/api/x', authorization: null }])
 	})
 
-	it('a <base href> on the app\'s own origin: relative requests get the token', async () => {
+	it("a <base href> on the app's own origin: relative requests get the token", async () => {
 		vi.stubGlobal('location', { href: 'http://elsewhere.other/', origin: 'http://elsewhere.other' })
 		vi.stubGlobal('document', { baseURI: `${APP}/app/`, addEventListener: () => undefined })
 		const { world, tab } = await signedIn()

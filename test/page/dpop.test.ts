@@ -24,18 +24,27 @@ function dpopApi(world: FakeWorld, options: { nonce?: string; clockSkewMs?: numb
 	const answer = async (method: string, url: string, header: (name: string) => string | null): Promise<{ status: number; headers: Record<string, string> }> => {
 		const authorization = header('authorization')
 		const token = /^DPoP (\S+)$/.exec(authorization ?? '')?.[1]
-		const verdict = await verifier.verify(header('dpop') ?? undefined, { method, url, ...(token === undefined ? {} : { accessToken: token }), jkt: world.dpop!.current!.jkt, ...(options.nonce === undefined ? {} : { nonce: options.nonce }) })
+		const verdict = await verifier.verify(header('dpop') ?? undefined, {
+			method,
+			url,
+			...(token === undefined ? {} : { accessToken: token }),
+			jkt: world.dpop!.current!.jkt,
+			...(options.nonce === undefined ? {} : { nonce: options.nonce }),
+		})
 		const outcome = token === undefined ? 'no DPoP token' : !verdict.ok ? verdict.error : token !== world.validToken ? 'invalid_token' : 'ok'
 		seen.push({ method, url, authorization, verdict: outcome })
 		if (outcome === 'ok') return { status: 200, headers: {} }
 		if (outcome === 'use_dpop_nonce') return { status: 401, headers: { 'www-authenticate': 'DPoP error="use_dpop_nonce"', 'dpop-nonce': options.nonce! } }
 		return { status: 401, headers: { 'www-authenticate': `DPoP error="${outcome === 'invalid_token' ? 'invalid_token' : 'invalid_dpop_proof'}"` } }
 	}
-	vi.stubGlobal('fetch', vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
-		const request = new Request(input, init)
-		const { status, headers } = await answer(request.method, request.url, (name) => request.headers.get(name))
-		return new Response(JSON.stringify({ status }), { status, headers: { 'content-type': 'application/json', date: new Date(serverNow()).toUTCString(), ...headers } })
-	}))
+	vi.stubGlobal(
+		'fetch',
+		vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
+			const request = new Request(input, init)
+			const { status, headers } = await answer(request.method, request.url, (name) => request.headers.get(name))
+			return new Response(JSON.stringify({ status }), { status, headers: { 'content-type': 'application/json', date: new Date(serverNow()).toUTCString(), ...headers } })
+		}),
+	)
 	const adapter: AxiosAdapter = async (config: InternalAxiosRequestConfig): Promise<AxiosResponse> => {
 		const url = new URL(config.url ?? '', config.baseURL).href
 		const { status, headers } = await answer((config.method ?? 'get').toUpperCase(), url, (name) => config.headers.get(name)?.toString() ?? null)

@@ -44,7 +44,11 @@ export class FakeWorld {
 	 * `signIn`: the sign-in flow the refresh preset brings (openIdProvider's, or a fake of it).
 	 * `dpop`: the broker binds what it issues to this key ring's key (token_type DPoP).
 	 */
-	constructor(refreshTimeoutMs = 2_000, signIn?: SignInFlow, readonly dpop?: DPoPKeys) {
+	constructor(
+		refreshTimeoutMs = 2_000,
+		signIn?: SignInFlow,
+		readonly dpop?: DPoPKeys,
+	) {
 		this.#refreshTimeoutMs = refreshTimeoutMs
 		this.#signIn = signIn
 		this.core = this.#newCore()
@@ -107,11 +111,12 @@ export class FakeWorld {
 
 	#broadcast(message: BrokerBroadcast): void {
 		const wire = structuredClone(envelope(message))
-		const deliver = () => setTimeout(() => {
-			const parsed = readBrokerMessage(wire)
-			if (parsed.kind !== 'ok' || parsed.message.type === 'reply') throw new Error(`bad broadcast ${JSON.stringify(wire)}`)
-			for (const listeners of this.#connections) for (const listener of listeners) listener(parsed.message)
-		}, 0)
+		const deliver = () =>
+			setTimeout(() => {
+				const parsed = readBrokerMessage(wire)
+				if (parsed.kind !== 'ok' || parsed.message.type === 'reply') throw new Error(`bad broadcast ${JSON.stringify(wire)}`)
+				for (const listeners of this.#connections) for (const listener of listeners) listener(parsed.message)
+			}, 0)
 		if (this.#held === null) deliver()
 		else this.#held.push(deliver)
 	}
@@ -136,10 +141,12 @@ export class FakeWorld {
 		const parsed = parseRequest(structuredClone(envelope(message)))
 		if (parsed.kind !== 'ok') throw new Error(`the page sent a message the broker does not accept: ${JSON.stringify(message)}`)
 		this.messages.push(parsed.message)
-		const answer: Promise<BrokerReply> = this.unreachable ? new Promise(() => undefined) : this.core.handle(parsed.message).then(
-			(snapshot): BrokerReply => ({ type: 'reply', ok: true, snapshot }),
-			(error: unknown): BrokerReply => ({ type: 'reply', ok: false, error: serializeError(error) }),
-		)
+		const answer: Promise<BrokerReply> = this.unreachable
+			? new Promise(() => undefined)
+			: this.core.handle(parsed.message).then(
+					(snapshot): BrokerReply => ({ type: 'reply', ok: true, snapshot }),
+					(error: unknown): BrokerReply => ({ type: 'reply', ok: false, error: serializeError(error) }),
+				)
 		let timer: ReturnType<typeof setTimeout> | undefined
 		const timeout = new Promise<never>((_, reject) => {
 			timer = setTimeout(() => reject(new BrokerTimeoutError(message.type, timeoutMs)), timeoutMs)

@@ -26,9 +26,13 @@ async function graphqlServer(world: FakeWorld) {
 			const accepted = world.validToken !== null && authorization === `Bearer ${world.validToken}`
 			seen.push({ authorization, accepted })
 			response.writeHead(200, { 'content-type': 'application/graphql-response+json' })
-			response.end(JSON.stringify(accepted
-				? { data: { item: { __typename: 'Item', id: String(variables?.n ?? 0), n: variables?.n ?? 0 } } }
-				: { data: null, errors: [{ message: 'Context creation failed: token expired', extensions: { code: 'UNAUTHENTICATED' } }] }))
+			response.end(
+				JSON.stringify(
+					accepted
+						? { data: { item: { __typename: 'Item', id: String(variables?.n ?? 0), n: variables?.n ?? 0 } } }
+						: { data: null, errors: [{ message: 'Context creation failed: token expired', extensions: { code: 'UNAUTHENTICATED' } }] },
+				),
+			)
 		})
 	})
 	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -46,7 +50,7 @@ afterEach(async () => {
 
 /** The predicate an app writes for GraphQL servers that answer an expired token with a 200. */
 const unauthenticated: IsUnauthorized = async (response) => {
-	const body = await response.json() as { errors?: { extensions?: { code?: string } }[] }
+	const body = (await response.json()) as { errors?: { extensions?: { code?: string } }[] }
 	return body.errors?.some((error) => error.extensions?.code === 'UNAUTHENTICATED') ?? false
 }
 
@@ -64,7 +68,14 @@ async function tabs(world: FakeWorld, endpoint: string, count: number, { isUnaut
 	return clients
 }
 
-const ITEM = gql`query Item($n: Int!) { item(n: $n) { id n } }` as TypedDocumentNode<{ item: { id: string; n: number } }, { n: number }>
+const ITEM = gql`
+	query Item($n: Int!) {
+		item(n: $n) {
+			id
+			n
+		}
+	}
+` as TypedDocumentNode<{ item: { id: string; n: number } }, { n: number }>
 
 function apollo(endpoint: string, fetch: typeof globalThis.fetch) {
 	return new ApolloClient({ link: new HttpLink({ uri: endpoint, fetch }), cache: new InMemoryCache() })
@@ -80,10 +91,12 @@ describe('isUnauthorized: a 200 that reports an expired token counts as a 401', 
 		const { url, seen } = await graphqlServer(world)
 		const clients = await tabs(world, url, 3)
 		world.validToken = 'rotated-by-the-server'
-		const results = await Promise.all(clients.flatMap((client, tab) => {
-			const app = apollo(url, client.fetch)
-			return Array.from({ length: 10 }, (_, index) => app.query({ query: ITEM, variables: { n: tab * 10 + index }, fetchPolicy: 'network-only' }))
-		}))
+		const results = await Promise.all(
+			clients.flatMap((client, tab) => {
+				const app = apollo(url, client.fetch)
+				return Array.from({ length: 10 }, (_, index) => app.query({ query: ITEM, variables: { n: tab * 10 + index }, fetchPolicy: 'network-only' }))
+			}),
+		)
 		expect(results.map((result) => result.data?.item.n)).toEqual(Array.from({ length: 30 }, (_, n) => n))
 		expect(world.refreshCalls).toHaveLength(1)
 		expect(seen.filter((call) => call.accepted)).toHaveLength(30)
@@ -94,10 +107,12 @@ describe('isUnauthorized: a 200 that reports an expired token counts as a 401', 
 		const { url, seen } = await graphqlServer(world)
 		const clients = await tabs(world, url, 3)
 		world.validToken = 'rotated-by-the-server'
-		const results = await Promise.all(clients.flatMap((client, tab) => {
-			const app = urql(url, client.fetch)
-			return Array.from({ length: 10 }, (_, index) => app.query(ITEM, { n: tab * 10 + index }).toPromise())
-		}))
+		const results = await Promise.all(
+			clients.flatMap((client, tab) => {
+				const app = urql(url, client.fetch)
+				return Array.from({ length: 10 }, (_, index) => app.query(ITEM, { n: tab * 10 + index }).toPromise())
+			}),
+		)
 		for (const result of results) expect(result.error).toBeUndefined()
 		expect(results.map((result) => result.data?.item.n)).toEqual(Array.from({ length: 30 }, (_, n) => n))
 		expect(world.refreshCalls).toHaveLength(1)

@@ -33,7 +33,7 @@ describe('in-page host', () => {
 		}
 	})
 
-	it('signs in with the refresh preset\'s sign-in flow (openIdProvider\'s), and a refresh without a new ID token keeps the user', async () => {
+	it("signs in with the refresh preset's sign-in flow (openIdProvider's), and a refresh without a new ID token keeps the user", async () => {
 		vi.stubGlobal('location', { origin: 'http://app.test' })
 		const signIn: SignInFlow = {
 			begin: async () => 'https://idp.test/auth?state=s',

@@ -450,11 +450,14 @@ describe('axios interceptors over a shared broker', () => {
 		const { world, api, tabs } = await setup(1)
 		const http = axios.create({ baseURL: APP, adapter: api.adapter })
 		const normalised: AppError[] = []
-		http.interceptors.response.use((response) => response.data, (error: AxiosError) => {
-			const appError = new AppError(error.response?.status)
-			normalised.push(appError)
-			return Promise.reject(appError)
-		})
+		http.interceptors.response.use(
+			(response) => response.data,
+			(error: AxiosError) => {
+				const appError = new AppError(error.response?.status)
+				normalised.push(appError)
+				return Promise.reject(appError)
+			},
+		)
 		attachAxios(tabs[0]!.client, http)
 		world.validToken = 'rotated-by-the-server'
 		expect(await http.get('/api/a')).toEqual({ ok: true, url: `${APP}/api/a` })

@@ -43,9 +43,13 @@ function tab(locks: FakeLocks, visibility: DocumentVisibilityState) {
 	const closed = new AbortController()
 	// Each tab's keep-alive reads its own document when it starts.
 	vi.stubGlobal('document', document)
-	keepAlive(async () => {
-		pings.count += 1
-	}, 1_000, closed.signal)
+	keepAlive(
+		async () => {
+			pings.count += 1
+		},
+		1_000,
+		closed.signal,
+	)
 	return {
 		pings,
 		show(state: DocumentVisibilityState) {

@@ -20,7 +20,11 @@ function fakeWorker(state = 'activated', accessToken = 'at-1') {
 	return { received, worker, registration: { active: worker, scope: 'http://app.test/' } as unknown as ServiceWorkerRegistration }
 }
 
-function fakeContainer(registration: () => ServiceWorkerRegistration | undefined, ready: Promise<ServiceWorkerRegistration> = new Promise(() => undefined), controller: unknown = null): ServiceWorkerContainer {
+function fakeContainer(
+	registration: () => ServiceWorkerRegistration | undefined,
+	ready: Promise<ServiceWorkerRegistration> = new Promise(() => undefined),
+	controller: unknown = null,
+): ServiceWorkerContainer {
 	return {
 		ready,
 		controller,
@@ -160,7 +164,7 @@ describe('selectConnection', () => {
 		connection.close()
 	})
 
-	it('once the controller is replaced (a new version took over), requests go to the registration\'s live worker', async () => {
+	it("once the controller is replaced (a new version took over), requests go to the registration's live worker", async () => {
 		const old = fakeWorker('activated', 'at-old')
 		const next = fakeWorker('activated', 'at-new')
 		vi.stubGlobal('navigator', { serviceWorker: fakeContainer(() => next.registration, undefined, old.worker) })

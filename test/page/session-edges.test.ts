@@ -45,7 +45,7 @@ afterEach(() => {
 	vi.useRealTimers()
 })
 
-describe('finding 7: the page\'s time limit and the broker\'s wait', () => {
+describe("finding 7: the page's time limit and the broker's wait", () => {
 	it('timeoutMs 1000 still leaves the broker time to refresh: a 401 is refreshed and retried', async () => {
 		const { world, tab } = await signedIn({}, { timeoutMs: 1_000 })
 		world.refreshBehaviour = async () => {
@@ -57,8 +57,12 @@ describe('finding 7: the page\'s time limit and the broker\'s wait', () => {
 		expect(world.refreshCalls).toHaveLength(1)
 	})
 
-	it('the broker waits a share of the page\'s limit, never nothing: 2 s leaves it 1.8 s, and 15 s keeps its 1 s margin', async () => {
-		for (const [timeoutMs, waitMs] of [[500, 450], [2_000, 1_800], [15_000, 14_000]] as const) {
+	it("the broker waits a share of the page's limit, never nothing: 2 s leaves it 1.8 s, and 15 s keeps its 1 s margin", async () => {
+		for (const [timeoutMs, waitMs] of [
+			[500, 450],
+			[2_000, 1_800],
+			[15_000, 14_000],
+		] as const) {
 			const { world, tab } = await signedIn({}, { timeoutMs })
 			await tab.client.refresh()
 			expect(world.messages.filter((message) => message.type === 'refresh').map((message) => 'waitMs' in message && message.waitMs)).toEqual([waitMs])
@@ -67,9 +71,18 @@ describe('finding 7: the page\'s time limit and the broker\'s wait', () => {
 
 	it('bad numeric options are refused at once, naming the option and what it takes', () => {
 		const bad: Array<Record<string, unknown>> = [
-			{ timeoutMs: Infinity }, { timeoutMs: 0 }, { timeoutMs: -1 }, { timeoutMs: Number.NaN }, { timeoutMs: '5000' }, { timeoutMs: 2 ** 31 },
-			{ refreshAheadMs: -1 }, { refreshAheadMs: Infinity }, { refreshAheadMs: Number.NaN },
-			{ keepAliveMs: 0 }, { keepAliveMs: Infinity }, { keepAliveMs: true },
+			{ timeoutMs: Infinity },
+			{ timeoutMs: 0 },
+			{ timeoutMs: -1 },
+			{ timeoutMs: Number.NaN },
+			{ timeoutMs: '5000' },
+			{ timeoutMs: 2 ** 31 },
+			{ refreshAheadMs: -1 },
+			{ refreshAheadMs: Infinity },
+			{ refreshAheadMs: Number.NaN },
+			{ keepAliveMs: 0 },
+			{ keepAliveMs: Infinity },
+			{ keepAliveMs: true },
 		]
 		for (const options of bad) {
 			const [name] = Object.keys(options)
@@ -123,7 +136,13 @@ describe('finding 8: a broker behind the tab', () => {
 		const session = tabSession(stale, { onLogout: () => undefined })
 		const sender = authorizedSender(session, authorize)
 		await session.tokenForRequest()
-		const response = await sender.send<Response>({ token: 'new', method: 'GET', url: `${APP}/api/a`, send: (token) => fetch(`${APP}/api/a`, { headers: { Authorization: `Bearer ${token}` } }), refused: (outcome) => outcome.ok && outcome.value.status === 401 })
+		const response = await sender.send<Response>({
+			token: 'new',
+			method: 'GET',
+			url: `${APP}/api/a`,
+			send: (token) => fetch(`${APP}/api/a`, { headers: { Authorization: `Bearer ${token}` } }),
+			refused: (outcome) => outcome.ok && outcome.value.status === 401,
+		})
 		expect(response.status).toBe(401)
 		expect(sent.map((call) => call.authorization)).toEqual(['Bearer new'])
 		session.close()
@@ -139,7 +158,10 @@ describe('finding 10: logout() with a broker that does not answer', () => {
 		const logout = errorOf(tab.client.logout())
 		expect(tab.session.accessToken).toBeNull()
 		expect(tab.client.state).toEqual({ status: 'signed-out' })
-		expect(events).toEqual([{ type: 'logout', reason: 'user' }, { type: 'state', state: { status: 'signed-out' } }])
+		expect(events).toEqual([
+			{ type: 'logout', reason: 'user' },
+			{ type: 'state', state: { status: 'signed-out' } },
+		])
 		expect(tab.logouts).toEqual(['user'])
 		expect(await tab.client.getAccessToken()).toBeNull()
 		expect(await logout).toBeInstanceOf(BrokerTimeoutError)
@@ -156,7 +178,7 @@ describe('finding 10: logout() with a broker that does not answer', () => {
 		expect(tab.session.accessToken).toBe(world.validToken)
 	})
 
-	it('a refresh the broker finishes while this tab\'s logout is on its way does not sign the tab in again; a login after the logout does', async () => {
+	it("a refresh the broker finishes while this tab's logout is on its way does not sign the tab in again; a login after the logout does", async () => {
 		const world = new FakeWorld()
 		fakeApi(world)
 		const a = openClient(world)

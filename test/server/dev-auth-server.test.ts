@@ -116,7 +116,11 @@ describe('login and /api', () => {
 
 	it('/api/redirect answers a loopback redirect with the status asked for (302 by default), and only a redirect status', async () => {
 		const to = encodeURIComponent(`${server.url}/api/echo`)
-		for (const [query, status] of [['', 302], ['&status=307', 307], ['&status=308', 308]] as const) {
+		for (const [query, status] of [
+			['', 302],
+			['&status=307', 307],
+			['&status=308', 308],
+		] as const) {
 			const res = await fetch(`${server.url}/api/redirect?to=${to}${query}`, { method: 'POST', redirect: 'manual' })
 			expect(res.status).toBe(status)
 			expect(res.headers.get('location')).toBe(`${server.url}/api/echo`)
@@ -209,7 +213,10 @@ describe('timeline', () => {
 		await (await refresh(tokens.refresh_token ?? '')).text()
 		await login()
 		const timeline = server.timeline()
-		expect(timeline.map(({ kind, status }) => ({ kind, status }))).toEqual([{ kind: 'api', status: 401 }, { kind: 'refresh', status: 200 }])
+		expect(timeline.map(({ kind, status }) => ({ kind, status }))).toEqual([
+			{ kind: 'api', status: 401 },
+			{ kind: 'refresh', status: 200 },
+		])
 		for (const entry of timeline) {
 			expect(entry.arrivedAt).toBeGreaterThanOrEqual(before)
 			expect(entry.finishedAt).toBeGreaterThanOrEqual(entry.arrivedAt)

@@ -16,7 +16,7 @@ async function signIn(key: Prover) {
 	server ??= await startDevAuthServer()
 	const response = await key.send(`${server.url}/auth/login`, form({ username: 'demo', password: 'demo' }))
 	expect(response.status).toBe(200)
-	return await response.json() as { access_token: string; refresh_token: string; token_type: string }
+	return (await response.json()) as { access_token: string; refresh_token: string; token_type: string }
 }
 
 async function api(key: Prover | undefined, token: string, scheme = 'DPoP', path = '/api/data') {
@@ -50,7 +50,7 @@ describe('dev server with DPoP', () => {
 		expect(server!.dpopStats().reasons.at(-1)).toMatch(/jti/)
 	})
 
-	it('the bound refresh token is refused without a proof and with another key\'s, and still works with its own', async () => {
+	it("the bound refresh token is refused without a proof and with another key's, and still works with its own", async () => {
 		const key = await newProver()
 		const tokens = await signIn(key)
 		const refresh = form({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: 'demo' })

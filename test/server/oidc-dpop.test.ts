@@ -28,7 +28,7 @@ async function brokerAt(options: { requireNonce?: boolean }) {
 }
 
 describe('startOidcProvider({ dpop: true }) with the DPoP broker', () => {
-	it('issues DPoP-bound tokens to the code exchange and the refresh, bound to the broker\'s key', async () => {
+	it("issues DPoP-bound tokens to the code exchange and the refresh, bound to the broker's key", async () => {
 		const { core, keys, signedIn, provider } = await brokerAt({})
 		expect(signedIn.tokenType).toBe('DPoP')
 		expect(await provider.verifyAccessToken(signedIn.accessToken!)).toEqual({ sub: 'demo', jkt: keys.current!.jkt })

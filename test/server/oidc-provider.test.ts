@@ -25,7 +25,7 @@ async function post(url: string, fields: Record<string, string>, origin = APP_OR
 		headers: { 'content-type': 'application/x-www-form-urlencoded', origin },
 		body: new URLSearchParams(fields),
 	})
-	return { status: response.status, accessControlAllowOrigin: response.headers.get('access-control-allow-origin'), body: await response.json().catch(() => ({})) as TokenAnswer['body'] }
+	return { status: response.status, accessControlAllowOrigin: response.headers.get('access-control-allow-origin'), body: (await response.json().catch(() => ({}))) as TokenAnswer['body'] }
 }
 
 const refresh = (refreshToken: string) => post(idp.tokenEndpoint, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: idp.clientId })

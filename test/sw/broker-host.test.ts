@@ -69,15 +69,23 @@ async function twoVersions(oldScope: FakeScope, newScope: FakeScope, refresh: (c
 	createTokenBroker({ refresh }).listen(oldScope)
 	createTokenBroker({ refresh, onEvent: (event) => events.push(event) }).listen(newScope)
 	await oldScope.send(login('A1', 'R1'))
-	const oldWorker: PeerWorker = workerOf(() => oldScope, () => newWorker, 'activated')
-	const newWorker: PeerWorker = workerOf(() => newScope, () => oldWorker, 'installing')
+	const oldWorker: PeerWorker = workerOf(
+		() => oldScope,
+		() => newWorker,
+		'activated',
+	)
+	const newWorker: PeerWorker = workerOf(
+		() => newScope,
+		() => oldWorker,
+		'installing',
+	)
 	return { events, oldWorker, newWorker }
 }
 
 describe('service-worker host', () => {
 	it('answers window clients of its own origin, and ignores other origins and other sources', async () => {
 		const scope = new FakeScope()
-		createTokenBroker({ refresh: vi.fn(async (): Promise<TokenSet> => ({ accessToken: "unused" })) }).listen(scope)
+		createTokenBroker({ refresh: vi.fn(async (): Promise<TokenSet> => ({ accessToken: 'unused' })) }).listen(scope)
 		expect(await scope.send(login('A1', 'R1'))).toMatchObject({ type: 'reply', ok: true, snapshot: { accessToken: 'A1' } })
 		expect(await scope.send({ swtb: 1, type: 'hello' }, { origin: 'https://evil.test' })).toBe('no reply')
 		expect(await scope.send({ swtb: 1, type: 'hello' }, { source: { type: 'worker' } })).toBe('no reply')
@@ -88,7 +96,7 @@ describe('service-worker host', () => {
 
 	it('ignores messages that are not its protocol and answers malformed ones with a ProtocolError', async () => {
 		const scope = new FakeScope()
-		createTokenBroker({ refresh: vi.fn(async (): Promise<TokenSet> => ({ accessToken: "unused" })) }).listen(scope)
+		createTokenBroker({ refresh: vi.fn(async (): Promise<TokenSet> => ({ accessToken: 'unused' })) }).listen(scope)
 		expect(await scope.send({ type: 'SKIP_WAITING' })).toBe('no reply')
 		expect(await scope.send('hello')).toBe('no reply')
 		expect(await scope.send({ swtb: 1, type: 'login', tokens: {} })).toMatchObject({ ok: false, error: { name: 'ProtocolError' } })
@@ -99,7 +107,7 @@ describe('service-worker host', () => {
 
 	it('broadcasts tokens to every window client, never the refresh token', async () => {
 		const scope = new FakeScope()
-		createTokenBroker({ refresh: vi.fn(async (): Promise<TokenSet> => ({ accessToken: "unused" })) }).listen(scope)
+		createTokenBroker({ refresh: vi.fn(async (): Promise<TokenSet> => ({ accessToken: 'unused' })) }).listen(scope)
 		// Nothing reaches the tabs while the script starts: in Firefox, a tab messaged by a new version
 		// before its install keeps a dead ServiceWorker object for it.
 		await new Promise((resolve) => setTimeout(resolve, 50))
@@ -135,7 +143,7 @@ describe('service-worker host', () => {
 		expect(await newScope.send({ swtb: 1, type: 'hello' })).toMatchObject({ snapshot: { accessToken: 'A2' } })
 	})
 
-	it("hands over even when the old version learns of its successor only after the first request", async () => {
+	it('hands over even when the old version learns of its successor only after the first request', async () => {
 		const oldScope = new FakeScope()
 		const newScope = new FakeScope()
 		const refresh = vi.fn(async (): Promise<TokenSet> => ({ accessToken: 'unused' }))
@@ -179,7 +187,8 @@ describe('service-worker host', () => {
 			{ ...WINDOW, scriptURL: SCRIPT_URL, state: 'installing', postMessage: () => undefined },
 			{ ...installing, scriptURL: `${ORIGIN}/evil-sw.js` },
 			{ ...installing, state: 'installed' },
-		]) expect(JSON.stringify(await askAs(impostor))).not.toContain('R-secret')
+		])
+			expect(JSON.stringify(await askAs(impostor))).not.toContain('R-secret')
 		expect(JSON.stringify(await askAs({ ...installing }))).toContain('R-secret')
 	})
 })
@@ -198,7 +207,7 @@ class Deployment {
 		for (const name of Object.keys(this.scopes) as Version[]) {
 			const registration = this.scopes[name].registration
 			for (const slot of ['active', 'waiting', 'installing'] as const) {
-				Object.defineProperty(registration, slot, { get: () => this.slots[slot] === null ? null : this.view(name, this.slots[slot]) })
+				Object.defineProperty(registration, slot, { get: () => (this.slots[slot] === null ? null : this.view(name, this.slots[slot])) })
 			}
 		}
 	}
@@ -315,7 +324,7 @@ describe('version hand-over', () => {
 })
 
 describe('service-worker host options', () => {
-	it('acceptLogin: false answers a tab\'s login with a LoginFailedError', async () => {
+	it("acceptLogin: false answers a tab's login with a LoginFailedError", async () => {
 		const scope = new FakeScope()
 		createTokenBroker({ refresh: vi.fn(async (): Promise<TokenSet> => ({ accessToken: 'unused' })), acceptLogin: false }).listen(scope)
 		expect(await scope.send(login('INJECTED', 'R'))).toMatchObject({ ok: false, error: { name: 'LoginFailedError' } })

@@ -37,7 +37,9 @@ export class DPoPKeys {
 	check(tokens: { tokenType?: string }): void {
 		if (this.#saidBearer || tokens.tokenType?.toLowerCase() === 'dpop') return
 		this.#saidBearer = true
-		console.warn('sw-token-broker: dpop is on, but the token endpoint answered with a bearer token (token_type is not DPoP): it ignores DPoP proofs, so these tokens are not bound to the key and are sent as Bearer. See docs/dpop.md, "Providers".')
+		console.warn(
+			'sw-token-broker: dpop is on, but the token endpoint answered with a bearer token (token_type is not DPoP): it ignores DPoP proofs, so these tokens are not bound to the key and are sent as Bearer. See docs/dpop.md, "Providers".',
+		)
 	}
 
 	/** The key of the session now held, if any. */

@@ -16,7 +16,7 @@ export interface NonceAnswer extends Answer {
 export async function asksForNonce(answer: NonceAnswer): Promise<boolean> {
 	if (resourceAsksForNonce(answer)) return true
 	if (answer.status !== 400 || !answer.headers.get('dpop-nonce') || answer.json === undefined) return false
-	const body = await answer.json().catch(() => undefined) as { error?: unknown } | undefined
+	const body = (await answer.json().catch(() => undefined)) as { error?: unknown } | undefined
 	return body?.error === 'use_dpop_nonce'
 }
 
@@ -27,7 +27,7 @@ export async function asksForNonce(answer: NonceAnswer): Promise<boolean> {
 export async function refusesProof(answer: NonceAnswer): Promise<boolean> {
 	if (resourceRefusesProof(answer)) return true
 	if (answer.status !== 400 || answer.json === undefined) return false
-	const body = await answer.json().catch(() => undefined) as { error?: unknown } | undefined
+	const body = (await answer.json().catch(() => undefined)) as { error?: unknown } | undefined
 	return body?.error === 'invalid_dpop_proof'
 }
 

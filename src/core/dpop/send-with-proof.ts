@@ -27,8 +27,8 @@ export async function sendWithProof(prover: Prover, url: string, init: RequestIn
 		const answer = { status: response.status, headers: response.headers, json: () => response.clone().json() }
 		// The first request of a device whose clock is minutes off learns the servers' time from its answer.
 		const clockWasOff = Math.abs(prover.clock.offsetMs - offset) > CLOCK_RETRY_MS
-		if (!nonceAsked && await asksForNonce(answer)) nonceAsked = true
-		else if (!clockFixed && clockWasOff && await refusesProof(answer)) clockFixed = true
+		if (!nonceAsked && (await asksForNonce(answer))) nonceAsked = true
+		else if (!clockFixed && clockWasOff && (await refusesProof(answer))) clockFixed = true
 		else return response
 		await response.body?.cancel().catch(() => undefined)
 	}

@@ -6,7 +6,9 @@ export class InvalidOptionError extends TokenBrokerError {
 	declare readonly option: string
 
 	constructor(option: string, expected: string, value: unknown) {
-		super(`The option "${option}" must be ${expected}; it was given ${typeof value === 'number' || typeof value === 'boolean' ? String(value) : typeof value}. Pass such a value, or leave it out for the default.`)
+		super(
+			`The option "${option}" must be ${expected}; it was given ${typeof value === 'number' || typeof value === 'boolean' ? String(value) : typeof value}. Pass such a value, or leave it out for the default.`,
+		)
 		this.option = option
 	}
 }

@@ -32,7 +32,8 @@ export function requestOptions(issuer: URL, signal: AbortSignal, keepalive?: boo
 export function discoveryOf(issuer: URL): (signal: AbortSignal) => Promise<oauth.AuthorizationServer> {
 	let discovered: Promise<oauth.AuthorizationServer> | undefined
 	return (signal) => {
-		discovered ??= oauth.discoveryRequest(issuer, requestOptions(issuer, signal))
+		discovered ??= oauth
+			.discoveryRequest(issuer, requestOptions(issuer, signal))
 			.then((response) => oauth.processDiscoveryResponse(issuer, response))
 			.catch((error: unknown) => {
 				discovered = undefined

@@ -32,7 +32,10 @@ const PROTOCOL_PARAMS: ReadonlySet<string> = new Set(['client_id', 'response_typ
 /** The callback's own checks (oauth4webapi): the provider's error answer, or an `iss` (RFC 9207) that is not this issuer's. */
 function callbackFailure(error: unknown): LoginFailedError {
 	if (error instanceof oauth.AuthorizationResponseError) {
-		return new LoginFailedError(`The provider refused the sign-in (${error.error}${error.error_description ? `: ${error.error_description}` : ''}). Sign in again.`, { oauthError: error.error, cause: error })
+		return new LoginFailedError(`The provider refused the sign-in (${error.error}${error.error_description ? `: ${error.error_description}` : ''}). Sign in again.`, {
+			oauthError: error.error,
+			cause: error,
+		})
 	}
 	const message = messageOf(error)
 	return new LoginFailedError(`The sign-in answer is not this provider's: ${message}. Sign in again.`, { oauthError: /"iss"/.test(message) ? 'invalid_issuer' : 'invalid_request', cause: error })
@@ -43,7 +46,10 @@ function answerFailure(error: unknown): LoginFailedError {
 	const code = (error as { code?: unknown } | null)?.code
 	const message = messageOf(error)
 	const idToken = code === oauth.JWT_CLAIM_COMPARISON || code === oauth.JWT_TIMESTAMP_CHECK || /id_token|ID Token/i.test(message)
-	return new LoginFailedError(idToken ? `The provider's ID token is not valid for this sign-in: ${message}. Sign in again.` : `The token endpoint's answer is not usable: ${message}. Sign in again.`, { oauthError: idToken ? 'invalid_id_token' : 'invalid_response', cause: error })
+	return new LoginFailedError(idToken ? `The provider's ID token is not valid for this sign-in: ${message}. Sign in again.` : `The token endpoint's answer is not usable: ${message}. Sign in again.`, {
+		oauthError: idToken ? 'invalid_id_token' : 'invalid_response',
+		cause: error,
+	})
 }
 
 const invalidState = (why: string) => new LoginFailedError(`This sign-in answer's state ${why}. Sign in again.`, { oauthError: 'invalid_state' })
@@ -77,9 +83,13 @@ export function openIdProvider(options: OpenIdProviderOptions): RefreshFunction 
 		const url = as[name]
 		return url === undefined ? undefined : checkSecure(new URL(url), name.replace(/_/g, ' '))
 	}
-	const discover = (signal: AbortSignal) => discovered(signal).catch((error: unknown) => {
-		throw new LoginFailedError(`The provider's discovery at ${issuer.href} failed (${messageOf(error)}). Check the issuer and that it allows this origin (CORS).`, { oauthError: 'temporarily_unavailable', cause: error })
-	})
+	const discover = (signal: AbortSignal) =>
+		discovered(signal).catch((error: unknown) => {
+			throw new LoginFailedError(`The provider's discovery at ${issuer.href} failed (${messageOf(error)}). Check the issuer and that it allows this origin (CORS).`, {
+				oauthError: 'temporarily_unavailable',
+				cause: error,
+			})
+		})
 
 	const flow: SignInFlow = {
 		async begin(request: SignInOptions, context: SignInContext) {
@@ -103,7 +113,12 @@ export function openIdProvider(options: OpenIdProviderOptions): RefreshFunction 
 				...(returnTo === undefined ? {} : { returnTo }),
 			}
 			const params = new URLSearchParams({ scope })
-			const extra = { ...options.params, ...(request.prompt === undefined ? {} : { prompt: request.prompt }), ...(request.loginHint === undefined ? {} : { login_hint: request.loginHint }), ...request.params }
+			const extra = {
+				...options.params,
+				...(request.prompt === undefined ? {} : { prompt: request.prompt }),
+				...(request.loginHint === undefined ? {} : { login_hint: request.loginHint }),
+				...request.params,
+			}
 			for (const [name, value] of Object.entries(extra)) if (!PROTOCOL_PARAMS.has(name)) params.set(name, value)
 			params.set('client_id', options.clientId)
 			params.set('response_type', 'code')
@@ -126,7 +141,9 @@ export function openIdProvider(options: OpenIdProviderOptions): RefreshFunction 
 			if (pending === undefined) throw invalidState('was not issued by this broker, was already used, or is older than 10 minutes')
 			const expected = new URL(pending.redirectUri)
 			if (callback.origin !== expected.origin || callback.pathname !== expected.pathname) {
-				throw new LoginFailedError(`The sign-in answer came to ${callback.origin}${callback.pathname}, not to the redirect URI ${expected.origin}${expected.pathname}.`, { oauthError: 'invalid_request' })
+				throw new LoginFailedError(`The sign-in answer came to ${callback.origin}${callback.pathname}, not to the redirect URI ${expected.origin}${expected.pathname}.`, {
+					oauthError: 'invalid_request',
+				})
 			}
 			const as = await discover(context.signal)
 			let answer: URLSearchParams
@@ -141,11 +158,17 @@ export function openIdProvider(options: OpenIdProviderOptions): RefreshFunction 
 				response = await redeemCode(endpointCall, answer, pending.redirectUri, pending.codeVerifier)
 			} catch (error) {
 				if (error instanceof LoginFailedError) throw error
-				throw new LoginFailedError(`The code could not be redeemed at the token endpoint (${messageOf(error)}). Check the connection and CORS at the provider, then sign in again.`, { oauthError: 'temporarily_unavailable', cause: error })
+				throw new LoginFailedError(`The code could not be redeemed at the token endpoint (${messageOf(error)}). Check the connection and CORS at the provider, then sign in again.`, {
+					oauthError: 'temporarily_unavailable',
+					cause: error,
+				})
 			}
 			if (!response.ok) {
 				const oauthError = oauthErrorOf(await readJsonBody(response))
-				throw new LoginFailedError(`The token endpoint refused the code (${statusText(response.status, oauthError)}). Sign in again.`, { status: response.status, oauthError: oauthError ?? 'server_error' })
+				throw new LoginFailedError(`The token endpoint refused the code (${statusText(response.status, oauthError)}). Sign in again.`, {
+					status: response.status,
+					oauthError: oauthError ?? 'server_error',
+				})
 			}
 			let result: oauth.TokenEndpointResponse
 			try {
@@ -167,7 +190,10 @@ export function openIdProvider(options: OpenIdProviderOptions): RefreshFunction 
 	}
 
 	const refresh: RefreshFunction = async ({ refreshToken, signal }) => {
-		if (refreshToken === undefined) throw new RefreshRejectedError('No refresh token is held, so the session cannot be renewed. Ask for offline_access (or what the provider needs for refresh tokens), then sign in again.', { reason: 'no-refresh-credentials' })
+		if (refreshToken === undefined)
+			throw new RefreshRejectedError('No refresh token is held, so the session cannot be renewed. Ask for offline_access (or what the provider needs for refresh tokens), then sign in again.', {
+				reason: 'no-refresh-credentials',
+			})
 		const endpointCall = await call(signal)
 		const response = await refreshGrant(endpointCall, refreshToken)
 		// Failures are classified as every preset's are (README: "When the session ends").

@@ -37,7 +37,10 @@ function broker(options: { now?: () => number; refresh?: RefreshFunctionLike } =
 
 /** The rejection, with its oauthError; fails the test when the promise resolves. */
 async function refusal(promise: Promise<unknown>): Promise<LoginFailedError> {
-	const error = await promise.then(() => undefined, (error: unknown) => error)
+	const error = await promise.then(
+		() => undefined,
+		(error: unknown) => error,
+	)
 	expect(error).toBeInstanceOf(LoginFailedError)
 	return error as LoginFailedError
 }
@@ -45,7 +48,7 @@ async function refusal(promise: Promise<unknown>): Promise<LoginFailedError> {
 const codeExchanges = () => idp.tokenRequests.filter((form) => form.grant_type === 'authorization_code').length
 
 describe('sign-in with openIdProvider', () => {
-	it('builds the authorization URL with S256 PKCE, state, nonce and the preset\'s params, and keeps the verifier out of it', async () => {
+	it("builds the authorization URL with S256 PKCE, state, nonce and the preset's params, and keeps the verifier out of it", async () => {
 		const { signIn } = broker()
 		const url = new URL(await signIn({ prompt: 'login', loginHint: 'ada@example.test', params: { state: 'mine', ui_locales: 'de' } }))
 		expect(url.origin + url.pathname).toBe(`${idp.issuer}/auth`)
@@ -64,7 +67,7 @@ describe('sign-in with openIdProvider', () => {
 		expect(params.has('code_verifier')).toBe(false)
 	})
 
-	it('completes: redeems the code with its verifier, adopts the tokens with the ID token\'s claims, broadcasts them, answers returnTo', async () => {
+	it("completes: redeems the code with its verifier, adopts the tokens with the ID token's claims, broadcasts them, answers returnTo", async () => {
 		const { signIn, complete, broadcasts, core } = broker()
 		const snapshot = await complete(idp.authorize(await signIn({ returnTo: '/orders?x=1' })))
 		expect(snapshot.accessToken).toMatch(/^at-/)
@@ -131,7 +134,7 @@ describe('sign-in with openIdProvider', () => {
 			expect(codeExchanges()).toBe(0)
 		})
 
-		it('the provider\'s error answer: its error (access_denied), and the state is used up', async () => {
+		it("the provider's error answer: its error (access_denied), and the state is used up", async () => {
 			const { signIn, complete, unchanged } = await signedIn()
 			const authorization = await signIn()
 			const error = await refusal(complete(idp.authorize(authorization, { error: 'access_denied' })))
@@ -164,7 +167,12 @@ describe('sign-in with openIdProvider', () => {
 			expect(codeExchanges()).toBe(0)
 		})
 
-		for (const [name, fault] of [['a nonce of another sign-in', { nonce: 'other' }], ['another audience', { aud: 'someone-else' }], ['another issuer', { iss: 'https://evil.test' }], ['an expired ID token', { expiresIn: -3600 }]] as const) {
+		for (const [name, fault] of [
+			['a nonce of another sign-in', { nonce: 'other' }],
+			['another audience', { aud: 'someone-else' }],
+			['another issuer', { iss: 'https://evil.test' }],
+			['an expired ID token', { expiresIn: -3600 }],
+		] as const) {
 			it(`an ID token with ${name}: invalid_id_token, and no session`, async () => {
 				const { signIn, complete, core, broadcasts } = broker()
 				const callback = idp.authorize(await signIn())
@@ -201,7 +209,7 @@ describe('sign-in with openIdProvider', () => {
 			expect(() => openIdProvider({ issuer: 'http://idp.example.test', clientId: 'app', redirectUri: '/cb' })).toThrow(LoginFailedError)
 		})
 
-		it('refuses metadata that points a loopback issuer\'s endpoints at http elsewhere, before any request there', async () => {
+		it("refuses metadata that points a loopback issuer's endpoints at http elsewhere, before any request there", async () => {
 			idp.state.tokenEndpoint = 'http://idp.example.test/token'
 			const { signIn, complete, core } = broker()
 			const error = await refusal(complete(idp.authorize(await signIn())))
