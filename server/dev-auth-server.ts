@@ -125,6 +125,7 @@ export interface DevAuthServer {
 	setDPoPNonce(nonce: string | undefined): void
 	/** This server's clock runs this far ahead (ms; negative: behind): its Date headers and its proof window. */
 	setClockSkew(ms: number): void
+	/** What the DPoP checks saw since the start. */
 	dpopStats(): DPoPStats
 	/** Closes the server and all open connections. */
 	close(): Promise<void>

@@ -13,11 +13,13 @@ export interface DPoPExpectation {
 	nonce?: string
 }
 
+/** A proof's check: the key's thumbprint and the claims when it passes, else the OAuth error to answer with and why. */
 export type DPoPVerdict =
 	| { ok: true; jkt: string; claims: Record<string, unknown> }
 	/** `use_dpop_nonce`: the proof is good but lacks the nonce (answer it with a DPoP-Nonce header). */
 	| { ok: false; error: 'invalid_dpop_proof' | 'use_dpop_nonce'; reason: string }
 
+/** Options of {@link dpopVerifier}. */
 export interface DPoPVerifierOptions {
 	/** How far `iat` may be from now, either way; default 60 s. */
 	windowSeconds?: number
@@ -25,7 +27,9 @@ export interface DPoPVerifierOptions {
 	now?: () => number
 }
 
+/** Checks DPoP proofs as a resource server must (RFC 9449 §4.3, §7.1); it remembers `jti`s to refuse a replay. */
 export interface DPoPVerifier {
+	/** Checks one request's `DPoP` header (undefined: none was sent) against what that request must prove. */
 	verify(proof: string | undefined, expected: DPoPExpectation): Promise<DPoPVerdict>
 }
 

@@ -14,6 +14,7 @@ export function useAuth(client: Pick<TokenClient, 'state' | 'subscribe'>): Clien
 	return useSyncExternalStore(client.subscribe, () => client.state, serverState)
 }
 
+/** Props of {@link AuthGate}. */
 export interface AuthGateProps {
 	client: Pick<TokenClient, 'state' | 'subscribe'>
 	/** Rendered once signed in. */
