@@ -1,8 +1,8 @@
 import type { Page } from '@playwright/test'
 import { generateKeyPair, prover } from '../src/core/dpop/prover.js'
 import { serverClock } from '../src/core/dpop/server-clock.js'
-import { jwkThumbprint } from '../testing/index.js'
-import { expect, expectOneRefreshForAllTabs, fire, openSignedInTabs, signIn, stopServiceWorkers, test } from './fixtures.js'
+import { completeProviderSignIn, jwkThumbprint, startOidcProvider } from '../testing/index.js'
+import { demoReady, expect, expectOneRefreshForAllTabs, fire, openSignedInTabs, signIn, stopServiceWorkers, test } from './fixtures.js'
 
 const DPOP = '?dpop=1'
 const PERSISTED = '?dpop=1&persist=indexeddb'
@@ -145,6 +145,63 @@ test.describe('DPoP (sender-constrained tokens)', () => {
 		expect(await fire(next, 3)).toEqual({ ok: 3, failed: 0, errors: [] })
 		expect(server.stats()).toMatchObject({ refreshSuccesses: 1, reuseDetections: 0 })
 		expect(proofKey(server.lastApiHeaders().at(-1)?.dpop)).toBe(jwkThumbprint(key!.jwk))
+	})
+
+	test('DPoP sign-in: openIdProvider at a real OpenID provider binds the session to a new key; after expiry 3 tabs × 10 requests make exactly 1 refresh', async ({ context, server }) => {
+		// demo/idp.ts: in ?dpop=1 mode the redirect URI keeps dpop=1, so the callback page's worker is the DPoP one.
+		const back = (issuer: string) => [`${server.url}/login?idp=${encodeURIComponent(issuer)}&dpop=1`]
+		const idp = await startOidcProvider({ dpop: true, redirectUris: back, postLogoutRedirectUris: back })
+		try {
+			server.useIssuer(idp)
+			const mode = `?idp=${encodeURIComponent(idp.issuer)}&dpop=1`
+			const page = await context.newPage()
+			await page.goto(`${server.url}/login${mode}`)
+			await demoReady(page)
+			await page.getByRole('button', { name: 'Sign in at the OpenID provider' }).click()
+			await completeProviderSignIn(page, idp)
+			await page.waitForURL(`${server.url}/${mode}`)
+			await expect(page.locator('#state')).toHaveText('signed in')
+			expect(idp.stats().signIns).toBe(1)
+			const key = await storedKey(page)
+			expect(key?.extractable).toBe(false)
+			const jkt = jwkThumbprint(key!.jwk)
+			// The code exchange was proved with that key: the provider bound the access token to it (introspection: token_type DPoP, cnf.jkt).
+			const signedInToken = await page.evaluate(() => (window as unknown as { swtbDemo: { client: { getAccessToken(): Promise<string | null> } } }).swtbDemo.client.getAccessToken())
+			expect(await idp.verifyAccessToken(signedInToken!)).toEqual({ sub: 'demo', jkt })
+			const tabs = [
+				page,
+				...(await Promise.all(
+					Array.from({ length: 2 }, async () => {
+						const tab = await context.newPage()
+						await tab.goto(`${server.url}/${mode}`)
+						await expect(tab.locator('#state')).toHaveText('signed in', { timeout: 30_000 })
+						return tab
+					}),
+				)),
+			]
+			idp.resetStats()
+			idp.setTokenEndpointDelay(500)
+			idp.expireAccessTokens()
+			const before = server.dpopStats()
+			const outcomes = await Promise.all(tabs.map((tab) => fire(tab, 10)))
+			for (const outcome of outcomes) expect(outcome).toEqual({ ok: 10, failed: 0, errors: [] })
+			// The refresh presented the key-bound refresh token with a proof of the same key: accepted once, for all tabs.
+			expect(idp.stats()).toMatchObject({ refreshCalls: 1, refreshSuccesses: 1, reuseDetections: 0 })
+			const dpop = server.dpopStats()
+			expect(dpop.refused).toBe(before.refused)
+			expect(dpop.unboundUses).toBe(0)
+			expect(dpop.verified - before.verified).toBeGreaterThanOrEqual(30)
+			for (const headers of server.lastApiHeaders().slice(-30)) {
+				expect(headers.authorization).toMatch(/^DPoP /)
+				expect(proofKey(headers.dpop)).toBe(jkt)
+			}
+			const refreshedToken = server.lastApiHeaders().at(-1)?.authorization?.slice('DPoP '.length)
+			expect(refreshedToken).not.toBe(signedInToken)
+			expect(await idp.verifyAccessToken(refreshedToken!)).toEqual({ sub: 'demo', jkt })
+		} finally {
+			server.useIssuer(undefined)
+			await idp.close()
+		}
 	})
 
 	test('DPoP: logout deletes the key', async ({ context, server }) => {

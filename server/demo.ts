@@ -42,8 +42,8 @@ async function startProvider(app: DevAuthServer): Promise<OidcProvider> {
 	const provider = await startOidcProvider({
 		accessTtlMs: options.accessTtlMs,
 		// As demo/idp.ts builds it: the ?idp= query keeps the returning tab in this mode.
-		redirectUris: (issuer) => [`${app.url}/login?idp=${encodeURIComponent(issuer)}`],
-		postLogoutRedirectUris: (issuer) => [`${app.url}/login?idp=${encodeURIComponent(issuer)}`],
+		redirectUris: (issuer) => [`${app.url}/login?idp=${encodeURIComponent(issuer)}`, `${app.url}/login?idp=${encodeURIComponent(issuer)}&dpop=1`],
+		postLogoutRedirectUris: (issuer) => [`${app.url}/login?idp=${encodeURIComponent(issuer)}`, `${app.url}/login?idp=${encodeURIComponent(issuer)}&dpop=1`],
 	})
 	app.useIssuer(provider)
 	return provider

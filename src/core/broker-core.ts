@@ -500,10 +500,12 @@ export class BrokerCore {
 	}
 
 	/** One call of the sign-in flow, time-limited like an exchange; whatever it throws is a LoginFailedError. */
-	async #runFlow<T>(operation: string, run: (flow: SignInFlow, context: SignInContext) => Promise<T>): Promise<T> {
+	async #runFlow<T>(operation: string, run: (flow: SignInFlow, context: SignInContext) => Promise<T>, dpop?: Prover): Promise<T> {
 		const flow = this.#signInFlow()
 		const pending = (this.#pendingSignIns ??= this.#options.pendingSignIns ?? memoryPendingSignIns())
-		return this.#abortAfter(operation, this.#refreshTimeoutMs, (signal) => run(flow, { origin: this.#options.origin, pending, signal, now: this.#now() })).catch((error: unknown) => {
+		return this.#abortAfter(operation, this.#refreshTimeoutMs, (signal) =>
+			run(flow, { origin: this.#options.origin, pending, signal, now: this.#now(), ...(dpop === undefined ? {} : { dpop }) }),
+		).catch((error: unknown) => {
 			if (error instanceof LoginFailedError) throw error
 			throw new LoginFailedError(`The sign-in did not complete: ${messageOf(error)}`, { oauthError: 'temporarily_unavailable', cause: error })
 		})
@@ -517,9 +519,12 @@ export class BrokerCore {
 
 	/** Tracked as an exchange: a version hand-over waits for it, and a failure leaves the session as it was. */
 	async #completeSignIn(url: string): Promise<TokenSnapshot> {
-		const completing = this.#runFlow('completeSignIn', (flow, context) => flow.complete(url, context))
+		// As in #exchange: a new key per sign-in signs its code exchange, and is the session's only once that succeeds.
+		const key = await this.#options.dpop?.create()
+		const completing = this.#runFlow('completeSignIn', (flow, context) => flow.complete(url, context), key)
 		this.#exchanges.add(completing)
 		const { tokens, returnTo } = await completing.finally(() => this.#exchanges.delete(completing))
+		if (key !== undefined) await this.#options.dpop?.adopt(key)
 		const snapshot = await this.#adopt(tokens)
 		return returnTo === undefined ? snapshot : { ...snapshot, location: returnTo }
 	}

@@ -1,4 +1,5 @@
 import * as oauth from 'oauth4webapi'
+import type { Prover } from '../dpop/prover.js'
 import { LoginFailedError } from '../errors/login-failed-error.js'
 
 /** 127.0.0.0/8, ::1 and localhost: the only hosts plain http is allowed for (a provider in a test kit or on a dev machine). */
@@ -17,13 +18,16 @@ export function checkSecure(url: URL, what: string): URL {
  * altogether; for a loopback issuer it is allowed, and this fetch still refuses every URL that
  * is neither https nor loopback, so metadata cannot point the broker at http elsewhere.
  */
-export function requestOptions(issuer: URL, signal: AbortSignal, keepalive?: boolean): oauth.HttpRequestOptions<'GET' | 'POST', URLSearchParams | undefined> {
+export function requestOptions(issuer: URL, signal: AbortSignal, keepalive?: boolean, dpop?: Prover): oauth.HttpRequestOptions<'GET' | 'POST', URLSearchParams | undefined> {
 	return {
 		signal,
 		[oauth.allowInsecureRequests]: isLoopback(issuer),
 		[oauth.customFetch]: (url, init) => {
 			checkSecure(new URL(url), 'provider endpoint')
-			return fetch(url, { ...init, credentials: 'omit', cache: 'no-store', ...(keepalive ? { keepalive } : {}) })
+			const request: RequestInit = { ...init, credentials: 'omit', cache: 'no-store', ...(keepalive ? { keepalive } : {}) }
+			// Through the key rather than oauth4webapi's DPoP option: the same nonce retry and clock
+			// correction as exchange() and oauth2Refresh, where oauth4webapi would leave the retry to us.
+			return dpop === undefined ? fetch(url, request) : dpop.send(url, request)
 		},
 	}
 }

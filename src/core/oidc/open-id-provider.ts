@@ -1,4 +1,5 @@
 import * as oauth from 'oauth4webapi'
+import type { Prover } from '../dpop/prover.js'
 import { LoginFailedError } from '../errors/login-failed-error.js'
 import { messageOf } from '../errors/serialize.js'
 import { RefreshRejectedError } from '../errors/refresh-rejected-error.js'
@@ -11,7 +12,6 @@ import { PENDING_SIGN_IN_TTL_MS, readPendingSignIn } from './pending-sign-in.js'
 import type { SignInContext, SignInFlow } from './sign-in-flow.js'
 import { type TokenEndpointCall, redeemCode, refreshGrant, revoke } from './token-endpoint.js'
 
-/** Options of {@link openIdProvider}. */
 export interface OpenIdProviderOptions {
 	/** Discovery reads `<issuer>/.well-known/openid-configuration`. */
 	issuer: string
@@ -58,6 +58,8 @@ const invalidState = (why: string) => new LoginFailedError(`This sign-in answer'
 /** The token set, with the ID token and its validated claims when the answer carried one. */
 function tokensOf(result: oauth.TokenEndpointResponse): TokenSet {
 	const tokens: TokenSet = { accessToken: result.access_token }
+	// oauth4webapi lowercases token_type; the broker keeps RFC 9449's spelling.
+	if (result.token_type === 'dpop') tokens.tokenType = 'DPoP'
 	if (result.refresh_token) tokens.refreshToken = result.refresh_token
 	if (typeof result.expires_in === 'number' && result.expires_in > 0) tokens.expiresIn = result.expires_in
 	const claims = oauth.getValidatedIdTokenClaims(result)
@@ -79,7 +81,7 @@ export function openIdProvider(options: OpenIdProviderOptions): RefreshFunction 
 	const discovered = discoveryOf(issuer)
 	const client: oauth.Client = { client_id: options.clientId }
 	const scope = options.scope ?? DEFAULT_SCOPE
-	const call = async (signal: AbortSignal): Promise<TokenEndpointCall> => ({ as: await discovered(signal), client, issuer, signal })
+	const call = async (signal: AbortSignal, dpop: Prover | undefined): Promise<TokenEndpointCall> => ({ as: await discovered(signal), client, issuer, signal, ...(dpop === undefined ? {} : { dpop }) })
 	const endpoint = (as: oauth.AuthorizationServer, name: 'authorization_endpoint' | 'end_session_endpoint'): URL | undefined => {
 		const url = as[name]
 		return url === undefined ? undefined : checkSecure(new URL(url), name.replace(/_/g, ' '))
@@ -153,7 +155,7 @@ export function openIdProvider(options: OpenIdProviderOptions): RefreshFunction 
 			} catch (error) {
 				throw callbackFailure(error)
 			}
-			const endpointCall = await call(context.signal)
+			const endpointCall = await call(context.signal, context.dpop)
 			let response: Response
 			try {
 				response = await redeemCode(endpointCall, answer, pending.redirectUri, pending.codeVerifier)
@@ -190,12 +192,12 @@ export function openIdProvider(options: OpenIdProviderOptions): RefreshFunction 
 		},
 	}
 
-	const refresh: RefreshFunction = async ({ refreshToken, signal }) => {
+	const refresh: RefreshFunction = async ({ refreshToken, signal, dpop }) => {
 		if (refreshToken === undefined)
 			throw new RefreshRejectedError('No refresh token is held, so the session cannot be renewed. Ask for offline_access (or what the provider needs for refresh tokens), then sign in again.', {
 				reason: 'no-refresh-credentials',
 			})
-		const endpointCall = await call(signal)
+		const endpointCall = await call(signal, dpop)
 		const response = await refreshGrant(endpointCall, refreshToken)
 		// Failures are classified as every preset's are (README: "When the session ends").
 		if (!response.ok) return readTokenResponse(response)
@@ -206,9 +208,9 @@ export function openIdProvider(options: OpenIdProviderOptions): RefreshFunction 
 		}
 	}
 	refresh.signIn = flow
-	refresh.logout = async ({ refreshToken, signal }) => {
+	refresh.logout = async ({ refreshToken, signal, dpop }) => {
 		if (refreshToken === undefined) return
-		const endpointCall = await call(signal)
+		const endpointCall = await call(signal, dpop)
 		if (endpointCall.as.revocation_endpoint !== undefined) await revoke(endpointCall, refreshToken)
 	}
 	return refresh

@@ -1,3 +1,4 @@
+import type { Prover } from '../dpop/prover.js'
 import type { SignInOptions, TokenSet } from '../protocol.js'
 import type { PendingSignIns } from './pending-sign-in.js'
 
@@ -8,6 +9,8 @@ export interface SignInContext {
 	pending: PendingSignIns
 	signal: AbortSignal
 	now: number
+	/** With `dpop: true`, at the callback: the new key the code exchange proves and the tokens are bound to. */
+	dpop?: Prover
 }
 
 export interface CompletedSignIn {

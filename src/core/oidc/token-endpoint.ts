@@ -1,25 +1,23 @@
 import * as oauth from 'oauth4webapi'
+import type { Prover } from '../dpop/prover.js'
 import { requestOptions } from './discovery.js'
 
 /**
  * Every request this preset makes to the token and revocation endpoints, in one place: a DPoP
- * handle (oauth4webapi's DPoP()) passed here binds the code exchange, the refresh and the
- * revocation alike.
+ * key passed here binds the code exchange, the refresh and the revocation alike.
  */
 export interface TokenEndpointCall {
 	as: oauth.AuthorizationServer
 	client: oauth.Client
 	issuer: URL
 	signal: AbortSignal
-	dpop?: oauth.DPoPHandle
+	/** With `dpop: true`: the sign-in's new key, or the session's for a refresh and the revocation. */
+	dpop?: Prover
 }
 
 const auth = oauth.None()
 
-const options = (call: TokenEndpointCall, keepalive?: boolean): oauth.TokenEndpointRequestOptions => ({
-	...requestOptions(call.issuer, call.signal, keepalive),
-	...(call.dpop === undefined ? {} : { DPoP: call.dpop }),
-})
+const options = (call: TokenEndpointCall, keepalive?: boolean): oauth.TokenEndpointRequestOptions => requestOptions(call.issuer, call.signal, keepalive, call.dpop)
 
 export function redeemCode(call: TokenEndpointCall, callback: URLSearchParams, redirectUri: string, codeVerifier: string): Promise<Response> {
 	return oauth.authorizationCodeGrantRequest(call.as, call.client, auth, callback, redirectUri, codeVerifier, options(call))

@@ -1,6 +1,7 @@
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto'
 import { type IncomingMessage, createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { dpopVerifier } from '../../../server/dpop-verifier.js'
 
 /** What the fake's next ID token gets wrong, to name each check the broker must make. */
 export interface IdTokenFault {
@@ -15,13 +16,28 @@ export interface IdTokenFault {
  * A small OpenID provider on 127.0.0.1 for the core's unit tests: discovery, an authorization
  * endpoint that answers at once with a code (no pages), a token endpoint that checks PKCE and
  * signs RS256 ID tokens, revocation and end-session. Every token-endpoint request is counted.
+ * With `state.dpop` set it is a DPoP server (RFC 9449 §5): every token and revocation request
+ * must carry a valid proof (and its nonce, with `requireNonce`), and tokens are bound to the key.
  */
 export async function startFakeProvider() {
 	const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
 	const codes = new Map<string, { challenge: string; nonce: string; redirectUri: string }>()
 	const tokenRequests: Array<Record<string, string>> = []
 	const revoked: string[] = []
-	const state = { tokenEndpoint: undefined as string | undefined, fault: undefined as IdTokenFault | undefined, refreshIdToken: false, name: 'Ada', sendIss: true }
+	const state = {
+		tokenEndpoint: undefined as string | undefined,
+		fault: undefined as IdTokenFault | undefined,
+		refreshIdToken: false,
+		name: 'Ada',
+		sendIss: true,
+		dpop: undefined as { requireNonce?: boolean } | undefined,
+	}
+	const verifier = dpopVerifier()
+	const DPOP_NONCE = 'fake-nonce-1'
+	/** Every request to /token and /revoke in DPoP mode: its proof's key (undefined: refused) and the answer's status. */
+	const proofs: Array<{ path: string; grant?: string; jkt?: string; status: number; error?: string }> = []
+	/** Which key each refresh token is bound to. */
+	const boundTo = new Map<string, string | undefined>()
 	let issuer = ''
 	const base64url = (value: string | Buffer) => Buffer.from(value).toString('base64url')
 	const idToken = (nonce: string | undefined, fault: IdTokenFault = {}) => {
@@ -66,20 +82,44 @@ export async function startFakeProvider() {
 						authorization_response_iss_parameter_supported: state.sendIss,
 					})
 				}
-				if (url.pathname === '/revoke' && req.method === 'POST') {
-					revoked.push(new URLSearchParams(await read(req)).get('token') ?? '')
+				if ((url.pathname !== '/token' && url.pathname !== '/revoke') || req.method !== 'POST') return send(404, { error: 'not_found' })
+				const form = Object.fromEntries(new URLSearchParams(await read(req)))
+				let jkt: string | undefined
+				if (state.dpop !== undefined) {
+					const verdict = await verifier.verify(req.headers.dpop as string | undefined, { method: 'POST', url: `${issuer}${url.pathname}`, ...(state.dpop.requireNonce ? { nonce: DPOP_NONCE } : {}) })
+					proofs.push({
+						path: url.pathname,
+						...(form.grant_type === undefined ? {} : { grant: form.grant_type }),
+						...(verdict.ok ? { jkt: verdict.jkt } : { error: verdict.error }),
+						status: verdict.ok ? 200 : 400,
+					})
+					if (!verdict.ok) {
+						res.writeHead(400, { 'content-type': 'application/json', ...(verdict.error === 'use_dpop_nonce' ? { 'dpop-nonce': DPOP_NONCE } : {}) })
+						res.end(JSON.stringify({ error: verdict.error }))
+						return
+					}
+					jkt = verdict.jkt
+				}
+				const tokenType = jkt === undefined ? 'Bearer' : 'DPoP'
+				const refreshToken = () => {
+					const token = `rt-${randomBytes(4).toString('hex')}`
+					boundTo.set(token, jkt)
+					return token
+				}
+				if (url.pathname === '/revoke') {
+					revoked.push(form.token ?? '')
 					res.writeHead(200).end()
 					return
 				}
-				if (url.pathname !== '/token' || req.method !== 'POST') return send(404, { error: 'not_found' })
-				const form = Object.fromEntries(new URLSearchParams(await read(req)))
 				tokenRequests.push(form)
 				if (form.grant_type === 'refresh_token') {
+					// RFC 9449 §5: a public client's refresh token is bound to the key that got it.
+					if (state.dpop !== undefined && boundTo.get(form.refresh_token ?? '') !== jkt) return send(400, { error: 'invalid_grant' })
 					return send(200, {
 						access_token: `at-${randomBytes(4).toString('hex')}`,
-						token_type: 'Bearer',
+						token_type: tokenType,
 						expires_in: 60,
-						refresh_token: `rt-${randomBytes(4).toString('hex')}`,
+						refresh_token: refreshToken(),
 						...(state.refreshIdToken ? { id_token: idToken(undefined) } : {}),
 					})
 				}
@@ -91,13 +131,7 @@ export async function startFakeProvider() {
 				if (code === undefined || code.challenge !== challenge || code.redirectUri !== form.redirect_uri) return send(400, { error: 'invalid_grant' })
 				const fault = state.fault
 				state.fault = undefined
-				send(200, {
-					access_token: `at-${randomBytes(4).toString('hex')}`,
-					token_type: 'Bearer',
-					expires_in: 60,
-					refresh_token: `rt-${randomBytes(4).toString('hex')}`,
-					id_token: idToken(code.nonce, fault),
-				})
+				send(200, { access_token: `at-${randomBytes(4).toString('hex')}`, token_type: tokenType, expires_in: 60, refresh_token: refreshToken(), id_token: idToken(code.nonce, fault) })
 			})(),
 	)
 	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -109,6 +143,7 @@ export async function startFakeProvider() {
 		state,
 		tokenRequests,
 		revoked,
+		proofs,
 		/** The provider's answer to an authorization URL, as its redirect would carry it. */
 		authorize(authorizationUrl: string, answer: { iss?: string; error?: string; state?: string } = {}): string {
 			const request = new URL(authorizationUrl).searchParams
