@@ -3,12 +3,14 @@
  * README.md and docs/*.md against the library's sources, so an example cannot drift from the API.
  * Each block becomes a module of its own; ```ts worker blocks are checked with the worker's lib
  * (no DOM), the others with the page's and the names of docs/examples/given.d.ts in scope.
+ * A block that opens with a file-name comment (`// auth.ts`) is written under that name, so the
+ * other blocks of the same guide import it as a user's own modules would (`from './auth.js'`).
  * The generated reference (docs/api/) is left out: its examples come from the TSDoc, which
  * the type-check of the sources already covers.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Code } from 'mdast'
 import { fromMarkdown } from 'mdast-util-from-markdown'
@@ -42,8 +44,10 @@ for (const source of sources) {
 		const side: Side = block.meta?.split(/\s+/).includes('worker') ? 'worker' : 'page'
 		// The fence is one line above the code; error positions are mapped back through this.
 		const line = (block.position?.start.line ?? 0) + 1
-		const file = `${source.replace(/[/.]/g, '_')}_${line}.${block.lang}`
-		mkdirSync(join(out, side), { recursive: true })
+		const named = /^\/\/ ([\w-]+\.tsx?)(?=[\s:]|$)/.exec(block.value)?.[1]
+		const file = `${source.replace(/[/.]/g, '_')}/${named ?? `line_${line}.${block.lang}`}`
+		if (examples[side].some((example) => example.file === file)) throw new Error(`${source}:${line}: a second ${side} example named ${named}`)
+		mkdirSync(join(out, side, dirname(file)), { recursive: true })
 		writeFileSync(join(out, side, file), `${block.value}\n`)
 		examples[side].push({ source, line, file })
 	}
@@ -63,17 +67,20 @@ for (const side of ['page', 'worker'] as const) {
 				'sw-token-broker/axios': [fromOut('src/axios.ts')],
 				'sw-token-broker/sw': [fromOut('sw/index.ts')],
 				'sw-token-broker/testing': [fromOut('testing/index.ts')],
+				'sw-token-broker/react': [fromOut('src/react.ts')],
+				'sw-token-broker/vue': [fromOut('src/vue.ts')],
+				'sw-token-broker/angular': [fromOut('src/angular.ts')],
 			},
 		},
 		// The testing entry's own ambient module declaration, as its sources get it from the root tsconfig.
-		include: ['*.ts', '*.tsx', ...(side === 'page' ? [fromOut('docs/examples/given.d.ts'), fromOut('testing/oidc-provider-module.d.ts')] : [])],
+		include: ['**/*.ts', '**/*.tsx', ...(side === 'page' ? [fromOut('docs/examples/given.d.ts'), fromOut('testing/oidc-provider-module.d.ts')] : [])],
 		exclude: [],
 	}
 	writeFileSync(join(out, side, 'tsconfig.json'), JSON.stringify(tsconfig, null, '\t'))
 	const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(out, side, 'tsconfig.json'), '--pretty', 'false'], { encoding: 'utf8' })
 	// tsc names the extracted file; say where the example is in the docs instead.
-	const report = `${tsc.stdout}${tsc.stderr}`.replace(/^(?:\S*[\\/])?([\w-]+\.tsx?)\((\d+),(\d+)\)/gm, (match, file: string, line: string, column: string) => {
-		const example = examples[side].find((candidate) => candidate.file === file)
+	const report = `${tsc.stdout}${tsc.stderr}`.replace(/^(\S+\.tsx?)\((\d+),(\d+)\)/gm, (match, file: string, line: string, column: string) => {
+		const example = examples[side].find((candidate) => file.replaceAll('\\', '/').endsWith(`/${candidate.file}`))
 		return example === undefined ? match : `${example.source}:${example.line + Number(line) - 1}:${column}`
 	})
 	if (tsc.status !== 0) {
