@@ -12,6 +12,7 @@ import { PENDING_SIGN_IN_TTL_MS, readPendingSignIn } from './pending-sign-in.js'
 import type { SignInContext, SignInFlow } from './sign-in-flow.js'
 import { type TokenEndpointCall, redeemCode, refreshGrant, revoke } from './token-endpoint.js'
 
+/** Options of {@link openIdProvider}. */
 export interface OpenIdProviderOptions {
 	/** Discovery reads `<issuer>/.well-known/openid-configuration`. */
 	issuer: string
