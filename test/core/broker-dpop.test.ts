@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { BrokerCore, type SessionStore } from '../../src/core/broker-core.js'
 import { DPoPKeys, type DPoPKeyStore } from '../../src/core/dpop/key-ring.js'
+import { memoryKeyStore } from './memory-key-store.js'
 import { exchangeWith } from '../../src/core/exchange.js'
 import { oauth2Refresh } from '../../src/core/presets.js'
 import type { BrokerBroadcast } from '../../src/core/protocol.js'
@@ -52,20 +53,6 @@ async function startAuthServer(options: { requireNonce?: boolean; bearerOnly?: b
 	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
 	const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 	return { origin, requests, close: () => new Promise<void>((resolve) => server.close(() => resolve())) }
-}
-
-function memoryKeyStore(): DPoPKeyStore & { saved: unknown } {
-	const store = {
-		saved: undefined as unknown,
-		load: async () => store.saved,
-		save: async (pair: CryptoKeyPair) => {
-			store.saved = pair
-		},
-		clear: async () => {
-			store.saved = undefined
-		},
-	}
-	return store
 }
 
 function memorySessionStore(): SessionStore {

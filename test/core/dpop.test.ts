@@ -3,6 +3,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DPoPKeys, type DPoPKeyStore } from '../../src/core/dpop/key-ring.js'
+import { memoryKeyStore } from './memory-key-store.js'
 import { asksForNonce } from '../../src/core/dpop/nonce.js'
 import { generateKeyPair, prover } from '../../src/core/dpop/prover.js'
 import { sendWithProof } from '../../src/core/dpop/send-with-proof.js'
@@ -172,22 +173,8 @@ describe('sendWithProof (token endpoint requests)', () => {
 })
 
 describe('the DPoP key through a session', () => {
-	function memoryStore(): DPoPKeyStore & { saved: unknown } {
-		const store = {
-			saved: undefined as unknown,
-			load: async () => store.saved,
-			save: async (pair: CryptoKeyPair) => {
-				store.saved = pair
-			},
-			clear: async () => {
-				store.saved = undefined
-			},
-		}
-		return store
-	}
-
 	it('a sign-in makes a new key, kept in the store; a restarted broker finds the same key', async () => {
-		const store = memoryStore()
+		const store = memoryKeyStore()
 		const keys = new DPoPKeys(store)
 		const first = await keys.create()
 		expect(keys.current).toBeUndefined()
@@ -200,7 +187,7 @@ describe('the DPoP key through a session', () => {
 	})
 
 	it('logout drops the key from memory and store, and hands it to the revocation still to sign', async () => {
-		const store = memoryStore()
+		const store = memoryKeyStore()
 		const keys = new DPoPKeys(store)
 		const key = await keys.create()
 		await keys.adopt(key)
@@ -224,7 +211,7 @@ describe('the DPoP key through a session', () => {
 	})
 
 	it('a stored key that could be exported is not used', async () => {
-		const store = memoryStore()
+		const store = memoryKeyStore()
 		store.saved = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])
 		const keys = new DPoPKeys(store)
 		await keys.restore()

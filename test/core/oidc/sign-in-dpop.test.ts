@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { BrokerCore } from '../../../src/core/broker-core.js'
-import { DPoPKeys, type DPoPKeyStore } from '../../../src/core/dpop/key-ring.js'
+import { DPoPKeys } from '../../../src/core/dpop/key-ring.js'
+import { memoryKeyStore } from '../memory-key-store.js'
 import { LoginFailedError } from '../../../src/core/errors/login-failed-error.js'
 import { openIdProvider } from '../../../src/core/oidc/open-id-provider.js'
 import { memoryPendingSignIns } from '../../../src/core/oidc/pending-sign-in.js'
@@ -14,20 +15,6 @@ beforeEach(async () => {
 	idp.state.dpop = {}
 })
 afterEach(() => idp.close())
-
-function memoryKeyStore(): DPoPKeyStore & { saved: unknown } {
-	const store = {
-		saved: undefined as unknown,
-		load: async () => store.saved,
-		save: async (pair: CryptoKeyPair) => {
-			store.saved = pair
-		},
-		clear: async () => {
-			store.saved = undefined
-		},
-	}
-	return store
-}
 
 /** createTokenBroker({ refresh: openIdProvider(…), dpop: true }), as the hosts build it. */
 function broker() {
