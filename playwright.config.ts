@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { defineConfig } from '@playwright/test'
 
 // Playwright cannot download its browsers on every machine: an env var, else Debian's, else its own.
@@ -11,7 +12,8 @@ export default defineConfig({
 	timeout: 60_000,
 	expect: { timeout: 10_000 },
 	fullyParallel: true,
-	workers: process.env.CI ? 2 : undefined,
+	// At least two: the suite is mostly waiting on browsers, and one worker takes twice as long on a 2-core CI machine.
+	workers: process.env.CI ? 2 : Math.max(2, Math.floor(availableParallelism() / 2)),
 	forbidOnly: Boolean(process.env.CI),
 	reporter: [['list']],
 	use: {
