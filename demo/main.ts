@@ -49,7 +49,7 @@ function request(via: Via, url: string): Promise<unknown> {
 }
 
 function describe(reason: unknown): string {
-	if (reason instanceof ApiError) return `ApiError ${reason.status ?? ''}`.trim()
+	if (reason instanceof ApiError) return `ApiError ${reason.status ?? reason.code ?? ''}`.trim()
 	if (reason instanceof HTTPError) return `HTTPError ${reason.response.status}`
 	return reason instanceof Error ? reason.name : String(reason)
 }

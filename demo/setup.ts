@@ -56,6 +56,8 @@ export class ApiError extends Error {
 	constructor(
 		readonly status: number | undefined,
 		message: string,
+		/** axios's code for an answer that never came (ERR_NETWORK, ECONNABORTED, ERR_CANCELED). */
+		readonly code?: string,
 	) {
 		super(message)
 	}
@@ -65,7 +67,7 @@ const adapter = pageQuery.get('adapter') as AxiosAdapter | 'fetch' | 'xhr' | nul
 export const api = axios.create(adapter === null ? {} : { adapter })
 // An error normaliser registered before attachAxios, and the most common interceptor of all after it:
 // the app sees data and its own errors, whichever order it registers them in.
-api.interceptors.response.use(undefined, (error: unknown) => Promise.reject(isAxiosError(error) ? new ApiError(error.response?.status, error.message) : error))
+api.interceptors.response.use(undefined, (error: unknown) => Promise.reject(isAxiosError(error) ? new ApiError(error.response?.status, error.message, error.code) : error))
 attachAxios(client, api)
 // eslint-disable-next-line @typescript-eslint/no-unsafe-return -- axios types data as any; this is the interceptor apps write
 api.interceptors.response.use((response) => response.data)
