@@ -564,7 +564,9 @@ export class BrokerCore {
 			if (expiresAt !== undefined) this.#tokens.expiresAt = expiresAt
 			if (issuedAt !== undefined) this.#tokens.issuedAt = issuedAt
 			if (tokenType !== undefined) this.#tokens.tokenType = tokenType
-			this.#generation = Math.max(this.#generation, seed.generation)
+			// Newer than the empty state this broker may have told a tab at its generation (which a
+			// refresh by a tab ahead of it lifts to the tab's): that tab takes only a newer state.
+			this.#generation = Math.max(this.#generation + 1, seed.generation)
 			this.#emit({ type: 'recovered', from: 'seed' })
 		}
 		return this.snapshot()

@@ -51,6 +51,20 @@ describe('a broker behind the tab that asks it to refresh', () => {
 })
 
 describe('a seed', () => {
+	it("that lands after the broker told a tab 'no token' at the seeder's generation comes out newer, so that tab takes the seeded token", async () => {
+		// A restarted worker (cookie mode): a frozen tab's refresh lifts its generation to the tab's, and fails.
+		const { broker } = core(async () => Promise.reject(new TypeError('Failed to fetch')))
+		const G = T0 - 10
+		await expect(broker.handle({ type: 'refresh', failedToken: 'A1', generation: G })).rejects.toThrow()
+		const told = await broker.handle({ type: 'hello' })
+		expect(told).toEqual({ accessToken: null, generation: G })
+		const seeded = await broker.handle({ type: 'seed', accessToken: 'A1', generation: G })
+		expect(seeded.accessToken).toBe('A1')
+		// A tab holding 'no token' at G ignores another answer at G: it would send no token, and its 401 would never heal.
+		expect(seeded.generation).toBeGreaterThan(G)
+		expect(await broker.handle({ type: 'refresh', failedToken: null })).toEqual(seeded)
+	})
+
 	it('keeps when the tab received its token, so the lifetime stays known after a restart', async () => {
 		const { broker } = core(async () => ({ accessToken: 'never' }))
 		const seeded = await broker.handle({ type: 'seed', accessToken: 'A1', expiresAt: T0 + 60_000, issuedAt: T0 - 1_000, generation: 7 })
