@@ -111,6 +111,12 @@ interface RefreshCall {
 
 const noop = () => undefined
 
+/** A sign-in step's failure as the tab gets it: the step's own LoginFailedError, or one that wraps the cause. */
+function signInFailed(error: unknown, oauthError?: string): LoginFailedError {
+	if (error instanceof LoginFailedError) return error
+	return new LoginFailedError(`The sign-in did not complete: ${messageOf(error)}`, { cause: error, ...(oauthError === undefined ? {} : { oauthError }) })
+}
+
 /**
  * The state machine shared by the service-worker host and the in-page host: one token set,
  * a generation that only grows, at most one refresh in flight, and the retry policy.
@@ -470,19 +476,29 @@ export class BrokerCore {
 		if (!this.#options.exchangeUrls(url)) {
 			throw new LoginFailedError(`The broker does not exchange tokens with ${url.origin}${url.pathname}. Allow it with the broker's exchangeUrls option.`)
 		}
-		const dpop = this.#options.dpop
-		// A new session, a new key: the one it will be bound to signs the sign-in request itself.
-		const key = await dpop?.create()
-		const exchanged = this.#abortAfter('exchange', this.#refreshTimeoutMs, (signal) => this.#options.exchange({ ...request, url: url.href }, signal, key))
-		this.#exchanges.add(exchanged)
-		const tokens = await exchanged
-			.catch((error: unknown) => {
-				if (error instanceof LoginFailedError) throw error
-				throw new LoginFailedError(`The sign-in did not complete: ${messageOf(error)}`, { cause: error })
-			})
-			.finally(() => this.#exchanges.delete(exchanged))
-		if (key !== undefined) await dpop?.adopt(key)
-		return this.#adopt(tokens)
+		return this.#newSession((key) =>
+			this.#abortAfter('exchange', this.#refreshTimeoutMs, (signal) => this.#options.exchange({ ...request, url: url.href }, signal, key)).then(
+				(tokens) => ({ tokens }),
+				(error: unknown) => {
+					throw signInFailed(error)
+				},
+			),
+		)
+	}
+
+	/**
+	 * A sign-in's token request (an exchange, a sign-in's code exchange). A new session, a new key:
+	 * the one it will be bound to signs the request, and is the session's only once it succeeds.
+	 * Tracked as an exchange: a version hand-over waits for it, and a failure leaves the session as it was.
+	 */
+	async #newSession(request: (key: Prover | undefined) => Promise<{ tokens: TokenSet; returnTo?: string | undefined }>): Promise<TokenSnapshot> {
+		const key = await this.#options.dpop?.create()
+		const requested = request(key)
+		this.#exchanges.add(requested)
+		const { tokens, returnTo } = await requested.finally(() => this.#exchanges.delete(requested))
+		if (key !== undefined) await this.#options.dpop?.adopt(key)
+		const snapshot = await this.#adopt(tokens)
+		return returnTo === undefined ? snapshot : { ...snapshot, location: returnTo }
 	}
 
 	/** Tokens a page obtained itself cannot be bound to our key: the session starts without one, and its first refresh makes one. */
@@ -506,8 +522,7 @@ export class BrokerCore {
 		return this.#abortAfter(operation, this.#refreshTimeoutMs, (signal) =>
 			run(flow, { origin: this.#options.origin, pending, signal, now: this.#now(), ...(dpop === undefined ? {} : { dpop }) }),
 		).catch((error: unknown) => {
-			if (error instanceof LoginFailedError) throw error
-			throw new LoginFailedError(`The sign-in did not complete: ${messageOf(error)}`, { oauthError: 'temporarily_unavailable', cause: error })
+			throw signInFailed(error, 'temporarily_unavailable')
 		})
 	}
 
@@ -517,16 +532,8 @@ export class BrokerCore {
 		return { ...this.snapshot(), location }
 	}
 
-	/** Tracked as an exchange: a version hand-over waits for it, and a failure leaves the session as it was. */
-	async #completeSignIn(url: string): Promise<TokenSnapshot> {
-		// As in #exchange: a new key per sign-in signs its code exchange, and is the session's only once that succeeds.
-		const key = await this.#options.dpop?.create()
-		const completing = this.#runFlow('completeSignIn', (flow, context) => flow.complete(url, context), key)
-		this.#exchanges.add(completing)
-		const { tokens, returnTo } = await completing.finally(() => this.#exchanges.delete(completing))
-		if (key !== undefined) await this.#options.dpop?.adopt(key)
-		const snapshot = await this.#adopt(tokens)
-		return returnTo === undefined ? snapshot : { ...snapshot, location: returnTo }
+	#completeSignIn(url: string): Promise<TokenSnapshot> {
+		return this.#newSession((key) => this.#runFlow('completeSignIn', (flow, context) => flow.complete(url, context), key))
 	}
 
 	/** RP-initiated logout: every tab drops the session first; the reply names the provider's end-session URL. */
