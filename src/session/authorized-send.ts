@@ -55,8 +55,7 @@ export function authorizedSender(session: TabSession, authorize: (url: URL) => b
 	let step: typeof import('./dpop-attempt.js') | undefined
 	return {
 		authorizes(url) {
-			// Not location.href: a <base href> elsewhere sends relative requests there.
-			const base = globalThis.document?.baseURI ?? globalThis.location?.href
+			const base = requestBase()
 			// A serialized URL has no space: the key is unambiguous.
 			const key = `${base} ${url}`
 			// Bounded: an app with ever new URLs (ids in paths) starts it over.
@@ -83,7 +82,12 @@ export function authorizedSender(session: TabSession, authorize: (url: URL) => b
 	}
 }
 
-function unwrap<T>(outcome: Outcome<T>): T {
+/** What a relative request URL counts from. Not location.href: fetch and XHR send it where a <base href> says. */
+export function requestBase(): string | undefined {
+	return globalThis.document?.baseURI ?? globalThis.location?.href
+}
+
+export function unwrap<T>(outcome: Outcome<T>): T {
 	if (outcome.ok) return outcome.value
 	throw outcome.error
 }

@@ -2,7 +2,7 @@ import { CLOCK_RETRY_MS, type NonceAnswer, resourceAsksForNonce, resourceRefuses
 import { type Prover, prover } from '../core/dpop/prover.js'
 import { serverClock } from '../core/dpop/server-clock.js'
 import type { DPoPBinding } from '../core/protocol.js'
-import type { Attempt, Outcome } from './authorized-send.js'
+import { type Attempt, type Outcome, requestBase, unwrap } from './authorized-send.js'
 
 /**
  * This tab's prover for the session's key: kept while the key stays the same (by thumbprint; each
@@ -21,10 +21,12 @@ function proverFor(binding: DPoPBinding): Promise<Prover> {
 
 /**
  * The answer's status and headers, for the server's nonce and clock: a fetch Response, or an axios
- * response (its AxiosHeaders have a case-blind get()), also when axios rejected with it.
+ * response (its AxiosHeaders have a case-blind get()), also when axios rejected with it, or
+ * Angular's HttpResponse, also as the HttpErrorResponse it rejects with (which is the answer itself).
  */
 function answerOf(outcome: Outcome<unknown>): NonceAnswer | undefined {
-	const answer = (outcome.ok ? outcome.value : (outcome.error as { response?: unknown } | null)?.response) as Partial<NonceAnswer> | undefined
+	const error = outcome.ok ? undefined : (outcome.error as { response?: unknown } | null)
+	const answer = (outcome.ok ? outcome.value : (error?.response ?? error)) as Partial<NonceAnswer> | null | undefined
 	return typeof answer?.status === 'number' && typeof answer.headers?.get === 'function' ? (answer as NonceAnswer) : undefined
 }
 
@@ -33,11 +35,6 @@ const settled = <T>(sent: Promise<T>): Promise<Outcome<T>> =>
 		(value) => ({ ok: true as const, value }),
 		(error: unknown) => ({ ok: false as const, error }),
 	)
-
-function unwrap<T>(outcome: Outcome<T>): T {
-	if (outcome.ok) return outcome.value
-	throw outcome.error
-}
 
 /**
  * The DPoP step, one place for both adapters, loaded only by a tab whose token is DPoP-bound: every
@@ -48,7 +45,7 @@ function unwrap<T>(outcome: Outcome<T>): T {
  */
 export function withProofs<T>(binding: DPoPBinding, attempt: Attempt<T>): Attempt<T> {
 	const key = proverFor(binding)
-	const url = new URL(attempt.url, globalThis.location?.href).href
+	const url = new URL(attempt.url, requestBase()).href
 	const asksForNonce = (outcome: Outcome<T>) => {
 		const answer = answerOf(outcome)
 		return answer !== undefined && resourceAsksForNonce(answer)

@@ -10,6 +10,7 @@ import { firstValueFrom, tap } from 'rxjs'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { tokenInterceptor } from '../../src/angular.js'
 import { deferred, flush } from '../core/helpers.js'
+import { DPoPKeys } from '../../src/core/dpop/key-ring.js'
 import { APP, FakeWorld, closeClients, openClient } from '../page/fake-world.js'
 
 beforeAll(() => {
@@ -166,6 +167,36 @@ describe('sw-token-broker/angular: tokenInterceptor with HttpTestingController',
 		)
 		expect((error as HttpErrorResponse).status).toBe(401)
 		expect(sent.map((request) => request.request.headers.has('Authorization'))).toEqual([false])
+		expect(world.refreshCalls).toHaveLength(0)
+	})
+})
+
+describe('tokenInterceptor with a DPoP-bound session', () => {
+	const nonceOf = (request: TestRequest) => (JSON.parse(Buffer.from(request.request.headers.get('DPoP')!.split('.')[1]!, 'base64url').toString()) as { nonce?: string }).nonce
+
+	it("an API's use_dpop_nonce 401 is sent once more with the nonce, below the app's interceptor, and is no reason to refresh", async () => {
+		const world = new FakeWorld(2_000, undefined, new DPoPKeys())
+		const tab = openTab(world)
+		await tab.session.exchange({ url: `${APP}/login` })
+		await flush()
+		const sent: TestRequest[] = []
+		const call = firstValueFrom(tab.http.get<{ ok: boolean }>(`${APP}/api/data`))
+		let settled = false
+		void call.finally(() => (settled = true)).catch(() => undefined)
+		while (!settled) {
+			for (const request of tab.backend.match(() => true)) {
+				sent.push(request)
+				if (nonceOf(request) === 'api-nonce') request.flush({ ok: true })
+				else request.flush({ error: 'use_dpop_nonce' }, { status: 401, statusText: 'Unauthorized', headers: { 'WWW-Authenticate': 'DPoP error="use_dpop_nonce"', 'DPoP-Nonce': 'api-nonce' } })
+			}
+			await flush()
+		}
+		expect(await call).toEqual({ ok: true })
+		expect(sent.map((request) => [request.request.headers.get('Authorization'), nonceOf(request)])).toEqual([
+			[`DPoP ${world.validToken}`, undefined],
+			[`DPoP ${world.validToken}`, 'api-nonce'],
+		])
+		expect(tab.seen).toEqual(['response 200'])
 		expect(world.refreshCalls).toHaveLength(0)
 	})
 })

@@ -46,7 +46,8 @@ function dpopApi(world: FakeWorld, options: { nonce?: string; clockSkewMs?: numb
 		}),
 	)
 	const adapter: AxiosAdapter = async (config: InternalAxiosRequestConfig): Promise<AxiosResponse> => {
-		const url = new URL(config.url ?? '', config.baseURL).href
+		// As XHR and fetch resolve a relative URL: from the document's base URL.
+		const url = new URL(config.url ?? '', config.baseURL ?? globalThis.document?.baseURI).href
 		const { status, headers } = await answer((config.method ?? 'get').toUpperCase(), url, (name) => config.headers.get(name)?.toString() ?? null)
 		const response: AxiosResponse = { data: { status }, status, statusText: '', headers: new AxiosHeaders(headers), config }
 		if (status >= 400) throw Object.assign(new Error(`status ${status}`), { response, isAxiosError: true, config })
@@ -97,6 +98,17 @@ describe('page side with DPoP', () => {
 		for (const response of more) expect(response.status).toBe(200)
 		expect(api.seen.map((s) => s.verdict)).toEqual(['use_dpop_nonce', ...Array(6).fill('ok')])
 		expect(world.refreshCalls).toHaveLength(0)
+	})
+
+	it('under a <base href> the proof names the URL the request really goes to (htu), as fetch and XHR resolve it', async () => {
+		vi.stubGlobal('location', { href: `${APP}/orders/`, origin: APP })
+		vi.stubGlobal('document', { baseURI: `${APP}/app/`, addEventListener: () => undefined })
+		const { world, clients } = await signedIn()
+		const api = dpopApi(world)
+		const http = axios.create({ adapter: api.adapter })
+		attachAxios(clients[0]!.client, http)
+		await http.get('api/a')
+		expect(api.seen).toEqual([{ method: 'GET', url: `${APP}/app/api/a`, authorization: `DPoP ${world.validToken}`, verdict: 'ok' }])
 	})
 
 	it('the same through axios: the nonce 401 is retried below the interceptors, without a refresh', async () => {
