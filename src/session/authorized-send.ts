@@ -75,21 +75,21 @@ export function authorizedSender(session: TabSession, authorize: (url: URL) => b
 				binding === undefined
 					? sendOnce(attempt)
 					: step !== undefined
-						? sendOnce(step.withProofs(binding, attempt))
-						: import('./dpop-attempt.js').then((loaded) => sendOnce((step = loaded).withProofs(binding, attempt))),
+						? sendOnce(step.withProofs(binding, attempt, requestBase()))
+						: import('./dpop-attempt.js').then((loaded) => sendOnce((step = loaded).withProofs(binding, attempt, requestBase()))),
 			)
 		},
 	}
 }
 
-/** What a relative request URL counts from. Not location.href: fetch and XHR send it where a <base href> says. */
-export function requestBase(): string | undefined {
-	return globalThis.document?.baseURI ?? globalThis.location?.href
-}
-
-export function unwrap<T>(outcome: Outcome<T>): T {
+function unwrap<T>(outcome: Outcome<T>): T {
 	if (outcome.ok) return outcome.value
 	throw outcome.error
+}
+
+/** What a relative request URL counts from. Not location.href: fetch and XHR send it where a <base href> says. */
+function requestBase(): string | undefined {
+	return globalThis.document?.baseURI ?? globalThis.location?.href
 }
 
 const senders = new WeakMap<object, AuthorizedSender>()

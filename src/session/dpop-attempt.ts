@@ -2,7 +2,7 @@ import { CLOCK_RETRY_MS, type NonceAnswer, resourceAsksForNonce, resourceRefuses
 import { type Prover, prover } from '../core/dpop/prover.js'
 import { serverClock } from '../core/dpop/server-clock.js'
 import type { DPoPBinding } from '../core/protocol.js'
-import { type Attempt, type Outcome, requestBase, unwrap } from './authorized-send.js'
+import type { Attempt, Outcome } from './authorized-send.js'
 
 /**
  * This tab's prover for the session's key: kept while the key stays the same (by thumbprint; each
@@ -25,9 +25,14 @@ function proverFor(binding: DPoPBinding): Promise<Prover> {
  * Angular's HttpResponse, also as the HttpErrorResponse it rejects with (which is the answer itself).
  */
 function answerOf(outcome: Outcome<unknown>): NonceAnswer | undefined {
-	const error = outcome.ok ? undefined : (outcome.error as { response?: unknown } | null)
-	const answer = (outcome.ok ? outcome.value : (error?.response ?? error)) as Partial<NonceAnswer> | null | undefined
+	const answer = (outcome.ok ? outcome.value : ((outcome.error as { response?: unknown } | null)?.response ?? outcome.error)) as Partial<NonceAnswer> | null | undefined
 	return typeof answer?.status === 'number' && typeof answer.headers?.get === 'function' ? (answer as NonceAnswer) : undefined
+}
+
+/** The sender's own is not imported: the eager chunk would then have to export it to this lazy one. */
+function unwrap<T>(outcome: Outcome<T>): T {
+	if (outcome.ok) return outcome.value
+	throw outcome.error
 }
 
 const settled = <T>(sent: Promise<T>): Promise<Outcome<T>> =>
@@ -41,11 +46,12 @@ const settled = <T>(sent: Promise<T>): Promise<Outcome<T>> =>
  * send carries a fresh proof (htm, htu, iat from the servers' clock, jti, ath, the API's nonce),
  * signed in this tab with the key the broker shares (a postMessage round trip per request would
  * cost more than the signature). A `use_dpop_nonce` 401 is sent once more with the nonce and is no
- * reason to refresh; an `invalid_token` 401 goes the usual way.
+ * reason to refresh; an `invalid_token` 401 goes the usual way. `base`: what a relative URL counts
+ * from, the same the sender authorized it against, so the proof names where the request goes (htu).
  */
-export function withProofs<T>(binding: DPoPBinding, attempt: Attempt<T>): Attempt<T> {
+export function withProofs<T>(binding: DPoPBinding, attempt: Attempt<T>, base: string | undefined): Attempt<T> {
 	const key = proverFor(binding)
-	const url = new URL(attempt.url, requestBase()).href
+	const url = new URL(attempt.url, base).href
 	const asksForNonce = (outcome: Outcome<T>) => {
 		const answer = answerOf(outcome)
 		return answer !== undefined && resourceAsksForNonce(answer)
