@@ -3,7 +3,7 @@ import { LoginFailedError } from './errors/login-failed-error.js'
 import { messageOf } from './errors/serialize.js'
 import type { ExchangeRequest, TokenSet } from './protocol.js'
 import { asRecord } from './record.js'
-import { NO_REDIRECTS, checkedTokenSet, oauthErrorOf, redirected, statusText, tokenSetFromBody } from './token-response.js'
+import { NO_REDIRECTS, checkedTokenSet, dpopFetch, oauthErrorOf, redirected, statusText, tokenSetFromBody } from './token-response.js'
 
 /** Maps a login endpoint's JSON answer that is not OAuth-shaped to a TokenSet. */
 export type ReadTokens = (body: unknown) => TokenSet
@@ -55,7 +55,7 @@ export function exchangeWith(readTokens?: ReadTokens): (request: ExchangeRequest
 				signal,
 			}
 			// With DPoP the tokens are bound to the key of the new session, the one this proof is signed with.
-			response = await (dpop === undefined ? fetch(request.url, init) : dpop.send(request.url, init))
+			response = await dpopFetch(request.url, init, dpop)
 		} catch (error) {
 			throw new LoginFailedError(
 				`The sign-in request to ${request.url} failed before an answer came (${error instanceof Error ? error.message : 'network error'}). Check the connection and try again.`,

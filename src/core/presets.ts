@@ -1,16 +1,11 @@
 import type { Prover } from './dpop/prover.js'
 import { RefreshRejectedError } from './errors/refresh-rejected-error.js'
 import type { RefreshFunction } from './refresh-function.js'
-import { NO_REDIRECTS, readTokenResponse, redirected } from './token-response.js'
-
-/** A token-endpoint request: with the session's DPoP key, it carries a proof (and the nonce, once asked). */
-function send(url: string, init: RequestInit, dpop: Prover | undefined): Promise<Response> {
-	return dpop === undefined ? fetch(url, init) : dpop.send(url, init)
-}
+import { NO_REDIRECTS, dpopFetch, readTokenResponse, redirected } from './token-response.js'
 
 /** A server logout: keepalive, so that the navigation to the login page that follows does not cancel it. */
 async function post(url: string, init: RequestInit, dpop?: Prover): Promise<void> {
-	const response = await send(url, { method: 'POST', cache: 'no-store', keepalive: true, ...init, ...NO_REDIRECTS }, dpop)
+	const response = await dpopFetch(url, { method: 'POST', cache: 'no-store', keepalive: true, ...init, ...NO_REDIRECTS }, dpop)
 	const redirect = redirected(response)
 	if (redirect !== undefined) throw new Error(`${url} ${redirect}`)
 	if (!response.ok) throw new Error(`${url} answered ${response.status}`)
@@ -36,7 +31,7 @@ export function oauth2Refresh(options: OAuth2RefreshOptions): RefreshFunction {
 		}
 		const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: options.clientId })
 		if (options.scope !== undefined) body.set('scope', options.scope)
-		const response = await send(
+		const response = await dpopFetch(
 			options.tokenEndpoint,
 			{
 				method: 'POST',

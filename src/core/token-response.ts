@@ -1,3 +1,4 @@
+import type { Prover } from './dpop/prover.js'
 import { RefreshRejectedError } from './errors/refresh-rejected-error.js'
 import { RefreshUnavailableError } from './errors/refresh-unavailable-error.js'
 import type { TokenSet } from './protocol.js'
@@ -5,6 +6,11 @@ import { asRecord } from './record.js'
 import { classifyTokenFailure, configurationProblem } from './refresh-policy.js'
 
 export type JsonBody = Record<string, unknown> | undefined
+
+/** A request to the provider: with the session's DPoP key, it carries a proof (and the nonce, once asked). */
+export function dpopFetch(url: string, init: RequestInit, dpop: Prover | undefined): Promise<Response> {
+	return dpop === undefined ? fetch(url, init) : dpop.send(url, init)
+}
 
 /**
  * Requests that carry or return credentials follow no redirect: with a 307 or 308 their body (a

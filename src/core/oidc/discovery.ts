@@ -1,6 +1,7 @@
 import * as oauth from 'oauth4webapi'
 import type { Prover } from '../dpop/prover.js'
 import { LoginFailedError } from '../errors/login-failed-error.js'
+import { dpopFetch } from '../token-response.js'
 
 /** 127.0.0.0/8, ::1 and localhost: the only hosts plain http is allowed for (a provider in a test kit or on a dev machine). */
 export function isLoopback(url: URL): boolean {
@@ -27,7 +28,7 @@ export function requestOptions(issuer: URL, signal: AbortSignal, keepalive?: boo
 			const request: RequestInit = { ...init, credentials: 'omit', cache: 'no-store', ...(keepalive ? { keepalive } : {}) }
 			// Through the key rather than oauth4webapi's DPoP option: the same nonce retry and clock
 			// correction as exchange() and oauth2Refresh, where oauth4webapi would leave the retry to us.
-			return dpop === undefined ? fetch(url, request) : dpop.send(url, request)
+			return dpopFetch(url, request, dpop)
 		},
 	}
 }
