@@ -68,13 +68,14 @@ export function attachAxios(client: object, instance: AxiosInstance): () => void
 			const signal = config.signal as AbortSignal | undefined
 			// getAdapter returns a function as it is; names ('fetch') depend on the config (its env.fetch).
 			const send = typeof inner === 'function' ? inner : getAdapter(inner, config)
-			if (!sender.authorizes(requestUrl(config))) return send(withoutToken(config, token))
+			const url = requestUrl(config)
+			if (!sender.authorizes(url)) return send(withoutToken(config, token))
 			const attempt = (first: string | null) =>
 				sender.send<AxiosResponse>({
 					token: first,
 					signal,
 					method: config.method ?? 'get',
-					url: requestUrl(config),
+					url,
 					send: (current, proof) => send(withToken(config, current, proof)),
 					refused: (outcome) => isRefused(sender, outcome),
 				})
