@@ -1,11 +1,12 @@
 import type { Answer } from './server-clock.js'
 
-/** An answer as the nonce rule reads it: a fetch Response, or a shim over an axios response. */
+/** An answer as the nonce rule reads it: a fetch Response, an axios response, or Angular's. */
 export interface NonceAnswer extends Answer {
 	readonly status: number
-	/** The JSON body, when the answer has one (a token endpoint's error). */
-	json?(): Promise<unknown>
 }
+
+/** A token endpoint's OAuth error, read from the answer's body only when a rule needs it. */
+export type OAuthErrorOf = () => Promise<string | undefined>
 
 /**
  * Whether the server refused the proof only for want of its nonce, and gave one (RFC 9449 §8: a
@@ -13,22 +14,18 @@ export interface NonceAnswer extends Answer {
  * `WWW-Authenticate: DPoP error="use_dpop_nonce"`). Such a request is sent once more, with the
  * nonce; it says nothing about the token, so it causes no refresh.
  */
-export async function asksForNonce(answer: NonceAnswer): Promise<boolean> {
+export async function asksForNonce(answer: NonceAnswer, oauthError: OAuthErrorOf): Promise<boolean> {
 	if (resourceAsksForNonce(answer)) return true
-	if (answer.status !== 400 || !answer.headers.get('dpop-nonce') || answer.json === undefined) return false
-	const body = (await answer.json().catch(() => undefined)) as { error?: unknown } | undefined
-	return body?.error === 'use_dpop_nonce'
+	return answer.status === 400 && !!answer.headers.get('dpop-nonce') && (await oauthError()) === 'use_dpop_nonce'
 }
 
 /**
  * Whether the server refused the proof itself (RFC 9449 §7.1: `invalid_dpop_proof`). Sent once more
  * only when that answer's Date header showed the local clock far off: the new proof's iat is right.
  */
-export async function refusesProof(answer: NonceAnswer): Promise<boolean> {
+export async function refusesProof(answer: NonceAnswer, oauthError: OAuthErrorOf): Promise<boolean> {
 	if (resourceRefusesProof(answer)) return true
-	if (answer.status !== 400 || answer.json === undefined) return false
-	const body = (await answer.json().catch(() => undefined)) as { error?: unknown } | undefined
-	return body?.error === 'invalid_dpop_proof'
+	return answer.status === 400 && (await oauthError()) === 'invalid_dpop_proof'
 }
 
 /** How far the servers' clock may move with one answer before a refused proof is put down to the clock (RFC 9449 §11.1 windows are about a minute). */

@@ -24,11 +24,21 @@ export async function sendWithProof(prover: Prover, url: string, init: RequestIn
 	for (;;) {
 		const offset = prover.clock.offsetMs
 		const response = await attempt()
-		const answer = { status: response.status, headers: response.headers, json: () => response.clone().json() }
+		// Read once, and only when a rule needs it; the caller still gets the body. Not token-response's
+		// readJsonBody: importing it into this chunk, which a page loads lazily, costs the page's eager chunk 185 B.
+		let read: Promise<string | undefined> | undefined
+		const oauthError = () =>
+			(read ??= response
+				.clone()
+				.json()
+				.then(
+					(body: { error?: unknown } | null) => (typeof body?.error === 'string' ? body.error : undefined),
+					() => undefined,
+				))
 		// The first request of a device whose clock is minutes off learns the servers' time from its answer.
 		const clockWasOff = Math.abs(prover.clock.offsetMs - offset) > CLOCK_RETRY_MS
-		if (!nonceAsked && (await asksForNonce(answer))) nonceAsked = true
-		else if (!clockFixed && clockWasOff && (await refusesProof(answer))) clockFixed = true
+		if (!nonceAsked && (await asksForNonce(response, oauthError))) nonceAsked = true
+		else if (!clockFixed && clockWasOff && (await refusesProof(response, oauthError))) clockFixed = true
 		else return response
 		await response.body?.cancel().catch(() => undefined)
 	}
